@@ -1,0 +1,475 @@
+// `cpr snapshot status|verify|ls|get|history|diff`: offline commands on an
+// etcd snapshot or bbolt db. Each turns flags into one library call and
+// prints the result; the contract is docs/cli-snapshot.md.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <optional>
+
+#include "cli/command.h"
+#include "cli/output.h"
+#include "etcd/mvcc.h"
+#include "etcd/status.h"
+#include "etcd/verify.h"
+#include "k8s/keys.h"
+#include "k8s/value.h"
+#include "util/text.h"
+
+namespace cpr::cli {
+namespace {
+
+struct Flags {
+  std::string file, file_b, key, prefix, format = "table";
+  int64_t rev = 0;
+  int64_t limit = 0;
+  bool keys_only = false;
+  bool skip_hash_check = false;
+  bool exit_code = false;
+};
+
+Result<Format> FormatFlag(const Flags& f, bool allow_raw) {
+  Format out;
+  if (!ParseFormat(f.format, &out) || (out == Format::kRaw && !allow_raw))
+    return MakeError(Code::kInvalidArgument, "-w",
+                     fmt::format("unknown output format '{}'", f.format),
+                     allow_raw ? "use table, json, yaml or raw" : "use table, json or yaml");
+  return out;
+}
+
+// etcdctl's `get -w json` shape of one record (zero fields omitted, as
+// protobuf's JSON does), plus `k8s` for Kubernetes objects.
+Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
+  Json kv;
+  kv["key"] = Base64Encode(r.kv.key);
+  if (r.kv.create_revision) kv["create_revision"] = r.kv.create_revision;
+  kv["mod_revision"] = r.rev.main;
+  if (r.kv.version) kv["version"] = r.kv.version;
+  if (with_value && !r.rev.tombstone) kv["value"] = Base64Encode(r.kv.value);
+  if (r.kv.lease) kv["lease"] = r.kv.lease;
+  if (with_k8s && !r.rev.tombstone) {
+    k8s::Object o = k8s::DescribeValue(r.kv.value);
+    k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
+    if (!o.kind.empty() || o.encoding == k8s::Object::Encoding::kEncrypted || ki.is_registry) {
+      Json k;
+      if (!o.api_version.empty()) k["apiVersion"] = o.api_version;
+      k["kind"] = !o.kind.empty() ? o.kind : ki.kind_hint;
+      k["namespace"] = !o.name.empty() ? o.namespace_ : ki.namespace_;
+      k["name"] = !o.name.empty() ? o.name : ki.name;
+      if (o.encoding == k8s::Object::Encoding::kEncrypted)
+        k["encrypted"] = Json{{"provider", o.encryption_provider}, {"keyName", o.encryption_key_name}};
+      kv["k8s"] = std::move(k);
+    }
+  }
+  return kv;
+}
+
+// KIND, NAMESPACE, NAME cells for tables.
+std::vector<std::string> K8sCells(const etcd::Record& r) {
+  k8s::Object o = k8s::DescribeValue(r.kv.value);
+  k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
+  std::string kind = !o.kind.empty() ? o.kind : ki.kind_hint;
+  if (o.encoding == k8s::Object::Encoding::kEncrypted) kind += " (encrypted " + o.encryption_provider + ")";
+  return {kind, !o.name.empty() ? o.namespace_ : ki.namespace_, !o.name.empty() ? o.name : ki.name};
+}
+
+void PrintYamlItem(std::ostream& out, const Json& item) {
+  Json seq = Json::array({item});
+  std::ostringstream s;
+  PrintYaml(s, seq);
+  std::string text = s.str();
+  size_t start = 0;
+  while (start < text.size()) {
+    size_t end = text.find('\n', start);
+    if (end == std::string::npos) end = text.size();
+    if (end > start) out << "  " << text.substr(start, end - start) << '\n';
+    start = end + 1;
+  }
+}
+
+// ---- status ----------------------------------------------------------------
+
+Json StatusJson(const etcd::Status& s) {
+  Json j;
+  j["hash"] = s.hash;
+  j["revision"] = s.revision;
+  j["totalKey"] = s.total_key;
+  j["totalSize"] = s.total_size;
+  j["version"] = s.cluster_version;
+  j["pageSize"] = s.page_size;
+  j["txid"] = s.txid;
+  j["consistentIndex"] = s.consistent_index ? Json(*s.consistent_index) : Json(nullptr);
+  j["compactRevision"] = s.compact_revision;
+  j["scheduledCompactRevision"] = s.scheduled_compact_revision;
+  j["liveKeys"] = s.live_keys ? Json(*s.live_keys) : Json(nullptr);
+  j["leases"] = s.leases;
+  j["authEnabled"] = s.auth.enabled;
+  j["authUsers"] = s.auth.users.size();
+  j["authRoles"] = s.auth.roles.size();
+  j["hasHashTrailer"] = s.has_trailer;
+  Json members = Json::array();
+  for (const auto& m : s.members)
+    members.push_back({{"id", etcd::MemberIdHex(m.id)}, {"name", m.name}, {"peerURLs", m.peer_urls},
+                       {"clientURLs", m.client_urls}, {"isLearner", m.is_learner}});
+  j["members"] = members;
+  Json alarms = Json::array();
+  for (const auto& a : s.alarms)
+    alarms.push_back({{"memberID", etcd::MemberIdHex(a.member_id)}, {"alarm", a.TypeName()}});
+  j["alarms"] = alarms;
+  Json buckets = Json::array();
+  for (const auto& b : s.buckets)
+    buckets.push_back({{"name", b.name}, {"keys", b.keys}, {"bytes", b.bytes}, {"inline", b.is_inline},
+                       {"pages", {{"branch", b.branch_pages}, {"leaf", b.leaf_pages},
+                                  {"overflow", b.overflow_pages}}}});
+  j["buckets"] = buckets;
+  const uint64_t total = s.total_size / std::max<uint32_t>(s.page_size, 1);
+  j["pages"] = {{"total", total}, {"branch", s.branch_pages}, {"leaf", s.leaf_pages},
+                {"overflow", s.overflow_pages}, {"free", s.free_pages}};
+  j["fill"] = s.tree_bytes ? static_cast<double>(s.used_bytes) / static_cast<double>(s.tree_bytes) : 0.0;
+  return j;
+}
+
+Result<void> RunStatus(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  bolt::Reader::Options ro;
+  ro.prefetch = true;
+  auto backend = CPR_TRY(etcd::Backend::Open(f.file, ro));
+  etcd::Status s = CPR_TRY(etcd::ComputeStatus(*backend));
+  if (format == Format::kJson) {
+    PrintJson(std::cout, StatusJson(s));
+    return {};
+  }
+  if (format == Format::kYaml) {
+    PrintYaml(std::cout, StatusJson(s));
+    return {};
+  }
+  Table t({"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"});
+  t.Add({fmt::format("{:x}", s.hash), std::to_string(s.revision), std::to_string(s.total_key),
+         HumanizeBytes(s.total_size)});
+  t.Print(std::cout);
+  Table d({"FIELD", "VALUE"});
+  d.Add({"cluster version", s.cluster_version.empty() ? "-" : s.cluster_version});
+  d.Add({"consistent index", s.consistent_index ? std::to_string(*s.consistent_index) : "missing"});
+  d.Add({"compacted revision", std::to_string(s.compact_revision)});
+  d.Add({"live keys", s.live_keys ? std::to_string(*s.live_keys) : "too many to count"});
+  d.Add({"leases", std::to_string(s.leases)});
+  d.Add({"auth", s.auth.enabled ? fmt::format("enabled ({} users, {} roles)", s.auth.users.size(),
+                                              s.auth.roles.size())
+                                : "disabled"});
+  d.Add({"hash trailer", s.has_trailer ? "present (check it with `cpr snapshot verify`)" : "absent"});
+  for (const auto& m : s.members)
+    d.Add({"member " + etcd::MemberIdHex(m.id),
+           fmt::format("{} {}{}", m.name.empty() ? "(unstarted)" : m.name,
+                       m.peer_urls.empty() ? "" : m.peer_urls[0], m.is_learner ? " learner" : "")});
+  for (const auto& a : s.alarms) d.Add({"alarm", a.TypeName() + " on member " + etcd::MemberIdHex(a.member_id)});
+  d.Add({"page fill", fmt::format("{:.0f}%", s.tree_bytes ? 100.0 * s.used_bytes / s.tree_bytes : 0.0)});
+  d.Print(std::cout);
+  Table b({"BUCKET", "KEYS", "BYTES", "PAGES"});
+  for (const auto& bs : s.buckets)
+    b.Add({bs.name, std::to_string(bs.keys), HumanizeBytes(bs.bytes),
+           bs.is_inline ? "inline" : std::to_string(bs.branch_pages + bs.leaf_pages + bs.overflow_pages)});
+  b.Print(std::cout);
+  return {};
+}
+
+// ---- verify ----------------------------------------------------------------
+
+Result<bool> RunVerify(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  etcd::VerifyOptions opts;
+  opts.skip_hash_check = f.skip_hash_check;
+  etcd::VerifyReport r = CPR_TRY(etcd::Verify(f.file, opts));
+  if (format != Format::kTable) {
+    Json j;
+    j["ok"] = r.ok();
+    j["file"] = f.file;
+    j["trailer"] = {{"present", r.trailer_present}, {"checked", r.trailer_checked},
+                    {"sha256", r.trailer_sha256}};
+    j["pages"] = r.pages;
+    j["revisions"] = r.revisions;
+    j["revision"] = r.revision;
+    j["faultCount"] = r.fault_count;
+    Json faults = Json::array();
+    for (const auto& fl : r.faults) {
+      Json x{{"check", fl.check}, {"what", fl.what}};
+      if (fl.page) x["page"] = fl.page;
+      faults.push_back(x);
+    }
+    j["faults"] = faults;
+    format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
+    return r.ok();
+  }
+  if (r.ok()) {
+    std::cout << "OK\n"
+              << fmt::format("{}: {} pages, {} revisions up to {}, trailer {}\n", f.file, r.pages,
+                             r.revisions, r.revision,
+                             r.trailer_checked ? "SHA-256 matches"
+                                               : (r.trailer_present ? "not checked" : "absent"));
+    return true;
+  }
+  for (const auto& fl : r.faults) std::cout << fl.check << ": " << fl.what << '\n';
+  if (r.fault_count > r.faults.size())
+    std::cout << fmt::format("... and {} more\n", r.fault_count - r.faults.size());
+  std::cout << fmt::format("{} faults found\n", r.fault_count);
+  return false;
+}
+
+// ---- ls, get, history ------------------------------------------------------
+
+Result<void> RunLs(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  if (f.limit < 0) return MakeError(Code::kInvalidArgument, "--limit", "must not be negative");
+  bolt::Reader::Options ro;
+  ro.prefetch = true;
+  auto backend = CPR_TRY(etcd::Backend::Open(f.file, ro));
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, f.rev));
+  etcd::KeySet set = CPR_TRY(etcd::LiveKeys(*backend, rev, f.prefix));
+  const size_t shown = f.limit > 0 ? std::min<size_t>(set.size(), f.limit) : set.size();
+  if (format == Format::kTable) {
+    Table t({"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
+    for (size_t i = 0; i < shown; i++) {
+      etcd::Record r = CPR_TRY(set.record(i));
+      std::vector<std::string> row{Printable(r.kv.key), std::to_string(r.kv.create_revision),
+                                   std::to_string(r.kv.mod_revision), std::to_string(r.kv.version),
+                                   r.kv.lease ? fmt::format("{:x}", r.kv.lease) : "-",
+                                   std::to_string(r.kv.value.size())};
+      for (auto& c : K8sCells(r)) row.push_back(std::move(c));
+      t.Add(std::move(row));
+    }
+    t.Print(std::cout);
+    std::cout << fmt::format("{} keys at revision {}{}\n", set.size(), rev,
+                             shown < set.size() ? fmt::format(" ({} shown)", shown) : "");
+    return {};
+  }
+  // Streamed: one element at a time, so a large file never sits in memory.
+  if (format == Format::kJson) {
+    std::cout << "{\"header\":{\"revision\":" << rev << "},\"kvs\":[";
+  } else {
+    std::cout << "header:\n  revision: " << rev << "\nkvs:\n";
+  }
+  for (size_t i = 0; i < shown; i++) {
+    Json kv = KvJson(CPR_TRY(set.record(i)), !f.keys_only, true);
+    if (format == Format::kJson) {
+      if (i) std::cout << ',';
+      std::cout << kv.dump(-1, ' ', false, Json::error_handler_t::replace);
+    } else {
+      PrintYamlItem(std::cout, kv);
+    }
+  }
+  if (format == Format::kJson) {
+    std::cout << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "") << "}\n";
+  } else {
+    std::cout << "count: " << set.size() << (shown < set.size() ? "\nmore: true" : "") << '\n';
+  }
+  return {};
+}
+
+Result<bool> RunGet(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, true));
+  auto backend = CPR_TRY(etcd::Backend::Open(f.file));
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, f.rev));
+  auto rec = CPR_TRY(etcd::GetKey(*backend, f.key, rev));
+  if (!rec) {
+    std::cerr << fmt::format("cpr: {}: key {} not found at revision {}\n", f.file, Printable(f.key), rev)
+              << "  (`cpr snapshot history` lists every record of it still in the file)\n";
+    return false;
+  }
+  switch (format) {
+    case Format::kRaw:
+      std::cout.write(rec->kv.value.data(), static_cast<std::streamsize>(rec->kv.value.size()));
+      std::cout.flush();
+      break;
+    case Format::kJson:
+      PrintJson(std::cout, Json{{"header", {{"revision", rev}}},
+                                {"kvs", Json::array({KvJson(*rec, true, true)})},
+                                {"count", 1}});
+      break;
+    case Format::kYaml:
+      PrintYaml(std::cout, k8s::ValueDocument(rec->kv.value, rec->kv.mod_revision));
+      break;
+    case Format::kTable: {
+      Table t({"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
+      std::vector<std::string> row{Printable(rec->kv.key), std::to_string(rec->kv.create_revision),
+                                   std::to_string(rec->kv.mod_revision), std::to_string(rec->kv.version),
+                                   rec->kv.lease ? fmt::format("{:x}", rec->kv.lease) : "-",
+                                   std::to_string(rec->kv.value.size())};
+      for (auto& c : K8sCells(*rec)) row.push_back(std::move(c));
+      t.Add(std::move(row));
+      t.Print(std::cout);
+      break;
+    }
+  }
+  return true;
+}
+
+Result<bool> RunHistory(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  auto backend = CPR_TRY(etcd::Backend::Open(f.file));
+  std::vector<etcd::Record> records = CPR_TRY(etcd::History(*backend, f.key));
+  if (records.empty()) {
+    std::cerr << fmt::format("cpr: {}: no record of key {} in the file (never written, or compacted away)\n",
+                             f.file, Printable(f.key));
+    return false;
+  }
+  if (format == Format::kTable) {
+    Table t({"TYPE", "REVISION", "CREATE REV", "VERSION", "LEASE", "SIZE", "KIND"});
+    for (const auto& r : records) {
+      const bool del = r.rev.tombstone;
+      t.Add({del ? "DELETE" : "PUT", fmt::format("{}_{}", r.rev.main, r.rev.sub),
+             del ? "-" : std::to_string(r.kv.create_revision), del ? "-" : std::to_string(r.kv.version),
+             r.kv.lease ? fmt::format("{:x}", r.kv.lease) : "-",
+             del ? "-" : std::to_string(r.kv.value.size()), del ? "" : K8sCells(r)[0]});
+    }
+    t.Print(std::cout);
+    return true;
+  }
+  Json events = Json::array();
+  for (const auto& r : records)
+    events.push_back({{"type", r.rev.tombstone ? "DELETE" : "PUT"}, {"revision", r.rev.main},
+                      {"sub", r.rev.sub}, {"kv", KvJson(r, true, false)}});
+  Json doc{{"key", Base64Encode(f.key)}, {"events", events}};
+  format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
+  return true;
+}
+
+// ---- diff ------------------------------------------------------------------
+
+Result<bool> RunDiff(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  bolt::Reader::Options ro;
+  ro.prefetch = true;
+  auto a = CPR_TRY(etcd::Backend::Open(f.file, ro));
+  auto b = CPR_TRY(etcd::Backend::Open(f.file_b, ro));
+  etcd::KeySet sa = CPR_TRY(etcd::LiveKeys(*a, CPR_TRY(etcd::ResolveRevision(*a, 0)), f.prefix));
+  etcd::KeySet sb = CPR_TRY(etcd::LiveKeys(*b, CPR_TRY(etcd::ResolveRevision(*b, 0)), f.prefix));
+  Json added = Json::array(), removed = Json::array(), changed = Json::array();
+  uint64_t unchanged = 0;
+  Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
+  const bool table = format == Format::kTable;
+  etcd::DiffVisitor v;
+  v.added = [&](const etcd::Record& r) -> Result<void> {
+    if (table) {
+      auto k = K8sCells(r);
+      t.Add({"added", Printable(r.kv.key), "-", std::to_string(r.rev.main), k[0], k[1], k[2]});
+    } else {
+      added.push_back(KvJson(r, true, true));
+    }
+    return {};
+  };
+  v.removed = [&](const etcd::Record& r) -> Result<void> {
+    if (table) {
+      auto k = K8sCells(r);
+      t.Add({"removed", Printable(r.kv.key), std::to_string(r.rev.main), "-", k[0], k[1], k[2]});
+    } else {
+      removed.push_back(KvJson(r, true, true));
+    }
+    return {};
+  };
+  v.changed = [&](const etcd::Record& ra, const etcd::Record& rb) -> Result<void> {
+    if (table) {
+      auto k = K8sCells(rb);
+      t.Add({"changed", Printable(rb.kv.key), std::to_string(ra.rev.main), std::to_string(rb.rev.main),
+             k[0], k[1], k[2]});
+    } else {
+      changed.push_back({{"key", Base64Encode(rb.kv.key)}, {"a", KvJson(ra, true, true)},
+                         {"b", KvJson(rb, true, true)}});
+    }
+    return {};
+  };
+  uint64_t n_added = 0, n_removed = 0, n_changed = 0;
+  auto count = [](auto& fn, uint64_t& n) {
+    return [&fn, &n](const auto&... r) -> Result<void> {
+      n++;
+      return fn(r...);
+    };
+  };
+  etcd::DiffVisitor counted{count(v.added, n_added), count(v.removed, n_removed),
+                            count(v.changed, n_changed), [&] { unchanged++; }};
+  CPR_RETURN_IF_ERROR(etcd::Diff(sa, sb, counted));
+  Json summary{{"added", n_added}, {"removed", n_removed}, {"changed", n_changed}, {"unchanged", unchanged}};
+  if (table) {
+    t.Print(std::cout);
+    std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n_added, n_removed,
+                             n_changed, unchanged);
+  } else {
+    Json doc{{"added", added}, {"removed", removed}, {"changed", changed}, {"summary", summary}};
+    format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
+  }
+  return !(f.exit_code && (n_added + n_removed + n_changed) > 0);
+}
+
+// Wraps a command body: prints its error, sets the exit code.
+template <class Fn>
+std::function<void()> Runner(RunState& state, Fn fn) {
+  return [&state, fn] {
+    auto r = fn();
+    if (!r.has_value()) {
+      state.exit_code = ReportError(r.error());
+      return;
+    }
+    if constexpr (std::is_same_v<decltype(r), Result<bool>>) state.exit_code = *r ? 0 : 1;
+  };
+}
+
+}  // namespace
+
+void AddSnapshotCommand(CLI::App& app, RunState& state) {
+  auto* snap = app.add_subcommand(
+      "snapshot", "Inspect, verify and compare etcd snapshot files offline (etcd may be down)");
+  snap->require_subcommand(1);
+  static Flags f;  // one command runs per process
+  auto output = [&](CLI::App* c, const char* help) {
+    c->add_option("-w,--write-out", f.format, help)->capture_default_str();
+  };
+  const char* kFile = "Snapshot file (etcdctl snapshot save) or a member's db (member/snap/db)";
+
+  auto* status = snap->add_subcommand(
+      "status", "Hash, revision, key count and size (as etcdctl), plus members, compaction, live keys");
+  status->add_option("file", f.file, kFile)->required();
+  output(status, "Output format: table, json or yaml");
+  status->callback(Runner(state, [] { return RunStatus(f); }));
+
+  auto* verify = snap->add_subcommand(
+      "verify", "Check the SHA-256 trailer, the bbolt structure and etcd's schema; list every fault");
+  verify->add_option("file", f.file, kFile)->required();
+  verify->add_flag("--skip-hash-check", f.skip_hash_check,
+                   "Do not require or check the SHA-256 trailer (a db copied from a data dir has none)");
+  output(verify, "Output format: table, json or yaml");
+  verify->callback(Runner(state, [] { return RunVerify(f); }));
+
+  auto* ls = snap->add_subcommand("ls", "List the live keys at the newest revision or at --rev");
+  ls->add_option("file", f.file, kFile)->required();
+  ls->add_option("prefix", f.prefix, "Only keys starting with this prefix (default: all)");
+  ls->add_option("--rev", f.rev, "Revision to list at (default: the newest in the file)");
+  ls->add_option("--limit", f.limit, "Show at most this many keys (0: all)");
+  ls->add_flag("--keys-only", f.keys_only, "Leave values out of json/yaml output");
+  output(ls, "Output format: table, json (etcdctl get -w json shape) or yaml");
+  ls->callback(Runner(state, [] { return RunLs(f); }));
+
+  auto* get = snap->add_subcommand("get", "Print one key's value at the newest revision or at --rev");
+  get->add_option("file", f.file, kFile)->required();
+  get->add_option("key", f.key, "The key")->required();
+  get->add_option("--rev", f.rev, "Revision to read at (default: the newest in the file)");
+  output(get, "Output format: table, json, yaml (decoded Kubernetes object) or raw (exact bytes)");
+  get->callback(Runner(state, [] { return RunGet(f); }));
+
+  auto* history = snap->add_subcommand(
+      "history", "Every revision of one key still in the file (puts and deletes), oldest first");
+  history->add_option("file", f.file, kFile)->required();
+  history->add_option("key", f.key, "The key")->required();
+  output(history, "Output format: table, json or yaml");
+  history->callback(Runner(state, [] { return RunHistory(f); }));
+
+  auto* diff = snap->add_subcommand("diff", "Keys added, removed and changed from snapshot A to B");
+  diff->add_option("a", f.file, "The older snapshot")->required();
+  diff->add_option("b", f.file_b, "The newer snapshot")->required();
+  diff->add_option("prefix", f.prefix, "Only keys starting with this prefix");
+  diff->add_flag("--exit-code", f.exit_code, "Exit 3 when the snapshots differ");
+  output(diff, "Output format: table, json or yaml");
+  diff->callback(Runner(state, [&state] {
+    auto r = RunDiff(f);
+    if (r.has_value() && !*r) state.exit_code = 3;
+    return r.has_value() ? Result<void>() : Result<void>(std::move(r).error());
+  }));
+}
+
+}  // namespace cpr::cli

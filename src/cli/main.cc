@@ -1,0 +1,31 @@
+// cpr: control-plane recovery for etcd-backed clusters.
+#include <iostream>
+
+#include "cli/command.h"
+
+namespace cpr::cli {
+
+int ReportError(const Error& error) {
+  std::cerr << "cpr: " << error.ToString() << '\n';
+  return 1;  // 2 is for usage errors, which CLI11 reports before any command runs
+}
+
+}  // namespace cpr::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "cpr: disaster recovery for etcd-backed control planes (OpenShift, Kubernetes).\n"
+      "Reads, verifies and inspects etcd snapshots offline; see `cpr <command> --help`."};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Show the help of every command");
+  cpr::cli::RunState state;
+  // One line per command.
+  cpr::cli::AddSnapshotCommand(app, state);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  return state.exit_code;
+}

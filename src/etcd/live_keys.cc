@@ -1,0 +1,58 @@
+#include "etcd/live_keys.h"
+
+#include <functional>
+#include <string_view>
+
+namespace cpr::etcd {
+
+void LiveKeyCounter::Grow() {
+  std::vector<uint64_t> old = std::move(slots_);
+  slots_.assign(old.empty() ? 1 << 16 : old.size() * 2, 0);
+  const uint64_t mask = slots_.size() - 1;
+  for (uint64_t s : old) {
+    if (s == 0) continue;
+    uint64_t i = (s >> 1) & mask;
+    while (slots_[i] != 0) i = (i + 1) & mask;
+    slots_[i] = s;
+  }
+}
+
+void LiveKeyCounter::Add(Bytes user_key, bool tombstone) {
+  if (gave_up_) return;
+  if ((used_ + 1) * 10 > slots_.size() * 7) {
+    if (used_ >= kMaxKeys) {
+      gave_up_ = true;
+      slots_ = {};
+      return;
+    }
+    Grow();
+  }
+  uint64_t fp = std::hash<std::string_view>{}(user_key) | (1ULL << 63);  // never 0
+  fp = (fp << 1) >> 1;
+  fp |= 1ULL << 62;
+  const uint64_t mask = slots_.size() - 1;
+  const uint64_t want = fp << 1;
+  for (uint64_t i = fp & mask;; i = (i + 1) & mask) {
+    uint64_t& s = slots_[i];
+    if (s == 0) {
+      s = want | (tombstone ? 0 : 1);
+      used_++;
+      if (!tombstone) live_++;
+      return;
+    }
+    if ((s & ~1ULL) == want) {
+      const bool was_live = s & 1;
+      if (was_live && tombstone) live_--;
+      if (!was_live && !tombstone) live_++;
+      s = want | (tombstone ? 0 : 1);
+      return;
+    }
+  }
+}
+
+std::optional<uint64_t> LiveKeyCounter::count() const {
+  if (gave_up_) return std::nullopt;
+  return live_;
+}
+
+}  // namespace cpr::etcd

@@ -1,0 +1,163 @@
+#include "etcd/mvcc.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "util/text.h"
+
+namespace cpr::etcd {
+namespace {
+
+Result<Record> DecodeRecord(const Backend& b, const Revision& rev, Bytes value) {
+  auto kv = DecodeKeyValue(value);
+  if (!kv)
+    return MakeError(Code::kCorrupt, fmt::format("{} revision {}", b.name(), rev.ToString()),
+                     kv.error().what);
+  return Record{rev, *kv};
+}
+
+Result<Bytes> UserKey(const Backend& b, const Revision& rev, Bytes value) {
+  auto key = KeyValueUserKey(value);
+  if (!key)
+    return MakeError(Code::kCorrupt, fmt::format("{} revision {}", b.name(), rev.ToString()),
+                     "value is not a KeyValue record");
+  return *key;
+}
+
+bool StartsWith(Bytes s, Bytes prefix) { return s.substr(0, prefix.size()) == prefix; }
+
+}  // namespace
+
+Result<int64_t> ResolveRevision(const Backend& backend, int64_t requested) {
+  const int64_t latest = CPR_TRY(backend.LatestRevision()).main;
+  const int64_t compacted = CPR_TRY(backend.Meta()).finished_compact;
+  const int64_t current = std::max(latest, compacted);  // §2.2: store revision at boot
+  if (requested <= 0) return current;
+  if (requested > current)
+    return MakeError(Code::kInvalidArgument, "--rev",
+                     fmt::format("required revision {} is a future revision (the file ends at {})",
+                                 requested, current));
+  if (requested < compacted)
+    return MakeError(Code::kInvalidArgument, "--rev",
+                     fmt::format("required revision {} has been compacted (compacted at {})",
+                                 requested, compacted),
+                     "choose a revision at or above the compaction, or an older backup");
+  return requested;
+}
+
+Bytes KeySet::key(size_t i) const {
+  const Entry& e = entries_[order_[i]];
+  return Bytes(arena_).substr(e.key_offset, e.key_size);
+}
+
+Result<Record> KeySet::record(size_t i) const {
+  const Entry& e = entries_[order_[i]];
+  backend_->reader().file().Touch(e.record_size);
+  return DecodeRecord(*backend_, Revision{e.main, e.sub, e.tombstone}, Bytes(e.record, e.record_size));
+}
+
+Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) {
+  KeySet set;
+  set.backend_ = &backend;
+  set.revision_ = revision;
+  // Open addressing over entries_: slot = entry index + 1, 0 = empty.
+  std::vector<uint32_t> slots(1 << 12, 0);
+  auto slot_of = [&](Bytes key) -> uint32_t& {
+    const size_t mask = slots.size() - 1;
+    for (size_t i = std::hash<std::string_view>{}(key) & mask;; i = (i + 1) & mask) {
+      uint32_t& s = slots[i];
+      if (s == 0) return s;
+      const auto& e = set.entries_[s - 1];
+      if (Bytes(set.arena_).substr(e.key_offset, e.key_size) == key) return s;
+    }
+  };
+  auto grow = [&] {
+    std::vector<uint32_t> old = std::move(slots);
+    slots.assign(old.size() * 2, 0);
+    const size_t mask = slots.size() - 1;
+    for (uint32_t s : old) {
+      if (s == 0) continue;
+      const auto& e = set.entries_[s - 1];
+      size_t i = std::hash<std::string_view>{}(Bytes(set.arena_).substr(e.key_offset, e.key_size)) & mask;
+      while (slots[i] != 0) i = (i + 1) & mask;
+      slots[i] = s;
+    }
+  };
+  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+    if (rev.main > revision) return false;
+    Bytes key = CPR_TRY(UserKey(backend, rev, value));
+    if (!StartsWith(key, prefix)) return true;
+    uint32_t& slot = slot_of(key);
+    if (slot == 0) {
+      set.entries_.push_back(KeySet::Entry{set.arena_.size(), static_cast<uint32_t>(key.size()), 0,
+                                           nullptr, 0, 0, false});
+      set.arena_.append(key);
+      slot = static_cast<uint32_t>(set.entries_.size());
+    }
+    KeySet::Entry& e = set.entries_[slot - 1];
+    e.record = value.data();
+    e.record_size = static_cast<uint32_t>(value.size());
+    e.main = rev.main;
+    e.sub = rev.sub;
+    e.tombstone = rev.tombstone;
+    if (set.entries_.size() * 10 > slots.size() * 7) grow();
+    return true;
+  }));
+  for (uint32_t i = 0; i < set.entries_.size(); i++)
+    if (!set.entries_[i].tombstone) set.order_.push_back(i);
+  Bytes arena(set.arena_);
+  std::sort(set.order_.begin(), set.order_.end(), [&](uint32_t a, uint32_t b) {
+    const auto& ea = set.entries_[a];
+    const auto& eb = set.entries_[b];
+    return arena.substr(ea.key_offset, ea.key_size) < arena.substr(eb.key_offset, eb.key_size);
+  });
+  return set;
+}
+
+Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t revision) {
+  std::optional<Revision> found;
+  Bytes found_value;
+  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+    if (rev.main > revision) return false;
+    if (CPR_TRY(UserKey(backend, rev, value)) == key) {
+      found = rev;
+      found_value = value;
+    }
+    return true;
+  }));
+  if (!found || found->tombstone) return std::optional<Record>();
+  return std::optional<Record>(CPR_TRY(DecodeRecord(backend, *found, found_value)));
+}
+
+Result<std::vector<Record>> History(const Backend& backend, Bytes key) {
+  std::vector<Record> out;
+  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+    if (CPR_TRY(UserKey(backend, rev, value)) == key)
+      out.push_back(CPR_TRY(DecodeRecord(backend, rev, value)));
+    return true;
+  }));
+  return out;
+}
+
+Result<void> Diff(const KeySet& a, const KeySet& b, const DiffVisitor& visit) {
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a.key(i) < b.key(j))) {
+      CPR_RETURN_IF_ERROR(visit.removed(CPR_TRY(a.record(i++))));
+    } else if (i == a.size() || b.key(j) < a.key(i)) {
+      CPR_RETURN_IF_ERROR(visit.added(CPR_TRY(b.record(j++))));
+    } else {
+      Record ra = CPR_TRY(a.record(i++));
+      Record rb = CPR_TRY(b.record(j++));
+      if (ra.kv.value != rb.kv.value || ra.kv.lease != rb.kv.lease || ra.kv.version != rb.kv.version) {
+        CPR_RETURN_IF_ERROR(visit.changed(ra, rb));
+      } else {
+        visit.unchanged();
+      }
+    }
+  }
+  return {};
+}
+
+}  // namespace cpr::etcd

@@ -1,0 +1,30 @@
+// etcd's MVCC revision keys in the `key` bucket (etcd-formats.md §2.2):
+// 8-byte big-endian main revision, '_', 8-byte big-endian sub revision, and
+// an optional 't' marking a tombstone. Byte order equals revision order.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "util/bytes.h"
+
+namespace cpr::etcd {
+
+constexpr size_t kRevisionKeySize = 17;
+constexpr size_t kTombstoneKeySize = 18;
+
+struct Revision {
+  int64_t main = 0;
+  int64_t sub = 0;
+  bool tombstone = false;
+
+  // nullopt unless `key` is 17 bytes with '_' at 8, or 18 with 't' at 17.
+  static std::optional<Revision> Parse(Bytes key);
+  // The 17-byte key (18 with the tombstone mark).
+  std::string Encode() const;
+  // "1234_0", with " (tombstone)" appended when marked.
+  std::string ToString() const;
+};
+
+}  // namespace cpr::etcd

@@ -1,0 +1,32 @@
+// The SHA-256 trailer of `etcdctl snapshot save` files (etcd-formats.md §3).
+//
+// A snapshot is the bbolt image followed by 32 bytes: SHA-256 of everything
+// before them. Whether a file has the trailer is decided from its size alone,
+// as etcd does: size % 512 == 32 (§3.2). A raw `member/snap/db` has none.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "util/mapped_file.h"
+#include "util/result.h"
+
+namespace cpr::etcd {
+
+constexpr uint64_t kTrailerSize = 32;
+
+inline bool HasHashTrailer(uint64_t file_size) {
+  return file_size >= kTrailerSize && file_size % 512 == kTrailerSize;
+}
+
+struct TrailerCheck {
+  bool present = false;
+  bool matches = false;
+  std::string stored_hex;    // the trailer
+  std::string computed_hex;  // SHA-256 of the bytes before it
+};
+
+// Hashes the file's first size-32 bytes (streaming, bounded memory).
+TrailerCheck CheckTrailer(const MappedFile& file);
+
+}  // namespace cpr::etcd

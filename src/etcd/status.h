@@ -1,0 +1,54 @@
+// Status: what `etcdctl snapshot status` prints (etcd-formats.md §4.1),
+// computed in one walk over the file, plus what an operator needs to know
+// about a backup before trusting it (members, compaction, live keys, sizes).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "etcd/backend.h"
+
+namespace cpr::etcd {
+
+struct BucketStats {
+  std::string name;
+  uint64_t keys = 0;
+  uint64_t bytes = 0;  // key + value bytes
+  bool is_inline = false;
+  uint64_t branch_pages = 0, leaf_pages = 0, overflow_pages = 0;
+};
+
+struct Status {
+  // etcdctl's four numbers (§4.1).
+  uint32_t hash = 0;
+  int64_t revision = 0;
+  uint64_t total_key = 0;
+  uint64_t total_size = 0;
+
+  uint32_t page_size = 0;
+  uint64_t txid = 0;
+  bool has_trailer = false;
+  std::vector<BucketStats> buckets;
+  uint64_t branch_pages = 0, leaf_pages = 0, overflow_pages = 0, free_pages = 0;
+  uint64_t used_bytes = 0, tree_bytes = 0;  // fill = used / tree bytes (branch+leaf pages)
+
+  std::optional<uint64_t> consistent_index;
+  int64_t compact_revision = 0;
+  int64_t scheduled_compact_revision = 0;
+  std::string cluster_version;
+  std::vector<Member> members;
+  std::vector<Alarm> alarms;
+  AuthInfo auth;
+  uint64_t leases = 0;
+  // User keys alive at `revision`; nullopt when the file holds more distinct
+  // keys than the memory budget allows counting.
+  std::optional<uint64_t> live_keys;
+};
+
+// Fails, like etcdctl, when the structural check finds any fault; the error
+// lists the first ones and says to run `cpr snapshot verify`.
+Result<Status> ComputeStatus(const Backend& backend);
+
+}  // namespace cpr::etcd

@@ -1,0 +1,169 @@
+#include "etcd/verify.h"
+
+#include <fmt/format.h>
+
+#include <thread>
+
+#include "bolt/check.h"
+#include "etcd/backend.h"
+#include "etcd/snapshot_file.h"
+#include "util/text.h"
+
+namespace cpr::etcd {
+namespace {
+
+class SchemaVisitor : public bolt::WalkVisitor {
+ public:
+  explicit SchemaVisitor(VerifyReport& report, size_t max) : report_(report), max_(max) {}
+
+  void Add(const std::string& check, uint64_t page, std::string what) {
+    report_.fault_count++;
+    if (report_.faults.size() < max_) report_.faults.push_back({check, page, std::move(what)});
+  }
+
+  bool OnFault(const bolt::Fault& f) override {
+    Add("bolt", f.page, f.ToString());
+    return true;
+  }
+
+  void OnPage(const bolt::PageView& page, int) override { page_ = page.id(); }
+
+  void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef&) override {
+    if (depth > 1) {
+      Add("schema", page_, fmt::format("nested bucket '{}': etcd never creates one", Printable(name)));
+      return;
+    }
+    bucket_ = std::string(name);
+    if (bucket_ == kMetaBucket) saw_meta_ = true;
+  }
+
+  void OnElement(int depth, const bolt::LeafElement& e) override {
+    if (depth != 1) return;
+    if (e.is_bucket()) return;  // reported at OnBucketBegin
+    if (bucket_ == kKeyBucket) return KeyRecord(e);
+    if (bucket_ == kLeaseBucket) return LeaseRecord(e);
+    if (bucket_ == kMembersBucket) return MemberRecord(e);
+    if (bucket_ == kAlarmBucket) {
+      if (!DecodeAlarm(e.key)) Add("schema", page_, "alarm key is not an AlarmMember protobuf");
+      return;
+    }
+    if (bucket_ == kMetaBucket) return MetaRecord(e);
+  }
+
+  void Finish() {
+    if (!saw_meta_) Add("schema", 0, "no meta bucket: not an etcd backend");
+    else if (!saw_consistent_index_) Add("schema", 0, "meta/consistent_index is missing");
+  }
+
+ private:
+  void KeyRecord(const bolt::LeafElement& e) {
+    auto rev = Revision::Parse(e.key);
+    report_.revisions++;
+    if (!rev) {
+      Add("schema", page_,
+          fmt::format("key bucket: {}-byte key {} is not a revision (17 bytes, or 18 ending in 't')",
+                      e.key.size(), Printable(e.key)));
+      return;
+    }
+    report_.revision = rev->main;
+    auto kv = DecodeKeyValue(e.value);
+    if (!kv) {
+      Add("schema", page_, fmt::format("revision {}: value is not a KeyValue: {}", rev->ToString(),
+                                       kv.error().what));
+      return;
+    }
+    if (kv->key.empty()) Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
+    if (rev->tombstone) return;  // a tombstone holds only the key (§2.2)
+    if (kv->mod_revision != rev->main)
+      Add("schema", page_, fmt::format("revision {}: mod_revision {} differs from the key's revision",
+                                       rev->ToString(), kv->mod_revision));
+    if (kv->create_revision <= 0 || kv->create_revision > kv->mod_revision || kv->version <= 0)
+      Add("schema", page_,
+          fmt::format("revision {}: create_revision {} / version {} impossible for mod_revision {}",
+                      rev->ToString(), kv->create_revision, kv->version, kv->mod_revision));
+  }
+
+  void LeaseRecord(const bolt::LeafElement& e) {
+    auto lease = DecodeLease(e.value);
+    if (e.key.size() != 8 || !lease) {
+      Add("schema", page_, fmt::format("lease {}: not an 8-byte ID with a Lease record", Printable(e.key)));
+      return;
+    }
+    if (static_cast<uint64_t>(lease->id) != LoadBe64(e.key.data()))
+      Add("schema", page_, fmt::format("lease {:x}: record says ID {:x}", LoadBe64(e.key.data()),
+                                       lease->id));
+  }
+
+  void MemberRecord(const bolt::LeafElement& e) {
+    auto m = DecodeMember(e.value);
+    if (!m) {
+      Add("schema", page_, fmt::format("members/{}: {}", Printable(e.key), m.error().what));
+      return;
+    }
+    if (MemberIdHex(m->id) != e.key)
+      Add("schema", page_, fmt::format("members/{}: record says ID {:x}", Printable(e.key), m->id));
+  }
+
+  void MetaRecord(const bolt::LeafElement& e) {
+    if (e.key == "consistent_index") {
+      saw_consistent_index_ = true;
+      if (e.value.size() != 8)
+        Add("schema", page_, fmt::format("meta/consistent_index is {} bytes, want 8", e.value.size()));
+    } else if (e.key == "finishedCompactRev" || e.key == "scheduledCompactRev") {
+      if (!Revision::Parse(e.value))
+        Add("schema", page_, fmt::format("meta/{} is not a revision", std::string(e.key)));
+    }
+  }
+
+  VerifyReport& report_;
+  size_t max_;
+  bolt::Pgid page_ = 0;
+  std::string bucket_;
+  bool saw_meta_ = false;
+  bool saw_consistent_index_ = false;
+};
+
+}  // namespace
+
+Result<VerifyReport> Verify(const std::string& path, const VerifyOptions& options) {
+  bolt::Reader::Options ro;
+  ro.prefetch = true;
+  auto backend = CPR_TRY(Backend::Open(path, ro));
+  const bolt::Reader& r = backend->reader();
+  VerifyReport report;
+  report.pages = r.meta().pgid;
+  report.trailer_present = HasHashTrailer(r.file().size());
+
+  TrailerCheck trailer;
+  std::thread hasher;
+  if (report.trailer_present && !options.skip_hash_check) {
+    report.trailer_checked = true;
+    hasher = std::thread([&] { trailer = CheckTrailer(r.file()); });
+  }
+  SchemaVisitor v(report, options.max_faults);
+  if (!report.trailer_present && !options.skip_hash_check)
+    v.Add("trailer", 0,
+          fmt::format("no SHA-256 trailer ({} bytes is not 32 past a multiple of 512); a db "
+                      "copied from a data dir has none: pass --skip-hash-check",
+                      r.file().size()));
+  if (!r.meta_fault().empty()) v.Add("bolt", r.meta_page() == 0 ? 1 : 0, r.meta_fault());
+  // A snapshot is exactly its pages plus the trailer (§3.1); a db from a data
+  // dir may be longer (bbolt grows its file ahead of use).
+  if (report.trailer_present && r.file().size() != r.meta().pgid * r.page_size() + kTrailerSize)
+    v.Add("bolt", 0,
+          fmt::format("{} bytes, but {} pages of {} plus the trailer make {}", r.file().size(),
+                      r.meta().pgid, r.page_size(), r.meta().pgid * r.page_size() + kTrailerSize));
+  bolt::Walk(r, v);
+  v.Finish();
+  if (hasher.joinable()) {
+    hasher.join();
+    report.trailer_sha256 = trailer.stored_hex;
+    if (!trailer.matches)
+      v.Add("trailer", 0,
+            fmt::format("SHA-256 mismatch: trailer {}, content {}", trailer.stored_hex,
+                        trailer.computed_hex));
+  }
+  return report;
+}
+
+}  // namespace cpr::etcd

@@ -1,0 +1,126 @@
+#include "util/hash.h"
+
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+
+#include <cstring>
+#include <stdexcept>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
+namespace cpr {
+namespace {
+
+// Reflected Castagnoli polynomial (etcd-formats.md Appendix A).
+constexpr uint32_t kCastagnoli = 0x82F63B78;
+
+struct Crc32cTable {
+  uint32_t t[8][256];
+  Crc32cTable() {
+    for (uint32_t i = 0; i < 256; i++) {
+      uint32_t c = i;
+      for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ kCastagnoli : c >> 1;
+      t[0][i] = c;
+    }
+    for (uint32_t i = 0; i < 256; i++)
+      for (int s = 1; s < 8; s++) t[s][i] = (t[s - 1][i] >> 8) ^ t[0][t[s - 1][i] & 0xff];
+  }
+};
+
+// Slicing-by-8: the fallback for CPUs without SSE4.2.
+uint32_t Crc32cPortable(uint32_t c, const uint8_t* p, size_t n) {
+  static const Crc32cTable table;
+  const auto& t = table.t;
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    w ^= c;
+    c = t[7][w & 0xff] ^ t[6][(w >> 8) & 0xff] ^ t[5][(w >> 16) & 0xff] ^ t[4][(w >> 24) & 0xff] ^
+        t[3][(w >> 32) & 0xff] ^ t[2][(w >> 40) & 0xff] ^ t[1][(w >> 48) & 0xff] ^ t[0][w >> 56];
+    p += 8;
+    n -= 8;
+  }
+  while (n--) c = t[0][(c ^ *p++) & 0xff] ^ (c >> 8);
+  return c;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) uint32_t Crc32cHardware(uint32_t c, const uint8_t* p, size_t n) {
+  uint64_t c64 = c;
+  while (n >= 8) {
+    uint64_t w;
+    std::memcpy(&w, p, 8);
+    c64 = _mm_crc32_u64(c64, w);
+    p += 8;
+    n -= 8;
+  }
+  auto c32 = static_cast<uint32_t>(c64);
+  while (n--) c32 = _mm_crc32_u8(c32, *p++);
+  return c32;
+}
+
+bool HaveSse42() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
+
+}  // namespace
+
+uint32_t Crc32c(uint32_t crc, Bytes data) {
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  uint32_t c = ~crc;
+#if defined(__x86_64__)
+  if (HaveSse42()) return ~Crc32cHardware(c, p, data.size());
+#endif
+  return ~Crc32cPortable(c, p, data.size());
+}
+
+struct Sha256::Impl {
+  EVP_MD_CTX* ctx = nullptr;
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  impl_->ctx = EVP_MD_CTX_new();
+  if (impl_->ctx == nullptr || EVP_DigestInit_ex(impl_->ctx, EVP_sha256(), nullptr) != 1)
+    throw std::runtime_error("OpenSSL: cannot initialise SHA-256");
+}
+
+Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
+
+void Sha256::Update(Bytes data) { EVP_DigestUpdate(impl_->ctx, data.data(), data.size()); }
+
+Sha256Digest Sha256::Finish() {
+  Sha256Digest out{};
+  unsigned int len = 0;
+  EVP_DigestFinal_ex(impl_->ctx, out.data(), &len);
+  return out;
+}
+
+Sha256Digest Sha256Of(Bytes data) {
+  Sha256 h;
+  h.Update(data);
+  return h.Finish();
+}
+
+Sha1Digest Sha1Of(Bytes data) {
+  Sha1Digest out{};
+  SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
+  return out;
+}
+
+std::string HexOf(Bytes data) {
+  static const char* kDigits = "0123456789abcdef";
+  std::string out;
+  out.reserve(data.size() * 2);
+  for (char c : data) {
+    auto b = static_cast<uint8_t>(c);
+    out.push_back(kDigits[b >> 4]);
+    out.push_back(kDigits[b & 15]);
+  }
+  return out;
+}
+
+}  // namespace cpr

@@ -1,0 +1,67 @@
+#include "util/mapped_file.h"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+namespace cpr {
+namespace {
+
+// Resident mapped bytes allowed before the mapping is dropped. Small enough
+// that RSS stays far below 128 MB, large enough that re-faulting is rare.
+constexpr uint64_t kResidentBudget = 32ULL << 20;
+constexpr uint64_t kPrefetchChunk = 16ULL << 20;
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+}  // namespace
+
+Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+  std::unique_ptr<MappedFile> f(new MappedFile());
+  f->path_ = path;
+  f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (f->fd_ < 0) {
+    int err = errno;
+    return MakeError(err == ENOENT ? Code::kNotFound : Code::kIo, path,
+                     "cannot open: " + ErrnoText());
+  }
+  struct stat st {};
+  if (::fstat(f->fd_, &st) != 0) return MakeError(Code::kIo, path, "cannot stat: " + ErrnoText());
+  if (!S_ISREG(st.st_mode)) return MakeError(Code::kInvalidArgument, path, "not a regular file");
+  f->size_ = static_cast<uint64_t>(st.st_size);
+  if (f->size_ > 0) {
+    void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, f->fd_, 0);
+    if (p == MAP_FAILED) return MakeError(Code::kIo, path, "cannot map: " + ErrnoText());
+    f->data_ = static_cast<const char*>(p);
+  }
+  return f;
+}
+
+MappedFile::~MappedFile() {
+  stop_prefetch_ = true;
+  if (prefetcher_.joinable()) prefetcher_.join();
+  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void MappedFile::Touch(uint64_t n) const {
+  if (touched_.fetch_add(n, std::memory_order_relaxed) + n < kResidentBudget) return;
+  touched_.store(0, std::memory_order_relaxed);
+  if (data_ != nullptr) ::madvise(const_cast<char*>(data_), size_, MADV_DONTNEED);
+}
+
+void MappedFile::PrefetchInBackground() {
+  if (prefetcher_.joinable() || size_ <= kPrefetchChunk) return;
+  prefetcher_ = std::thread([this] {
+    for (uint64_t off = 0; off < size_ && !stop_prefetch_; off += kPrefetchChunk) {
+      // readahead(2) blocks until the chunk is in the page cache.
+      if (::readahead(fd_, static_cast<off64_t>(off), kPrefetchChunk) != 0) return;
+    }
+  });
+}
+
+}  // namespace cpr

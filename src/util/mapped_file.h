@@ -1,0 +1,58 @@
+// MappedFile: a read-only view of a whole file with bounded resident memory.
+//
+// The file is mapped PROT_READ. Mapped pages that a reader touches count
+// toward its RSS, so callers that stream through large files call Touch()
+// with the bytes they handed out; past a budget the whole mapping is dropped
+// from the page tables with madvise(MADV_DONTNEED). The bytes stay valid: the
+// next access faults them back in from the page cache (the file is never
+// written through this mapping). So every view into data() lives as long as
+// the MappedFile, whatever Touch() does.
+//
+// Thread-safety: data() and Touch() may be called from several threads.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace cpr {
+
+class MappedFile {
+ public:
+  static Result<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  ~MappedFile();
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+
+  const std::string& path() const { return path_; }
+  uint64_t size() const { return size_; }
+  // The whole file; empty for an empty file.
+  Bytes data() const { return {data_, static_cast<size_t>(size_)}; }
+
+  // Accounts for `n` bytes read through data(); drops the mapping's resident
+  // pages once the budget is exceeded.
+  void Touch(uint64_t n) const;
+
+  // Starts a background thread that reads the file ahead sequentially into
+  // the page cache (readahead(2) in large chunks), so a walk in tree order
+  // over a cold file does not pay one random read per page. Stops with the
+  // MappedFile.
+  void PrefetchInBackground();
+
+ private:
+  MappedFile() = default;
+
+  std::string path_;
+  int fd_ = -1;
+  const char* data_ = nullptr;
+  uint64_t size_ = 0;
+  mutable std::atomic<uint64_t> touched_{0};
+  std::atomic<bool> stop_prefetch_{false};
+  std::thread prefetcher_;
+};
+
+}  // namespace cpr

@@ -1,0 +1,53 @@
+#include "util/hash.h"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace cpr {
+namespace {
+
+TEST(Crc32c, CheckValue) { EXPECT_EQ(Crc32c(0, "123456789"), 0xE3069283u); }
+
+TEST(Crc32c, ChainsLikeOneCall) {
+  const std::string a = "The quick brown fox ", b = "jumps over the lazy dog, thirty-one times";
+  EXPECT_EQ(Crc32c(Crc32c(0, a), b), Crc32c(0, a + b));
+}
+
+TEST(Crc32c, EveryLengthAndAlignment) {
+  // The hardware path handles 8-byte words then a tail: compare against a
+  // bitwise reference for every short length and offset.
+  std::string data;
+  for (int i = 0; i < 64; i++) data.push_back(static_cast<char>(i * 37 + 11));
+  auto reference = [](Bytes d) {
+    uint32_t c = ~0u;
+    for (char ch : d) {
+      c ^= static_cast<uint8_t>(ch);
+      for (int k = 0; k < 8; k++) c = (c & 1) ? (c >> 1) ^ 0x82F63B78 : c >> 1;
+    }
+    return ~c;
+  };
+  for (size_t off = 0; off < 8; off++)
+    for (size_t len = 0; off + len <= data.size(); len++)
+      ASSERT_EQ(Crc32c(0, Bytes(data).substr(off, len)), reference(Bytes(data).substr(off, len)))
+          << off << "+" << len;
+}
+
+TEST(Fnv1a64, EmptyIsOffsetBasis) { EXPECT_EQ(Fnv1a64(""), 0xcbf29ce484222325ULL); }
+
+TEST(Fnv1a64, KnownVector) { EXPECT_EQ(Fnv1a64("a"), 0xaf63dc4c8601ec8cULL); }
+
+TEST(Sha256, EmptyString) {
+  Sha256Digest d = Sha256Of("");
+  EXPECT_EQ(HexOf(Bytes(reinterpret_cast<const char*>(d.data()), d.size())),
+            "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+}
+
+TEST(Sha1, Abc) {
+  Sha1Digest d = Sha1Of("abc");
+  EXPECT_EQ(HexOf(Bytes(reinterpret_cast<const char*>(d.data()), d.size())),
+            "a9993e364706816aba3e25717850c26c9cd0d89d");
+}
+
+}  // namespace
+}  // namespace cpr
