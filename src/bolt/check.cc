@@ -43,7 +43,12 @@ class Walker {
     Fault f{page, path_, std::move(what)};
     if (!v_.OnFault(f)) stop_ = true;
   }
-  void Report(const Error& e, Pgid page) { Report(page, e.what); }
+  void Report(const Error& e, Pgid page) {
+    // Inline pages have no id: name the bucket that holds them.
+    Report(page, page == 0 && !inline_bucket_.empty()
+                     ? fmt::format("inline page of bucket '{}': {}", inline_bucket_, e.what)
+                     : e.what);
+  }
 
   // §1.9.1: the freelist page, when the meta names one.
   void ReadFreelist() {
@@ -86,12 +91,14 @@ class Walker {
     BucketState state;
     if (ref.is_inline()) {
       PageView page(ref.inline_page, &r_.name(), 0, true);
+      inline_bucket_ = std::string(name);
       if (!page.is_leaf() || page.is_branch()) {
         Report(0, fmt::format("bucket '{}': inline page is a {} page, not a leaf", name,
                               PageTypeName(page.flags())));
       } else {
         WalkLeaf(page, depth, state);
       }
+      inline_bucket_.clear();
     } else {
       WalkPage(ref.root, depth, state, 0);
     }
@@ -112,8 +119,12 @@ class Walker {
   void WalkPage(Pgid id, int depth, BucketState& state, int level) {
     if (stop_) return;
     if (level > kMaxDepth) return Report(id, "tree deeper than 64 levels");
-    if (id >= pgid_) return Report(id, fmt::format("out of bounds: {}", pgid_));
-    if (id < 2) return Report(id, "a tree references a meta page");
+    // A bad reference is the fault of the page holding it.
+    const Pgid parent = path_.empty() ? 0 : path_.back();
+    if (id >= pgid_)
+      return Report(
+          parent, fmt::format("references page {}: out of bounds (high-water mark {})", id, pgid_));
+    if (id < 2) return Report(parent, fmt::format("references meta page {} as a tree page", id));
     path_.push_back(id);
     VisitPage(id, depth, state, level);
     path_.pop_back();
@@ -181,6 +192,7 @@ class Walker {
   std::vector<bool> free_;
   std::vector<Pgid> path_;
   bool synced_freelist_ = false;
+  std::string inline_bucket_;  // the inline bucket being walked, for messages
   bool stop_ = false;
   WalkSummary summary_;
 };

@@ -21,8 +21,8 @@
 namespace cpr::bolt {
 
 struct Fault {
-  Pgid page = 0;            // 0 when not about one page
-  std::vector<Pgid> path;   // page ids from the root bucket's root down to `page`
+  Pgid page = 0;           // 0 when not about one page
+  std::vector<Pgid> path;  // page ids from the root bucket's root down to `page`
   std::string what;
   // "page 42 via 3>17>42: key 5 not after key 4"
   std::string ToString() const;
@@ -47,7 +47,7 @@ struct WalkSummary {
   uint64_t reachable_pages = 0;  // including metas, freelist and overflow pages
   uint64_t free_pages = 0;       // listed in the freelist, or computed (§1.9.2)
   uint64_t faults = 0;
-  bool stopped = false;          // the visitor asked to stop
+  bool stopped = false;  // the visitor asked to stop
 };
 
 WalkSummary Walk(const Reader& reader, WalkVisitor& visitor);

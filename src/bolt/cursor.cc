@@ -18,8 +18,8 @@ void Cursor::Reset() {
 
 Result<void> Cursor::Push(const PageView& page) {
   if (stack_.size() >= kMaxDepth)
-    return page.Corrupt(fmt::format("tree deeper than {} levels: a page references an ancestor",
-                                    kMaxDepth));
+    return page.Corrupt(
+        fmt::format("tree deeper than {} levels: a page references an ancestor", kMaxDepth));
   // A valid tree enters each page once per pass; more entries than pages in
   // the file means a cycle or a shared child.
   if (++pages_entered_ > reader_.meta().pgid)
@@ -58,7 +58,8 @@ Result<bool> Cursor::Load() {
   const Frame& top = stack_.back();
   element_ = CPR_TRY(top.page.Leaf(top.index));
   if (has_previous_ && !(previous_key_ < element_.key))
-    return top.page.Corrupt(fmt::format("element {}: key is not after the previous key", top.index));
+    return top.page.Corrupt(
+        fmt::format("element {}: key is not after the previous key", top.index));
   previous_key_ = element_.key;
   has_previous_ = true;
   return true;

@@ -61,8 +61,7 @@ Result<MetaChoice> ChooseMeta(Bytes file, const std::string& name) {
                      "not an etcd snapshot or bbolt file, or damaged at its start");
   };
   if (file.size() < kDefaultPageSize)
-    return not_bolt(fmt::format("invalid database: {} bytes, shorter than one page",
-                                file.size()));
+    return not_bolt(fmt::format("invalid database: {} bytes, shorter than one page", file.size()));
   // §1.4.3 step 1: the page size comes from meta0 when it validates.
   size_t page_size = kDefaultPageSize;
   Meta meta0 = Meta::Decode(file);
@@ -71,8 +70,8 @@ Result<MetaChoice> ChooseMeta(Bytes file, const std::string& name) {
   if (page_size < 1024 || page_size > (1u << 20) || (page_size & (page_size - 1)) != 0)
     return not_bolt(fmt::format("meta page 0: unusable page size {}", page_size));
   if (file.size() < 2 * page_size)
-    return not_bolt(fmt::format("file size too small ({} bytes for page size {})", file.size(),
-                                page_size));
+    return not_bolt(
+        fmt::format("file size too small ({} bytes for page size {})", file.size(), page_size));
   Bytes page1 = file.substr(page_size, page_size);
   Meta meta1 = Meta::Decode(page1);
   Result<void> valid1 = meta1.Validate(page1);

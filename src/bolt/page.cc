@@ -65,9 +65,9 @@ Result<BranchElement> PageView::Branch(size_t i) const {
 
 Result<BucketRef> ParseBucketValue(Bytes value, const std::string& where) {
   if (value.size() < kBucketHeaderSize)
-    return MakeError(Code::kCorrupt, where,
-                     fmt::format("bucket value is {} bytes, shorter than its 16-byte header",
-                                 value.size()));
+    return MakeError(
+        Code::kCorrupt, where,
+        fmt::format("bucket value is {} bytes, shorter than its 16-byte header", value.size()));
   BucketRef ref;
   ref.root = LoadLe64(value.data());
   ref.sequence = LoadLe64(value.data() + 8);

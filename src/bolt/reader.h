@@ -34,6 +34,9 @@ class Reader {
   static Result<std::unique_ptr<Reader>> Open(const std::string& path) {
     return Open(path, Options{});
   }
+  // Over a file already mapped (or bytes in memory, see MappedFile::FromBytes).
+  static Result<std::unique_ptr<Reader>> Open(std::unique_ptr<MappedFile> file,
+                                              const Options& options);
 
   const std::string& name() const { return file_->path(); }
   const Meta& meta() const { return meta_.meta; }

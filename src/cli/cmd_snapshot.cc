@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/output.h"
 #include "etcd/mvcc.h"
+#include "etcd/snapshot_file.h"
 #include "etcd/status.h"
 #include "etcd/verify.h"
 #include "k8s/keys.h"
@@ -24,6 +25,7 @@ struct Flags {
   int64_t limit = 0;
   bool keys_only = false;
   bool skip_hash_check = false;
+  bool check_hash = false;
   bool exit_code = false;
 };
 
@@ -49,14 +51,16 @@ Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
   if (with_k8s && !r.rev.tombstone) {
     k8s::Object o = k8s::DescribeValue(r.kv.value);
     k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
-    if (!o.kind.empty() || o.encoding == k8s::Object::Encoding::kEncrypted || ki.is_registry) {
+    const bool encrypted = o.encoding == k8s::Object::Encoding::kEncrypted;
+    if (!o.kind.empty() || encrypted || !ki.kind_hint.empty()) {
       Json k;
       if (!o.api_version.empty()) k["apiVersion"] = o.api_version;
       k["kind"] = !o.kind.empty() ? o.kind : ki.kind_hint;
       k["namespace"] = !o.name.empty() ? o.namespace_ : ki.namespace_;
       k["name"] = !o.name.empty() ? o.name : ki.name;
-      if (o.encoding == k8s::Object::Encoding::kEncrypted)
-        k["encrypted"] = Json{{"provider", o.encryption_provider}, {"keyName", o.encryption_key_name}};
+      if (encrypted)
+        k["encrypted"] =
+            Json{{"provider", o.encryption_provider}, {"keyName", o.encryption_key_name}};
       kv["k8s"] = std::move(k);
     }
   }
@@ -68,8 +72,10 @@ std::vector<std::string> K8sCells(const etcd::Record& r) {
   k8s::Object o = k8s::DescribeValue(r.kv.value);
   k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
   std::string kind = !o.kind.empty() ? o.kind : ki.kind_hint;
-  if (o.encoding == k8s::Object::Encoding::kEncrypted) kind += " (encrypted " + o.encryption_provider + ")";
-  return {kind, !o.name.empty() ? o.namespace_ : ki.namespace_, !o.name.empty() ? o.name : ki.name};
+  if (o.encoding == k8s::Object::Encoding::kEncrypted)
+    kind += " (encrypted " + o.encryption_provider + ")";
+  return {Printable(kind), Printable(!o.name.empty() ? o.namespace_ : ki.namespace_),
+          Printable(!o.name.empty() ? o.name : ki.name)};
 }
 
 void PrintYamlItem(std::ostream& out, const Json& item) {
@@ -84,6 +90,24 @@ void PrintYamlItem(std::ostream& out, const Json& item) {
     if (end > start) out << "  " << text.substr(start, end - start) << '\n';
     start = end + 1;
   }
+}
+
+// Opens a file for a command that reads all of it, checking its SHA-256
+// trailer on a second thread unless --skip-hash-check.
+struct OpenedSnapshot {
+  std::unique_ptr<etcd::Backend> backend;
+  std::unique_ptr<etcd::BackgroundTrailerCheck> trailer;
+  Result<void> Finish() { return trailer ? trailer->Wait() : Result<void>(); }
+};
+
+Result<OpenedSnapshot> OpenWhole(const std::string& path, bool skip_hash_check) {
+  bolt::Reader::Options ro;
+  ro.prefetch = true;
+  OpenedSnapshot s;
+  s.backend = CPR_TRY(etcd::Backend::Open(path, ro));
+  if (!skip_hash_check)
+    s.trailer = std::make_unique<etcd::BackgroundTrailerCheck>(s.backend->reader().file());
+  return s;
 }
 
 // ---- status ----------------------------------------------------------------
@@ -108,8 +132,11 @@ Json StatusJson(const etcd::Status& s) {
   j["hasHashTrailer"] = s.has_trailer;
   Json members = Json::array();
   for (const auto& m : s.members)
-    members.push_back({{"id", etcd::MemberIdHex(m.id)}, {"name", m.name}, {"peerURLs", m.peer_urls},
-                       {"clientURLs", m.client_urls}, {"isLearner", m.is_learner}});
+    members.push_back({{"id", etcd::MemberIdHex(m.id)},
+                       {"name", m.name},
+                       {"peerURLs", m.peer_urls},
+                       {"clientURLs", m.client_urls},
+                       {"isLearner", m.is_learner}});
   j["members"] = members;
   Json alarms = Json::array();
   for (const auto& a : s.alarms)
@@ -117,23 +144,32 @@ Json StatusJson(const etcd::Status& s) {
   j["alarms"] = alarms;
   Json buckets = Json::array();
   for (const auto& b : s.buckets)
-    buckets.push_back({{"name", b.name}, {"keys", b.keys}, {"bytes", b.bytes}, {"inline", b.is_inline},
-                       {"pages", {{"branch", b.branch_pages}, {"leaf", b.leaf_pages},
-                                  {"overflow", b.overflow_pages}}}});
+    buckets.push_back(
+        {{"name", b.name},
+         {"keys", b.keys},
+         {"bytes", b.bytes},
+         {"inline", b.is_inline},
+         {"pages",
+          {{"branch", b.branch_pages}, {"leaf", b.leaf_pages}, {"overflow", b.overflow_pages}}}});
   j["buckets"] = buckets;
   const uint64_t total = s.total_size / std::max<uint32_t>(s.page_size, 1);
-  j["pages"] = {{"total", total}, {"branch", s.branch_pages}, {"leaf", s.leaf_pages},
-                {"overflow", s.overflow_pages}, {"free", s.free_pages}};
-  j["fill"] = s.tree_bytes ? static_cast<double>(s.used_bytes) / static_cast<double>(s.tree_bytes) : 0.0;
+  j["pages"] = {{"total", total},
+                {"branch", s.branch_pages},
+                {"leaf", s.leaf_pages},
+                {"overflow", s.overflow_pages},
+                {"free", s.free_pages}};
+  j["fill"] =
+      s.tree_bytes ? static_cast<double>(s.used_bytes) / static_cast<double>(s.tree_bytes) : 0.0;
   return j;
 }
 
 Result<void> RunStatus(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
-  bolt::Reader::Options ro;
-  ro.prefetch = true;
-  auto backend = CPR_TRY(etcd::Backend::Open(f.file, ro));
-  etcd::Status s = CPR_TRY(etcd::ComputeStatus(*backend));
+  // Like etcdctl, status does not hash the file against its trailer: that
+  // doubles its cost, and `verify` does it (with --check-hash, status does).
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, !f.check_hash));
+  etcd::Status s = CPR_TRY(etcd::ComputeStatus(*snap.backend));
+  CPR_RETURN_IF_ERROR(snap.Finish());
   if (format == Format::kJson) {
     PrintJson(std::cout, StatusJson(s));
     return {};
@@ -155,18 +191,24 @@ Result<void> RunStatus(const Flags& f) {
   d.Add({"auth", s.auth.enabled ? fmt::format("enabled ({} users, {} roles)", s.auth.users.size(),
                                               s.auth.roles.size())
                                 : "disabled"});
-  d.Add({"hash trailer", s.has_trailer ? "present (check it with `cpr snapshot verify`)" : "absent"});
+  d.Add({"hash trailer", !s.has_trailer ? "absent"
+                         : f.check_hash
+                             ? "present, SHA-256 matches"
+                             : "present (not checked: `cpr snapshot verify` checks it)"});
   for (const auto& m : s.members)
     d.Add({"member " + etcd::MemberIdHex(m.id),
            fmt::format("{} {}{}", m.name.empty() ? "(unstarted)" : m.name,
                        m.peer_urls.empty() ? "" : m.peer_urls[0], m.is_learner ? " learner" : "")});
-  for (const auto& a : s.alarms) d.Add({"alarm", a.TypeName() + " on member " + etcd::MemberIdHex(a.member_id)});
-  d.Add({"page fill", fmt::format("{:.0f}%", s.tree_bytes ? 100.0 * s.used_bytes / s.tree_bytes : 0.0)});
+  for (const auto& a : s.alarms)
+    d.Add({"alarm", a.TypeName() + " on member " + etcd::MemberIdHex(a.member_id)});
+  d.Add({"page fill",
+         fmt::format("{:.0f}%", s.tree_bytes ? 100.0 * s.used_bytes / s.tree_bytes : 0.0)});
   d.Print(std::cout);
   Table b({"BUCKET", "KEYS", "BYTES", "PAGES"});
   for (const auto& bs : s.buckets)
     b.Add({bs.name, std::to_string(bs.keys), HumanizeBytes(bs.bytes),
-           bs.is_inline ? "inline" : std::to_string(bs.branch_pages + bs.leaf_pages + bs.overflow_pages)});
+           bs.is_inline ? "inline"
+                        : std::to_string(bs.branch_pages + bs.leaf_pages + bs.overflow_pages)});
   b.Print(std::cout);
   return {};
 }
@@ -177,12 +219,24 @@ Result<bool> RunVerify(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
   etcd::VerifyOptions opts;
   opts.skip_hash_check = f.skip_hash_check;
-  etcd::VerifyReport r = CPR_TRY(etcd::Verify(f.file, opts));
+  auto verified = etcd::Verify(f.file, opts);
+  if (!verified && format != Format::kTable) {
+    // The file is not even bbolt: still one document, with the one fault.
+    Json j{{"ok", false},
+           {"file", f.file},
+           {"faultCount", 1},
+           {"faults", Json::array({{{"check", "bolt"}, {"what", verified.error().ToString()}}})}};
+    format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
+    std::cerr << "cpr: " << verified.error().ToString() << '\n';
+    return false;
+  }
+  etcd::VerifyReport r = CPR_TRY(std::move(verified));
   if (format != Format::kTable) {
     Json j;
     j["ok"] = r.ok();
     j["file"] = f.file;
-    j["trailer"] = {{"present", r.trailer_present}, {"checked", r.trailer_checked},
+    j["trailer"] = {{"present", r.trailer_present},
+                    {"checked", r.trailer_checked},
                     {"sha256", r.trailer_sha256}};
     j["pages"] = r.pages;
     j["revisions"] = r.revisions;
@@ -218,18 +272,20 @@ Result<bool> RunVerify(const Flags& f) {
 Result<void> RunLs(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
   if (f.limit < 0) return MakeError(Code::kInvalidArgument, "--limit", "must not be negative");
-  bolt::Reader::Options ro;
-  ro.prefetch = true;
-  auto backend = CPR_TRY(etcd::Backend::Open(f.file, ro));
-  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, f.rev));
-  etcd::KeySet set = CPR_TRY(etcd::LiveKeys(*backend, rev, f.prefix));
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*snap.backend, f.rev));
+  etcd::KeySet set = CPR_TRY(etcd::LiveKeys(*snap.backend, rev, f.prefix));
+  CPR_RETURN_IF_ERROR(snap.Finish());
   const size_t shown = f.limit > 0 ? std::min<size_t>(set.size(), f.limit) : set.size();
   if (format == Format::kTable) {
-    Table t({"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
+    Table t(
+        {"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
     for (size_t i = 0; i < shown; i++) {
       etcd::Record r = CPR_TRY(set.record(i));
-      std::vector<std::string> row{Printable(r.kv.key), std::to_string(r.kv.create_revision),
-                                   std::to_string(r.kv.mod_revision), std::to_string(r.kv.version),
+      std::vector<std::string> row{Printable(r.kv.key),
+                                   std::to_string(r.kv.create_revision),
+                                   std::to_string(r.kv.mod_revision),
+                                   std::to_string(r.kv.version),
                                    r.kv.lease ? fmt::format("{:x}", r.kv.lease) : "-",
                                    std::to_string(r.kv.value.size())};
       for (auto& c : K8sCells(r)) row.push_back(std::move(c));
@@ -256,7 +312,8 @@ Result<void> RunLs(const Flags& f) {
     }
   }
   if (format == Format::kJson) {
-    std::cout << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "") << "}\n";
+    std::cout << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "")
+              << "}\n";
   } else {
     std::cout << "count: " << set.size() << (shown < set.size() ? "\nmore: true" : "") << '\n';
   }
@@ -269,7 +326,8 @@ Result<bool> RunGet(const Flags& f) {
   const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, f.rev));
   auto rec = CPR_TRY(etcd::GetKey(*backend, f.key, rev));
   if (!rec) {
-    std::cerr << fmt::format("cpr: {}: key {} not found at revision {}\n", f.file, Printable(f.key), rev)
+    std::cerr << fmt::format("cpr: {}: key {} not found at revision {}\n", f.file, Printable(f.key),
+                             rev)
               << "  (`cpr snapshot history` lists every record of it still in the file)\n";
     return false;
   }
@@ -287,9 +345,12 @@ Result<bool> RunGet(const Flags& f) {
       PrintYaml(std::cout, k8s::ValueDocument(rec->kv.value, rec->kv.mod_revision));
       break;
     case Format::kTable: {
-      Table t({"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
-      std::vector<std::string> row{Printable(rec->kv.key), std::to_string(rec->kv.create_revision),
-                                   std::to_string(rec->kv.mod_revision), std::to_string(rec->kv.version),
+      Table t({"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE",
+               "NAME"});
+      std::vector<std::string> row{Printable(rec->kv.key),
+                                   std::to_string(rec->kv.create_revision),
+                                   std::to_string(rec->kv.mod_revision),
+                                   std::to_string(rec->kv.version),
                                    rec->kv.lease ? fmt::format("{:x}", rec->kv.lease) : "-",
                                    std::to_string(rec->kv.value.size())};
       for (auto& c : K8sCells(*rec)) row.push_back(std::move(c));
@@ -303,11 +364,13 @@ Result<bool> RunGet(const Flags& f) {
 
 Result<bool> RunHistory(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
-  auto backend = CPR_TRY(etcd::Backend::Open(f.file));
-  std::vector<etcd::Record> records = CPR_TRY(etcd::History(*backend, f.key));
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
+  std::vector<etcd::Record> records = CPR_TRY(etcd::History(*snap.backend, f.key));
+  CPR_RETURN_IF_ERROR(snap.Finish());
   if (records.empty()) {
-    std::cerr << fmt::format("cpr: {}: no record of key {} in the file (never written, or compacted away)\n",
-                             f.file, Printable(f.key));
+    std::cerr << fmt::format(
+        "cpr: {}: no record of key {} in the file (never written, or compacted away)\n", f.file,
+        Printable(f.key));
     return false;
   }
   if (format == Format::kTable) {
@@ -315,7 +378,8 @@ Result<bool> RunHistory(const Flags& f) {
     for (const auto& r : records) {
       const bool del = r.rev.tombstone;
       t.Add({del ? "DELETE" : "PUT", fmt::format("{}_{}", r.rev.main, r.rev.sub),
-             del ? "-" : std::to_string(r.kv.create_revision), del ? "-" : std::to_string(r.kv.version),
+             del ? "-" : std::to_string(r.kv.create_revision),
+             del ? "-" : std::to_string(r.kv.version),
              r.kv.lease ? fmt::format("{:x}", r.kv.lease) : "-",
              del ? "-" : std::to_string(r.kv.value.size()), del ? "" : K8sCells(r)[0]});
     }
@@ -324,8 +388,10 @@ Result<bool> RunHistory(const Flags& f) {
   }
   Json events = Json::array();
   for (const auto& r : records)
-    events.push_back({{"type", r.rev.tombstone ? "DELETE" : "PUT"}, {"revision", r.rev.main},
-                      {"sub", r.rev.sub}, {"kv", KvJson(r, true, false)}});
+    events.push_back({{"type", r.rev.tombstone ? "DELETE" : "PUT"},
+                      {"revision", r.rev.main},
+                      {"sub", r.rev.sub},
+                      {"kv", KvJson(r, true, false)}});
   Json doc{{"key", Base64Encode(f.key)}, {"events", events}};
   format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
   return true;
@@ -335,12 +401,14 @@ Result<bool> RunHistory(const Flags& f) {
 
 Result<bool> RunDiff(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
-  bolt::Reader::Options ro;
-  ro.prefetch = true;
-  auto a = CPR_TRY(etcd::Backend::Open(f.file, ro));
-  auto b = CPR_TRY(etcd::Backend::Open(f.file_b, ro));
-  etcd::KeySet sa = CPR_TRY(etcd::LiveKeys(*a, CPR_TRY(etcd::ResolveRevision(*a, 0)), f.prefix));
-  etcd::KeySet sb = CPR_TRY(etcd::LiveKeys(*b, CPR_TRY(etcd::ResolveRevision(*b, 0)), f.prefix));
+  OpenedSnapshot snap_a = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
+  OpenedSnapshot snap_b = CPR_TRY(OpenWhole(f.file_b, f.skip_hash_check));
+  const etcd::Backend& a = *snap_a.backend;
+  const etcd::Backend& b = *snap_b.backend;
+  etcd::KeySet sa = CPR_TRY(etcd::LiveKeys(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix));
+  etcd::KeySet sb = CPR_TRY(etcd::LiveKeys(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix));
+  CPR_RETURN_IF_ERROR(snap_a.Finish());
+  CPR_RETURN_IF_ERROR(snap_b.Finish());
   Json added = Json::array(), removed = Json::array(), changed = Json::array();
   uint64_t unchanged = 0;
   Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
@@ -367,10 +435,11 @@ Result<bool> RunDiff(const Flags& f) {
   v.changed = [&](const etcd::Record& ra, const etcd::Record& rb) -> Result<void> {
     if (table) {
       auto k = K8sCells(rb);
-      t.Add({"changed", Printable(rb.kv.key), std::to_string(ra.rev.main), std::to_string(rb.rev.main),
-             k[0], k[1], k[2]});
+      t.Add({"changed", Printable(rb.kv.key), std::to_string(ra.rev.main),
+             std::to_string(rb.rev.main), k[0], k[1], k[2]});
     } else {
-      changed.push_back({{"key", Base64Encode(rb.kv.key)}, {"a", KvJson(ra, true, true)},
+      changed.push_back({{"key", Base64Encode(rb.kv.key)},
+                         {"a", KvJson(ra, true, true)},
                          {"b", KvJson(rb, true, true)}});
     }
     return {};
@@ -385,7 +454,8 @@ Result<bool> RunDiff(const Flags& f) {
   etcd::DiffVisitor counted{count(v.added, n_added), count(v.removed, n_removed),
                             count(v.changed, n_changed), [&] { unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(sa, sb, counted));
-  Json summary{{"added", n_added}, {"removed", n_removed}, {"changed", n_changed}, {"unchanged", unchanged}};
+  Json summary{
+      {"added", n_added}, {"removed", n_removed}, {"changed", n_changed}, {"unchanged", unchanged}};
   if (table) {
     t.Print(std::cout);
     std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n_added, n_removed,
@@ -420,19 +490,28 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   auto output = [&](CLI::App* c, const char* help) {
     c->add_option("-w,--write-out", f.format, help)->capture_default_str();
   };
+  auto skip_hash = [&](CLI::App* c) {
+    c->add_flag("--skip-hash-check", f.skip_hash_check,
+                "Do not check the SHA-256 trailer (checked on a second thread by default)");
+  };
   const char* kFile = "Snapshot file (etcdctl snapshot save) or a member's db (member/snap/db)";
 
   auto* status = snap->add_subcommand(
-      "status", "Hash, revision, key count and size (as etcdctl), plus members, compaction, live keys");
+      "status",
+      "Hash, revision, key count and size (as etcdctl), plus members, compaction, live keys");
   status->add_option("file", f.file, kFile)->required();
+  status->add_flag("--check-hash", f.check_hash,
+                   "Also check the SHA-256 trailer (on a second thread); `verify` always does");
   output(status, "Output format: table, json or yaml");
   status->callback(Runner(state, [] { return RunStatus(f); }));
 
   auto* verify = snap->add_subcommand(
-      "verify", "Check the SHA-256 trailer, the bbolt structure and etcd's schema; list every fault");
+      "verify",
+      "Check the SHA-256 trailer, the bbolt structure and etcd's schema; list every fault");
   verify->add_option("file", f.file, kFile)->required();
-  verify->add_flag("--skip-hash-check", f.skip_hash_check,
-                   "Do not require or check the SHA-256 trailer (a db copied from a data dir has none)");
+  verify->add_flag(
+      "--skip-hash-check", f.skip_hash_check,
+      "Do not require or check the SHA-256 trailer (a db copied from a data dir has none)");
   output(verify, "Output format: table, json or yaml");
   verify->callback(Runner(state, [] { return RunVerify(f); }));
 
@@ -442,10 +521,12 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   ls->add_option("--rev", f.rev, "Revision to list at (default: the newest in the file)");
   ls->add_option("--limit", f.limit, "Show at most this many keys (0: all)");
   ls->add_flag("--keys-only", f.keys_only, "Leave values out of json/yaml output");
+  skip_hash(ls);
   output(ls, "Output format: table, json (etcdctl get -w json shape) or yaml");
   ls->callback(Runner(state, [] { return RunLs(f); }));
 
-  auto* get = snap->add_subcommand("get", "Print one key's value at the newest revision or at --rev");
+  auto* get =
+      snap->add_subcommand("get", "Print one key's value at the newest revision or at --rev");
   get->add_option("file", f.file, kFile)->required();
   get->add_option("key", f.key, "The key")->required();
   get->add_option("--rev", f.rev, "Revision to read at (default: the newest in the file)");
@@ -456,6 +537,7 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
       "history", "Every revision of one key still in the file (puts and deletes), oldest first");
   history->add_option("file", f.file, kFile)->required();
   history->add_option("key", f.key, "The key")->required();
+  skip_hash(history);
   output(history, "Output format: table, json or yaml");
   history->callback(Runner(state, [] { return RunHistory(f); }));
 
@@ -464,6 +546,7 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   diff->add_option("b", f.file_b, "The newer snapshot")->required();
   diff->add_option("prefix", f.prefix, "Only keys starting with this prefix");
   diff->add_flag("--exit-code", f.exit_code, "Exit 3 when the snapshots differ");
+  skip_hash(diff);
   output(diff, "Output format: table, json or yaml");
   diff->callback(Runner(state, [&state] {
     auto r = RunDiff(f);

@@ -7,7 +7,8 @@ namespace cpr::cli {
 
 int ReportError(const Error& error) {
   std::cerr << "cpr: " << error.ToString() << '\n';
-  return 1;  // 2 is for usage errors, which CLI11 reports before any command runs
+  // kInvalidArgument is what a command reports about its own flags.
+  return error.code == Code::kInvalidArgument ? 2 : 1;
 }
 
 }  // namespace cpr::cli

@@ -3,16 +3,22 @@
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
+#include <cctype>
 #include <ostream>
 
 namespace cpr::cli {
 
 bool ParseFormat(const std::string& text, Format* out) {
-  if (text == "table" || text == "simple") *out = Format::kTable;
-  else if (text == "json") *out = Format::kJson;
-  else if (text == "yaml") *out = Format::kYaml;
-  else if (text == "raw") *out = Format::kRaw;
-  else return false;
+  if (text == "table" || text == "simple")
+    *out = Format::kTable;
+  else if (text == "json")
+    *out = Format::kJson;
+  else if (text == "yaml")
+    *out = Format::kYaml;
+  else if (text == "raw")
+    *out = Format::kRaw;
+  else
+    return false;
   return true;
 }
 
@@ -22,6 +28,19 @@ void PrintJson(std::ostream& out, const Json& doc) {
 }
 
 namespace {
+
+// Strings a YAML reader would take for something else (a number, a bool,
+// null) are quoted, so `resourceVersion: "1973"` stays a string.
+bool NeedsQuotes(const std::string& s) {
+  if (s.empty()) return true;
+  static const char* kWords[] = {"true", "false", "yes", "no", "on", "off", "y", "n", "null", "~"};
+  std::string lower;
+  for (char c : s) lower.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  for (const char* w : kWords)
+    if (lower == w) return true;
+  return s.find_first_not_of("0123456789+-.eExXoOabcdefABCDEF_:") == std::string::npos &&
+         std::isdigit(static_cast<unsigned char>(s.back()));
+}
 
 void EmitYaml(YAML::Emitter& e, const Json& j) {
   if (j.is_object()) {
@@ -36,7 +55,12 @@ void EmitYaml(YAML::Emitter& e, const Json& j) {
     for (const auto& v : j) EmitYaml(e, v);
     e << YAML::EndSeq;
   } else if (j.is_string()) {
-    e << j.get<std::string>();
+    const std::string& s = j.get_ref<const std::string&>();
+    if (NeedsQuotes(s)) {
+      e << YAML::DoubleQuoted << s;
+    } else {
+      e << s;
+    }
   } else if (j.is_null()) {
     e << YAML::Null;
   } else {
@@ -56,7 +80,8 @@ void Table::Print(std::ostream& out) const {
   std::vector<size_t> width(header_.size());
   for (size_t c = 0; c < header_.size(); c++) width[c] = header_[c].size();
   for (const auto& row : rows_)
-    for (size_t c = 0; c < row.size() && c < width.size(); c++) width[c] = std::max(width[c], row[c].size());
+    for (size_t c = 0; c < row.size() && c < width.size(); c++)
+      width[c] = std::max(width[c], row[c].size());
   auto rule = [&] {
     out << '+';
     for (size_t w : width) out << std::string(w + 2, '-') << '+';

@@ -16,6 +16,12 @@ Result<std::unique_ptr<Backend>> Backend::Open(const std::string& path,
   return b;
 }
 
+std::unique_ptr<Backend> Backend::Over(std::unique_ptr<bolt::Reader> reader) {
+  std::unique_ptr<Backend> b(new Backend());
+  b->reader_ = std::move(reader);
+  return b;
+}
+
 Result<void> Backend::ForEach(std::string_view bucket,
                               const std::function<Result<bool>(Bytes, Bytes)>& fn) const {
   auto ref = CPR_TRY(reader_->Bucket(bucket));
@@ -48,8 +54,8 @@ Result<int64_t> CompactRev(const Backend& b, std::string_view name) {
 }
 
 Error BadRecord(const Backend& b, std::string_view bucket, Bytes key, const Error& e) {
-  return MakeError(Code::kCorrupt,
-                   fmt::format("{} {}/{}", b.name(), bucket, Printable(key)), e.what);
+  return MakeError(Code::kCorrupt, fmt::format("{} {}/{}", b.name(), bucket, Printable(key)),
+                   e.what);
 }
 
 }  // namespace
@@ -103,13 +109,15 @@ Result<AuthInfo> Backend::Auth() const {
   if (auto e = CPR_TRY(Get(kAuthBucket, "authEnabled")); e && !e->empty()) a.enabled = (*e)[0] == 1;
   if (auto r = CPR_TRY(Get(kAuthBucket, "authRevision")); r && r->size() == 8)
     a.revision = LoadBe64(r->data());
-  for (auto [bucket, list] : {std::pair{kAuthUsersBucket, &a.users}, {kAuthRolesBucket, &a.roles}}) {
-    CPR_RETURN_IF_ERROR(ForEach(bucket, [&, bucket = bucket, list = list](Bytes key, Bytes value) -> Result<bool> {
-      auto n = DecodeAuthName(value);
-      if (!n) return BadRecord(*this, bucket, key, n.error());
-      list->push_back(std::string(key));
-      return true;
-    }));
+  for (auto [bucket, list] :
+       {std::pair{kAuthUsersBucket, &a.users}, {kAuthRolesBucket, &a.roles}}) {
+    CPR_RETURN_IF_ERROR(
+        ForEach(bucket, [&, bucket = bucket, list = list](Bytes key, Bytes value) -> Result<bool> {
+          auto n = DecodeAuthName(value);
+          if (!n) return BadRecord(*this, bucket, key, n.error());
+          list->push_back(std::string(key));
+          return true;
+        }));
   }
   return a;
 }
@@ -142,8 +150,9 @@ Result<Revision> Backend::LatestRevision() const {
   bolt::Cursor c(*reader_, *ref);
   if (!CPR_TRY(c.Last())) return Revision{};
   auto rev = Revision::Parse(c.element().key);
-  if (!rev) return c.leaf().Corrupt(fmt::format("key bucket element {}: {}-byte key is not a revision",
-                                               c.index(), c.element().key.size()));
+  if (!rev)
+    return c.leaf().Corrupt(fmt::format("key bucket element {}: {}-byte key is not a revision",
+                                        c.index(), c.element().key.size()));
   return *rev;
 }
 

@@ -35,7 +35,7 @@ inline constexpr std::string_view kAlarmBucket = "alarm";
 // meta bucket (§2.3).
 struct MetaInfo {
   std::optional<uint64_t> consistent_index;
-  int64_t finished_compact = 0;   // 0: never compacted
+  int64_t finished_compact = 0;  // 0: never compacted
   int64_t scheduled_compact = 0;
 };
 
@@ -53,6 +53,8 @@ class Backend {
   static Result<std::unique_ptr<Backend>> Open(const std::string& path) {
     return Open(path, bolt::Reader::Options{});
   }
+
+  static std::unique_ptr<Backend> Over(std::unique_ptr<bolt::Reader> reader);
 
   const bolt::Reader& reader() const { return *reader_; }
   const std::string& name() const { return reader_->name(); }

@@ -35,11 +35,11 @@ Result<int64_t> ResolveRevision(const Backend& backend, int64_t requested) {
   const int64_t current = std::max(latest, compacted);  // §2.2: store revision at boot
   if (requested <= 0) return current;
   if (requested > current)
-    return MakeError(Code::kInvalidArgument, "--rev",
+    return MakeError(Code::kFailedPrecondition, "--rev",
                      fmt::format("required revision {} is a future revision (the file ends at {})",
                                  requested, current));
   if (requested < compacted)
-    return MakeError(Code::kInvalidArgument, "--rev",
+    return MakeError(Code::kFailedPrecondition, "--rev",
                      fmt::format("required revision {} has been compacted (compacted at {})",
                                  requested, compacted),
                      "choose a revision at or above the compaction, or an older backup");
@@ -54,7 +54,8 @@ Bytes KeySet::key(size_t i) const {
 Result<Record> KeySet::record(size_t i) const {
   const Entry& e = entries_[order_[i]];
   backend_->reader().file().Touch(e.record_size);
-  return DecodeRecord(*backend_, Revision{e.main, e.sub, e.tombstone}, Bytes(e.record, e.record_size));
+  return DecodeRecord(*backend_, Revision{e.main, e.sub, e.tombstone},
+                      Bytes(e.record, e.record_size));
 }
 
 Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) {
@@ -65,7 +66,7 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
   std::vector<uint32_t> slots(1 << 12, 0);
   auto slot_of = [&](Bytes key) -> uint32_t& {
     const size_t mask = slots.size() - 1;
-    for (size_t i = std::hash<std::string_view>{}(key) & mask;; i = (i + 1) & mask) {
+    for (size_t i = std::hash<std::string_view>{}(key)&mask;; i = (i + 1) & mask) {
       uint32_t& s = slots[i];
       if (s == 0) return s;
       const auto& e = set.entries_[s - 1];
@@ -79,31 +80,33 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
     for (uint32_t s : old) {
       if (s == 0) continue;
       const auto& e = set.entries_[s - 1];
-      size_t i = std::hash<std::string_view>{}(Bytes(set.arena_).substr(e.key_offset, e.key_size)) & mask;
+      size_t i =
+          std::hash<std::string_view>{}(Bytes(set.arena_).substr(e.key_offset, e.key_size)) & mask;
       while (slots[i] != 0) i = (i + 1) & mask;
       slots[i] = s;
     }
   };
-  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
-    if (rev.main > revision) return false;
-    Bytes key = CPR_TRY(UserKey(backend, rev, value));
-    if (!StartsWith(key, prefix)) return true;
-    uint32_t& slot = slot_of(key);
-    if (slot == 0) {
-      set.entries_.push_back(KeySet::Entry{set.arena_.size(), static_cast<uint32_t>(key.size()), 0,
-                                           nullptr, 0, 0, false});
-      set.arena_.append(key);
-      slot = static_cast<uint32_t>(set.entries_.size());
-    }
-    KeySet::Entry& e = set.entries_[slot - 1];
-    e.record = value.data();
-    e.record_size = static_cast<uint32_t>(value.size());
-    e.main = rev.main;
-    e.sub = rev.sub;
-    e.tombstone = rev.tombstone;
-    if (set.entries_.size() * 10 > slots.size() * 7) grow();
-    return true;
-  }));
+  CPR_RETURN_IF_ERROR(
+      backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+        if (rev.main > revision) return false;
+        Bytes key = CPR_TRY(UserKey(backend, rev, value));
+        if (!StartsWith(key, prefix)) return true;
+        uint32_t& slot = slot_of(key);
+        if (slot == 0) {
+          set.entries_.push_back(KeySet::Entry{set.arena_.size(), static_cast<uint32_t>(key.size()),
+                                               0, nullptr, 0, 0, false});
+          set.arena_.append(key);
+          slot = static_cast<uint32_t>(set.entries_.size());
+        }
+        KeySet::Entry& e = set.entries_[slot - 1];
+        e.record = value.data();
+        e.record_size = static_cast<uint32_t>(value.size());
+        e.main = rev.main;
+        e.sub = rev.sub;
+        e.tombstone = rev.tombstone;
+        if (set.entries_.size() * 10 > slots.size() * 7) grow();
+        return true;
+      }));
   for (uint32_t i = 0; i < set.entries_.size(); i++)
     if (!set.entries_[i].tombstone) set.order_.push_back(i);
   Bytes arena(set.arena_);
@@ -118,25 +121,27 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
 Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t revision) {
   std::optional<Revision> found;
   Bytes found_value;
-  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
-    if (rev.main > revision) return false;
-    if (CPR_TRY(UserKey(backend, rev, value)) == key) {
-      found = rev;
-      found_value = value;
-    }
-    return true;
-  }));
+  CPR_RETURN_IF_ERROR(
+      backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+        if (rev.main > revision) return false;
+        if (CPR_TRY(UserKey(backend, rev, value)) == key) {
+          found = rev;
+          found_value = value;
+        }
+        return true;
+      }));
   if (!found || found->tombstone) return std::optional<Record>();
   return std::optional<Record>(CPR_TRY(DecodeRecord(backend, *found, found_value)));
 }
 
 Result<std::vector<Record>> History(const Backend& backend, Bytes key) {
   std::vector<Record> out;
-  CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
-    if (CPR_TRY(UserKey(backend, rev, value)) == key)
-      out.push_back(CPR_TRY(DecodeRecord(backend, rev, value)));
-    return true;
-  }));
+  CPR_RETURN_IF_ERROR(
+      backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+        if (CPR_TRY(UserKey(backend, rev, value)) == key)
+          out.push_back(CPR_TRY(DecodeRecord(backend, rev, value)));
+        return true;
+      }));
   return out;
 }
 
@@ -150,7 +155,8 @@ Result<void> Diff(const KeySet& a, const KeySet& b, const DiffVisitor& visit) {
     } else {
       Record ra = CPR_TRY(a.record(i++));
       Record rb = CPR_TRY(b.record(j++));
-      if (ra.kv.value != rb.kv.value || ra.kv.lease != rb.kv.lease || ra.kv.version != rb.kv.version) {
+      if (ra.kv.value != rb.kv.value || ra.kv.lease != rb.kv.lease ||
+          ra.kv.version != rb.kv.version) {
         CPR_RETURN_IF_ERROR(visit.changed(ra, rb));
       } else {
         visit.unchanged();

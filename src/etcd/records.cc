@@ -22,13 +22,26 @@ Result<KeyValue> DecodeKeyValue(Bytes data) {
   while (r.Next(f)) {
     const auto v = static_cast<int64_t>(f.varint);
     switch (f.number) {
-      case 1: kv.key = f.bytes; break;
-      case 2: kv.create_revision = v; break;
-      case 3: kv.mod_revision = v; break;
-      case 4: kv.version = v; break;
-      case 5: kv.value = f.bytes; break;
-      case 6: kv.lease = v; break;
-      default: break;
+      case 1:
+        kv.key = f.bytes;
+        break;
+      case 2:
+        kv.create_revision = v;
+        break;
+      case 3:
+        kv.mod_revision = v;
+        break;
+      case 4:
+        kv.version = v;
+        break;
+      case 5:
+        kv.value = f.bytes;
+        break;
+      case 6:
+        kv.lease = v;
+        break;
+      default:
+        break;
     }
     const bool len_field = f.number == 1 || f.number == 5;
     if (f.number <= 6 && len_field != (f.type == WireType::kLen))
@@ -69,10 +82,14 @@ Result<Lease> DecodeLease(Bytes data) {
 
 std::string Alarm::TypeName() const {
   switch (type) {
-    case 0: return "NONE";
-    case 1: return "NOSPACE";
-    case 2: return "CORRUPT";
-    default: return fmt::format("ALARM({})", type);
+    case 0:
+      return "NONE";
+    case 1:
+      return "NOSPACE";
+    case 2:
+      return "CORRUPT";
+    default:
+      return fmt::format("ALARM({})", type);
   }
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <thread>
 
 #include "util/mapped_file.h"
 #include "util/result.h"
@@ -28,5 +29,23 @@ struct TrailerCheck {
 
 // Hashes the file's first size-32 bytes (streaming, bounded memory).
 TrailerCheck CheckTrailer(const MappedFile& file);
+
+// Checks the trailer on a second thread while a command walks the file, so
+// the check costs no wall time on two cores. Does nothing for a file without
+// a trailer. The file must outlive this object.
+class BackgroundTrailerCheck {
+ public:
+  explicit BackgroundTrailerCheck(const MappedFile& file);
+  ~BackgroundTrailerCheck();
+  BackgroundTrailerCheck(const BackgroundTrailerCheck&) = delete;
+  BackgroundTrailerCheck& operator=(const BackgroundTrailerCheck&) = delete;
+  // Joins the thread; a Corrupt error when the trailer does not match.
+  Result<void> Wait();
+
+ private:
+  const MappedFile& file_;
+  TrailerCheck result_;
+  std::thread thread_;
+};
 
 }  // namespace cpr::etcd

@@ -5,7 +5,7 @@
 #include "bolt/check.h"
 #include "etcd/live_keys.h"
 #include "etcd/snapshot_file.h"
-#include "util/hash.h"
+#include "util/pipelined_crc.h"
 
 namespace cpr::etcd {
 namespace {
@@ -17,16 +17,17 @@ class StatusVisitor : public bolt::WalkVisitor {
 
   void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef& ref) override {
     if (depth != 1) return;
-    hash_ = Crc32c(hash_, name);
+    hash_.Add(name);
     s_.buckets.push_back(BucketStats{std::string(name), 0, 0, ref.is_inline(), 0, 0, 0});
     in_key_bucket_ = name == kKeyBucket;
   }
 
   void OnPage(const bolt::PageView& page, int depth) override {
-    if (depth < 1 || s_.buckets.empty()) return;
-    BucketStats& b = s_.buckets.back();
-    (page.is_branch() ? b.branch_pages : b.leaf_pages)++;
-    b.overflow_pages += page.overflow();
+    if (depth >= 1 && !s_.buckets.empty()) {
+      BucketStats& b = s_.buckets.back();
+      (page.is_branch() ? b.branch_pages : b.leaf_pages)++;
+      b.overflow_pages += page.overflow();
+    }
     (page.is_branch() ? s_.branch_pages : s_.leaf_pages)++;
     s_.overflow_pages += page.overflow();
     s_.tree_bytes += page.bytes().size();
@@ -36,8 +37,15 @@ class StatusVisitor : public bolt::WalkVisitor {
   void OnElement(int depth, const bolt::LeafElement& e) override {
     if (depth != 1) return;
     // A nested bucket's value counts as nil (§1.8): only its key is hashed.
-    hash_ = Crc32c(hash_, e.key);
-    if (!e.is_bucket()) hash_ = Crc32c(hash_, e.value);
+    // Otherwise key and value are adjacent in the page (§1.6): one span.
+    if (e.is_bucket()) {
+      hash_.Add(e.key);
+    } else if (e.key.data() + e.key.size() == e.value.data()) {
+      hash_.Add(Bytes(e.key.data(), e.key.size() + e.value.size()));
+    } else {
+      hash_.Add(e.key);
+      hash_.Add(e.value);
+    }
     s_.total_key++;
     BucketStats& b = s_.buckets.back();
     b.keys++;
@@ -58,7 +66,7 @@ class StatusVisitor : public bolt::WalkVisitor {
     return faults_.size() < 5;
   }
 
-  uint32_t hash() const { return hash_; }
+  uint32_t hash() { return hash_.Finish(); }
   std::optional<uint64_t> live_keys() const { return live_.count(); }
   const std::vector<std::string>& faults() const { return faults_; }
   const std::string& bad_key() const { return bad_key_; }
@@ -77,7 +85,7 @@ class StatusVisitor : public bolt::WalkVisitor {
   }
 
   Status& s_;
-  uint32_t hash_ = 0;
+  PipelinedCrc32c hash_;
   bool in_key_bucket_ = false;
   LiveKeyCounter live_;
   std::vector<std::string> faults_;
@@ -98,10 +106,10 @@ Result<Status> ComputeStatus(const Backend& backend) {
   if (!v.faults().empty()) {
     std::string list;
     for (const auto& f : v.faults()) list += "\n  " + f;
-    return MakeError(Code::kCorrupt, backend.name(),
-                     fmt::format("structure check failed{}{}", summary.stopped ? " (first faults)" : "",
-                                 list),
-                     "run `cpr snapshot verify` for every fault");
+    return MakeError(
+        Code::kCorrupt, backend.name(),
+        fmt::format("structure check failed{}{}", summary.stopped ? " (first faults)" : "", list),
+        "run `cpr snapshot verify` for every fault");
   }
   if (!v.bad_key().empty()) return MakeError(Code::kCorrupt, backend.name(), v.bad_key());
   s.hash = v.hash();

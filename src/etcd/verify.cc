@@ -30,7 +30,8 @@ class SchemaVisitor : public bolt::WalkVisitor {
 
   void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef&) override {
     if (depth > 1) {
-      Add("schema", page_, fmt::format("nested bucket '{}': etcd never creates one", Printable(name)));
+      Add("schema", page_,
+          fmt::format("nested bucket '{}': etcd never creates one", Printable(name)));
       return;
     }
     bucket_ = std::string(name);
@@ -51,8 +52,10 @@ class SchemaVisitor : public bolt::WalkVisitor {
   }
 
   void Finish() {
-    if (!saw_meta_) Add("schema", 0, "no meta bucket: not an etcd backend");
-    else if (!saw_consistent_index_) Add("schema", 0, "meta/consistent_index is missing");
+    if (!saw_meta_)
+      Add("schema", 0, "no meta bucket: not an etcd backend");
+    else if (!saw_consistent_index_)
+      Add("schema", 0, "meta/consistent_index is missing");
   }
 
  private:
@@ -61,22 +64,26 @@ class SchemaVisitor : public bolt::WalkVisitor {
     report_.revisions++;
     if (!rev) {
       Add("schema", page_,
-          fmt::format("key bucket: {}-byte key {} is not a revision (17 bytes, or 18 ending in 't')",
-                      e.key.size(), Printable(e.key)));
+          fmt::format(
+              "key bucket: {}-byte key {} is not a revision (17 bytes, or 18 ending in 't')",
+              e.key.size(), Printable(e.key)));
       return;
     }
     report_.revision = rev->main;
     auto kv = DecodeKeyValue(e.value);
     if (!kv) {
-      Add("schema", page_, fmt::format("revision {}: value is not a KeyValue: {}", rev->ToString(),
-                                       kv.error().what));
+      Add("schema", page_,
+          fmt::format("revision {}: value is not a KeyValue: {}", rev->ToString(),
+                      kv.error().what));
       return;
     }
-    if (kv->key.empty()) Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
+    if (kv->key.empty())
+      Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
     if (rev->tombstone) return;  // a tombstone holds only the key (§2.2)
     if (kv->mod_revision != rev->main)
-      Add("schema", page_, fmt::format("revision {}: mod_revision {} differs from the key's revision",
-                                       rev->ToString(), kv->mod_revision));
+      Add("schema", page_,
+          fmt::format("revision {}: mod_revision {} differs from the key's revision",
+                      rev->ToString(), kv->mod_revision));
     if (kv->create_revision <= 0 || kv->create_revision > kv->mod_revision || kv->version <= 0)
       Add("schema", page_,
           fmt::format("revision {}: create_revision {} / version {} impossible for mod_revision {}",
@@ -86,12 +93,13 @@ class SchemaVisitor : public bolt::WalkVisitor {
   void LeaseRecord(const bolt::LeafElement& e) {
     auto lease = DecodeLease(e.value);
     if (e.key.size() != 8 || !lease) {
-      Add("schema", page_, fmt::format("lease {}: not an 8-byte ID with a Lease record", Printable(e.key)));
+      Add("schema", page_,
+          fmt::format("lease {}: not an 8-byte ID with a Lease record", Printable(e.key)));
       return;
     }
     if (static_cast<uint64_t>(lease->id) != LoadBe64(e.key.data()))
-      Add("schema", page_, fmt::format("lease {:x}: record says ID {:x}", LoadBe64(e.key.data()),
-                                       lease->id));
+      Add("schema", page_,
+          fmt::format("lease {:x}: record says ID {:x}", LoadBe64(e.key.data()), lease->id));
   }
 
   void MemberRecord(const bolt::LeafElement& e) {
@@ -108,7 +116,8 @@ class SchemaVisitor : public bolt::WalkVisitor {
     if (e.key == "consistent_index") {
       saw_consistent_index_ = true;
       if (e.value.size() != 8)
-        Add("schema", page_, fmt::format("meta/consistent_index is {} bytes, want 8", e.value.size()));
+        Add("schema", page_,
+            fmt::format("meta/consistent_index is {} bytes, want 8", e.value.size()));
     } else if (e.key == "finishedCompactRev" || e.key == "scheduledCompactRev") {
       if (!Revision::Parse(e.value))
         Add("schema", page_, fmt::format("meta/{} is not a revision", std::string(e.key)));

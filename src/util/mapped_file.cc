@@ -31,7 +31,7 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   }
   struct stat st {};
   if (::fstat(f->fd_, &st) != 0) return MakeError(Code::kIo, path, "cannot stat: " + ErrnoText());
-  if (!S_ISREG(st.st_mode)) return MakeError(Code::kInvalidArgument, path, "not a regular file");
+  if (!S_ISREG(st.st_mode)) return MakeError(Code::kIo, path, "not a regular file");
   f->size_ = static_cast<uint64_t>(st.st_size);
   if (f->size_ > 0) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, f->fd_, 0);
@@ -41,21 +41,48 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
   return f;
 }
 
+std::unique_ptr<MappedFile> MappedFile::FromBytes(Bytes data, std::string name) {
+  std::unique_ptr<MappedFile> f(new MappedFile());
+  f->path_ = std::move(name);
+  f->size_ = data.size();
+  f->data_ = data.data();
+  f->borrowed_ = true;
+  return f;
+}
+
 MappedFile::~MappedFile() {
   stop_prefetch_ = true;
   if (prefetcher_.joinable()) prefetcher_.join();
-  if (data_ != nullptr) ::munmap(const_cast<char*>(data_), size_);
+  if (data_ != nullptr && !borrowed_) ::munmap(const_cast<char*>(data_), size_);
   if (fd_ >= 0) ::close(fd_);
+}
+
+Result<void> MappedFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
+  if (offset > size_ || n > size_ - offset)
+    return MakeError(Code::kInternal, path_, "read past the end of the file");
+  if (borrowed_) {
+    std::memcpy(buf, data_ + offset, n);
+    return {};
+  }
+  while (n > 0) {
+    ssize_t got = ::pread(fd_, buf, n, static_cast<off_t>(offset));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) return MakeError(Code::kIo, path_, "cannot read: " + ErrnoText());
+    buf += got;
+    n -= static_cast<size_t>(got);
+    offset += static_cast<uint64_t>(got);
+  }
+  return {};
 }
 
 void MappedFile::Touch(uint64_t n) const {
   if (touched_.fetch_add(n, std::memory_order_relaxed) + n < kResidentBudget) return;
   touched_.store(0, std::memory_order_relaxed);
-  if (data_ != nullptr) ::madvise(const_cast<char*>(data_), size_, MADV_DONTNEED);
+  if (data_ != nullptr && !borrowed_) ::madvise(const_cast<char*>(data_), size_, MADV_DONTNEED);
 }
 
 void MappedFile::PrefetchInBackground() {
-  if (prefetcher_.joinable() || size_ <= kPrefetchChunk) return;
+  if (borrowed_ || prefetcher_.joinable() || size_ <= kPrefetchChunk) return;
   prefetcher_ = std::thread([this] {
     for (uint64_t off = 0; off < size_ && !stop_prefetch_; off += kPrefetchChunk) {
       // readahead(2) blocks until the chunk is in the page cache.

@@ -24,6 +24,9 @@ namespace cpr {
 class MappedFile {
  public:
   static Result<std::unique_ptr<MappedFile>> Open(const std::string& path);
+  // Wraps bytes already in memory (tests, fuzzing); `data` must outlive the
+  // result. `name` stands in for the path in messages.
+  static std::unique_ptr<MappedFile> FromBytes(Bytes data, std::string name);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;
   MappedFile& operator=(const MappedFile&) = delete;
@@ -32,6 +35,11 @@ class MappedFile {
   uint64_t size() const { return size_; }
   // The whole file; empty for an empty file.
   Bytes data() const { return {data_, static_cast<size_t>(size_)}; }
+
+  // Copies n bytes at `offset` into buf with pread(2) (memcpy for FromBytes),
+  // leaving the mapping alone: for streaming passes (hashing the whole file)
+  // that must not evict the pages another thread is walking.
+  Result<void> ReadAt(uint64_t offset, char* buf, size_t n) const;
 
   // Accounts for `n` bytes read through data(); drops the mapping's resident
   // pages once the budget is exceeded.
@@ -50,6 +58,7 @@ class MappedFile {
   int fd_ = -1;
   const char* data_ = nullptr;
   uint64_t size_ = 0;
+  bool borrowed_ = false;  // FromBytes: not ours to unmap
   mutable std::atomic<uint64_t> touched_{0};
   std::atomic<bool> stop_prefetch_{false};
   std::thread prefetcher_;

@@ -4,13 +4,20 @@ namespace cpr {
 
 const char* CodeName(Code code) {
   switch (code) {
-    case Code::kIo: return "io";
-    case Code::kCorrupt: return "corrupt";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kNotFound: return "not found";
-    case Code::kFailedPrecondition: return "failed precondition";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kInternal: return "internal";
+    case Code::kIo:
+      return "io";
+    case Code::kCorrupt:
+      return "corrupt";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kFailedPrecondition:
+      return "failed precondition";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kInternal:
+      return "internal";
   }
   return "unknown";
 }

@@ -47,7 +47,7 @@ inline Error MakeError(Code code, std::string where, std::string what, std::stri
 template <class T = void>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool has_value() const { return v_.index() == 0; }
@@ -91,18 +91,16 @@ class [[nodiscard]] Result<void> {
 // CPR_TRY(expr): evaluates a Result; on error returns it from the enclosing
 // function, otherwise yields the value (a GNU statement expression: g++ and
 // clang both have it).
-#define CPR_TRY(expr)                                  \
-  ({                                                   \
-    auto cpr_try_result_ = (expr);                     \
-    if (!cpr_try_result_.has_value())                  \
-      return std::move(cpr_try_result_).error();       \
-    std::move(cpr_try_result_).value();                \
+#define CPR_TRY(expr)                                                            \
+  ({                                                                             \
+    auto cpr_try_result_ = (expr);                                               \
+    if (!cpr_try_result_.has_value()) return std::move(cpr_try_result_).error(); \
+    std::move(cpr_try_result_).value();                                          \
   })
 
 // CPR_RETURN_IF_ERROR(expr): for Result<void>; returns the error if any.
-#define CPR_RETURN_IF_ERROR(expr)                \
-  do {                                           \
-    auto cpr_rie_result_ = (expr);               \
-    if (!cpr_rie_result_.has_value())            \
-      return std::move(cpr_rie_result_).error(); \
+#define CPR_RETURN_IF_ERROR(expr)                                                \
+  do {                                                                           \
+    auto cpr_rie_result_ = (expr);                                               \
+    if (!cpr_rie_result_.has_value()) return std::move(cpr_rie_result_).error(); \
   } while (0)

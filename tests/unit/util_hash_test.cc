@@ -1,8 +1,8 @@
-#include "util/hash.h"
-
 #include <gtest/gtest.h>
 
 #include <string>
+
+#include "util/hash.h"
 
 namespace cpr {
 namespace {
