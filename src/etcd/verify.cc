@@ -10,146 +10,131 @@
 #include "util/text.h"
 
 namespace cpr::etcd {
-namespace {
 
-class SchemaVisitor : public bolt::WalkVisitor {
- public:
-  explicit SchemaVisitor(VerifyReport& report, size_t max) : report_(report), max_(max) {}
+void SchemaCheck::Add(const std::string& check, uint64_t page, std::string what) {
+  report_.fault_count++;
+  if (report_.faults.size() < max_) report_.faults.push_back({check, page, std::move(what)});
+}
 
-  void Add(const std::string& check, uint64_t page, std::string what) {
-    report_.fault_count++;
-    if (report_.faults.size() < max_) report_.faults.push_back({check, page, std::move(what)});
+bool SchemaCheck::OnFault(const bolt::Fault& f) {
+  Add("bolt", f.page, f.ToString());
+  return true;
+}
+
+void SchemaCheck::OnPage(const bolt::PageView& page, int) { page_ = page.id(); }
+
+void SchemaCheck::OnBucketBegin(int depth, Bytes name, const bolt::BucketRef&) {
+  if (depth > 1) {
+    Add("schema", page_,
+        fmt::format("nested bucket '{}': etcd never creates one", Printable(name)));
+    return;
   }
+  bucket_ = std::string(name);
+  if (bucket_ == kMetaBucket) saw_meta_ = true;
+}
 
-  bool OnFault(const bolt::Fault& f) override {
-    Add("bolt", f.page, f.ToString());
-    return true;
+void SchemaCheck::OnElement(int depth, const bolt::LeafElement& e) {
+  if (depth != 1) return;
+  if (e.is_bucket()) return;  // reported at OnBucketBegin
+  if (bucket_ == kKeyBucket) return KeyRecord(e);
+  if (bucket_ == kLeaseBucket) return LeaseRecord(e);
+  if (bucket_ == kMembersBucket) return MemberRecord(e);
+  if (bucket_ == kAlarmBucket) {
+    if (!DecodeAlarm(e.key)) Add("schema", page_, "alarm key is not an AlarmMember protobuf");
+    return;
   }
+  if (bucket_ == kMetaBucket) return MetaRecord(e);
+}
 
-  void OnPage(const bolt::PageView& page, int) override { page_ = page.id(); }
+void SchemaCheck::Finish() {
+  if (!saw_meta_)
+    Add("schema", 0, "no meta bucket: not an etcd backend");
+  else if (!saw_consistent_index_)
+    Add("schema", 0, "meta/consistent_index is missing");
+}
 
-  void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef&) override {
-    if (depth > 1) {
+void SchemaCheck::KeyRecord(const bolt::LeafElement& e) {
+  auto rev = Revision::Parse(e.key);
+  report_.revisions++;
+  if (!rev) {
+    Add("schema", page_,
+        fmt::format("key bucket: {}-byte key {} is not a revision (17 bytes, or 18 ending in 't')",
+                    e.key.size(), Printable(e.key)));
+    return;
+  }
+  report_.revision = rev->main;
+  auto kv = DecodeKeyValue(e.value);
+  if (!kv) {
+    Add("schema", page_,
+        fmt::format("revision {}: value is not a KeyValue: {}", rev->ToString(), kv.error().what));
+    return;
+  }
+  if (kv->key.empty())
+    Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
+  if (rev->tombstone) return;  // a tombstone holds only the key (§2.2)
+  if (kv->mod_revision != rev->main)
+    Add("schema", page_,
+        fmt::format("revision {}: mod_revision {} differs from the key's revision", rev->ToString(),
+                    kv->mod_revision));
+  if (kv->create_revision <= 0 || kv->create_revision > kv->mod_revision || kv->version <= 0)
+    Add("schema", page_,
+        fmt::format("revision {}: create_revision {} / version {} impossible for mod_revision {}",
+                    rev->ToString(), kv->create_revision, kv->version, kv->mod_revision));
+}
+
+void SchemaCheck::LeaseRecord(const bolt::LeafElement& e) {
+  auto lease = DecodeLease(e.value);
+  if (e.key.size() != 8 || !lease) {
+    Add("schema", page_,
+        fmt::format("lease {}: not an 8-byte ID with a Lease record", Printable(e.key)));
+    return;
+  }
+  if (static_cast<uint64_t>(lease->id) != LoadBe64(e.key.data()))
+    Add("schema", page_,
+        fmt::format("lease {:x}: record says ID {:x}", LoadBe64(e.key.data()), lease->id));
+}
+
+void SchemaCheck::MemberRecord(const bolt::LeafElement& e) {
+  auto m = DecodeMember(e.value);
+  if (!m) {
+    Add("schema", page_, fmt::format("members/{}: {}", Printable(e.key), m.error().what));
+    return;
+  }
+  if (MemberIdHex(m->id) != e.key)
+    Add("schema", page_, fmt::format("members/{}: record says ID {:x}", Printable(e.key), m->id));
+}
+
+void SchemaCheck::MetaRecord(const bolt::LeafElement& e) {
+  if (e.key == "consistent_index") {
+    saw_consistent_index_ = true;
+    if (e.value.size() != 8)
       Add("schema", page_,
-          fmt::format("nested bucket '{}': etcd never creates one", Printable(name)));
-      return;
-    }
-    bucket_ = std::string(name);
-    if (bucket_ == kMetaBucket) saw_meta_ = true;
+          fmt::format("meta/consistent_index is {} bytes, want 8", e.value.size()));
+  } else if (e.key == "finishedCompactRev" || e.key == "scheduledCompactRev") {
+    if (!Revision::Parse(e.value))
+      Add("schema", page_, fmt::format("meta/{} is not a revision", std::string(e.key)));
   }
-
-  void OnElement(int depth, const bolt::LeafElement& e) override {
-    if (depth != 1) return;
-    if (e.is_bucket()) return;  // reported at OnBucketBegin
-    if (bucket_ == kKeyBucket) return KeyRecord(e);
-    if (bucket_ == kLeaseBucket) return LeaseRecord(e);
-    if (bucket_ == kMembersBucket) return MemberRecord(e);
-    if (bucket_ == kAlarmBucket) {
-      if (!DecodeAlarm(e.key)) Add("schema", page_, "alarm key is not an AlarmMember protobuf");
-      return;
-    }
-    if (bucket_ == kMetaBucket) return MetaRecord(e);
-  }
-
-  void Finish() {
-    if (!saw_meta_)
-      Add("schema", 0, "no meta bucket: not an etcd backend");
-    else if (!saw_consistent_index_)
-      Add("schema", 0, "meta/consistent_index is missing");
-  }
-
- private:
-  void KeyRecord(const bolt::LeafElement& e) {
-    auto rev = Revision::Parse(e.key);
-    report_.revisions++;
-    if (!rev) {
-      Add("schema", page_,
-          fmt::format(
-              "key bucket: {}-byte key {} is not a revision (17 bytes, or 18 ending in 't')",
-              e.key.size(), Printable(e.key)));
-      return;
-    }
-    report_.revision = rev->main;
-    auto kv = DecodeKeyValue(e.value);
-    if (!kv) {
-      Add("schema", page_,
-          fmt::format("revision {}: value is not a KeyValue: {}", rev->ToString(),
-                      kv.error().what));
-      return;
-    }
-    if (kv->key.empty())
-      Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
-    if (rev->tombstone) return;  // a tombstone holds only the key (§2.2)
-    if (kv->mod_revision != rev->main)
-      Add("schema", page_,
-          fmt::format("revision {}: mod_revision {} differs from the key's revision",
-                      rev->ToString(), kv->mod_revision));
-    if (kv->create_revision <= 0 || kv->create_revision > kv->mod_revision || kv->version <= 0)
-      Add("schema", page_,
-          fmt::format("revision {}: create_revision {} / version {} impossible for mod_revision {}",
-                      rev->ToString(), kv->create_revision, kv->version, kv->mod_revision));
-  }
-
-  void LeaseRecord(const bolt::LeafElement& e) {
-    auto lease = DecodeLease(e.value);
-    if (e.key.size() != 8 || !lease) {
-      Add("schema", page_,
-          fmt::format("lease {}: not an 8-byte ID with a Lease record", Printable(e.key)));
-      return;
-    }
-    if (static_cast<uint64_t>(lease->id) != LoadBe64(e.key.data()))
-      Add("schema", page_,
-          fmt::format("lease {:x}: record says ID {:x}", LoadBe64(e.key.data()), lease->id));
-  }
-
-  void MemberRecord(const bolt::LeafElement& e) {
-    auto m = DecodeMember(e.value);
-    if (!m) {
-      Add("schema", page_, fmt::format("members/{}: {}", Printable(e.key), m.error().what));
-      return;
-    }
-    if (MemberIdHex(m->id) != e.key)
-      Add("schema", page_, fmt::format("members/{}: record says ID {:x}", Printable(e.key), m->id));
-  }
-
-  void MetaRecord(const bolt::LeafElement& e) {
-    if (e.key == "consistent_index") {
-      saw_consistent_index_ = true;
-      if (e.value.size() != 8)
-        Add("schema", page_,
-            fmt::format("meta/consistent_index is {} bytes, want 8", e.value.size()));
-    } else if (e.key == "finishedCompactRev" || e.key == "scheduledCompactRev") {
-      if (!Revision::Parse(e.value))
-        Add("schema", page_, fmt::format("meta/{} is not a revision", std::string(e.key)));
-    }
-  }
-
-  VerifyReport& report_;
-  size_t max_;
-  bolt::Pgid page_ = 0;
-  std::string bucket_;
-  bool saw_meta_ = false;
-  bool saw_consistent_index_ = false;
-};
-
-}  // namespace
+}
 
 Result<VerifyReport> Verify(const std::string& path, const VerifyOptions& options) {
   bolt::Reader::Options ro;
   ro.prefetch = true;
   auto backend = CPR_TRY(Backend::Open(path, ro));
-  const bolt::Reader& r = backend->reader();
-  VerifyReport report;
+  SchemaCheck check(options.max_faults);
+  return VerifyOpened(*backend, options, check);
+}
+
+VerifyReport VerifyOpened(const Backend& backend, const VerifyOptions& options, SchemaCheck& v) {
+  const bolt::Reader& r = backend.reader();
+  VerifyReport& report = v.report();
   report.pages = r.meta().pgid;
   report.trailer_present = HasHashTrailer(r.file().size());
-
   TrailerCheck trailer;
   std::thread hasher;
   if (report.trailer_present && !options.skip_hash_check) {
     report.trailer_checked = true;
     hasher = std::thread([&] { trailer = CheckTrailer(r.file()); });
   }
-  SchemaVisitor v(report, options.max_faults);
   if (!report.trailer_present && !options.skip_hash_check)
     v.Add("trailer", 0,
           fmt::format("no SHA-256 trailer ({} bytes is not 32 past a multiple of 512); a db "

@@ -85,7 +85,7 @@ Json GenericValue(const WireField& f, int depth) {
     return GenericMessage(f.bytes, depth + 1);
   }
   if (IsValidUtf8(f.bytes)) return std::string(f.bytes);
-  return Json{{"bytes", Base64(f.bytes)}};
+  return Json{{"bytes", Base64Encode(f.bytes)}};
 }
 
 // REQUIRES: `message` parses (ParsesAsMessage); a malformed tail is dropped.
@@ -250,7 +250,7 @@ Json ProtobufDocument(Bytes value, const Object& o, int64_t mod_revision) {
     if (e) {
       j["contentEncoding"] = ToValidUtf8(e->content_encoding);
       j["contentType"] = ToValidUtf8(e->content_type);
-      j["raw"] = Base64(e->raw);
+      j["raw"] = Base64Encode(e->raw);
     }
     return j;
   }
@@ -308,7 +308,7 @@ nlohmann::ordered_json ValueDocument(Bytes value, int64_t mod_revision) {
     case Object::Encoding::kBinary:
       break;
   }
-  return Base64(value);
+  return Base64Encode(value);
 }
 
 }  // namespace cpr::k8s

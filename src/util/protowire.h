@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 
 #include "util/bytes.h"
 
@@ -81,5 +82,23 @@ class WireReader {
   ByteReader in_;
   bool error_ = false;
 };
+
+}  // namespace cpr
+
+namespace cpr {
+
+// Encoding, for the records CPR writes (WAL, .snap; etcd-formats.md §2.8):
+// fields are appended in the order the caller gives, which must be ascending
+// field number to match gogoproto's output byte for byte.
+inline void AppendVarintField(std::string& out, uint32_t field, uint64_t v) {
+  AppendUvarint(out, uint64_t{field} << 3);
+  AppendUvarint(out, v);
+}
+
+inline void AppendBytesField(std::string& out, uint32_t field, Bytes b) {
+  AppendUvarint(out, (uint64_t{field} << 3) | 2);
+  AppendUvarint(out, b.size());
+  out.append(b);
+}
 
 }  // namespace cpr

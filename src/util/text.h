@@ -22,7 +22,16 @@ std::string Printable(Bytes data);
 // 20480 -> "20 kB", 1050 -> "1.1 kB" (etcd-formats.md §4.2).
 std::string HumanizeBytes(uint64_t n);
 
-// True when the bytes are valid UTF-8.
-bool IsValidUtf8(Bytes data);
+// True when `s` is well-formed UTF-8 (RFC 3629: no overlong forms, no
+// surrogates, nothing above U+10FFFF).
+bool IsValidUtf8(Bytes s);
+
+// True when `s` is valid UTF-8 with no control characters other than tab,
+// newline and carriage return: something a person can read as text.
+bool IsReadableText(Bytes s);
+
+// `s` with every byte that is not part of a well-formed UTF-8 sequence
+// replaced by U+FFFD (nlohmann::json refuses to dump invalid UTF-8).
+std::string ToValidUtf8(Bytes s);
 
 }  // namespace cpr

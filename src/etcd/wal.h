@@ -1,0 +1,57 @@
+// etcd's write-ahead log (etcd-formats.md §5.5): the records a restored
+// member needs to boot, and a reader that checks a WAL's framing and CRC
+// chain (used to self-test what restore wrote, and by tests).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "etcd/membership.h"
+#include "util/bytes.h"
+#include "util/result.h"
+
+namespace cpr::etcd {
+
+// walpb.Record types (§5.5.3).
+enum class WalRecordType : int64_t {
+  kMetadata = 1,
+  kEntry = 2,
+  kState = 3,
+  kCrc = 4,
+  kSnapshot = 5
+};
+
+// WAL segment size etcd preallocates: 64,000,000 bytes (§5.5.1).
+constexpr uint64_t kWalSegmentBytes = 64ULL * 1000 * 1000;
+// The one segment restore writes (§5.5.1).
+inline constexpr const char* kFirstWalSegment = "0000000000000000-0000000000000000.wal";
+
+// Appends framed records with the CRC chain (§5.5.2, §5.5.3).
+class WalEncoder {
+ public:
+  void Record(WalRecordType type, const std::string& data);
+  // A crc record carrying the running CRC (`crc`), no data.
+  void CrcRecord(uint32_t crc);
+  const std::string& bytes() const { return out_; }
+
+ private:
+  void Frame(const std::string& record);
+  std::string out_;
+  uint32_t crc_ = 0;
+};
+
+// The records of §5.5.4 for the local member of `m`.
+std::string RestoreWalRecords(const Membership& m);
+
+struct WalRecord {
+  int64_t type = 0;
+  uint32_t crc = 0;
+  std::string data;
+};
+
+// Decodes records until a zero length field or the end; checks framing and
+// the CRC chain. Errors name the record's offset.
+Result<std::vector<WalRecord>> DecodeWal(Bytes segment);
+
+}  // namespace cpr::etcd
