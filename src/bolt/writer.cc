@@ -12,36 +12,43 @@
 namespace cpr::bolt {
 namespace {
 
-constexpr size_t kWriteChunk = 8 << 20;
+constexpr size_t kWriteChunk = 4 << 20;
 
 size_t LeafElementBytes(Bytes k, Bytes v) { return kLeafElementSize + k.size() + v.size(); }
 
-// A leaf page image (§1.6): header, elements, then key/value data packed.
-// `inline_page` images are not padded to whole pages (§1.8).
-std::string LeafImage(const std::vector<std::pair<Bytes, Bytes>>& items, Pgid id, uint32_t flags,
-                      uint32_t page_size, bool inline_page) {
+// Appends a leaf page image (§1.6) to `out`: header, elements, then the
+// key/value data packed, then zero padding to whole pages. Bytes are copied
+// once, straight from the source. `inline_page` images are not padded
+// (§1.8). Returns the number of pages (0 for inline).
+size_t AppendLeafImage(std::string& out, const std::vector<std::pair<Bytes, Bytes>>& items, Pgid id,
+                       uint32_t flags, uint32_t page_size, bool inline_page) {
   size_t size = kPageHeaderSize;
   for (const auto& [k, v] : items) size += LeafElementBytes(k, v);
   const size_t pages = inline_page ? 0 : (size + page_size - 1) / page_size;
-  std::string img(inline_page ? size : pages * page_size, '\0');
-  StoreLe64(img.data(), inline_page ? 0 : id);
-  StoreLe16(img.data() + 8, kLeafPage);
-  StoreLe16(img.data() + 10, static_cast<uint16_t>(items.size()));
-  StoreLe32(img.data() + 12, inline_page ? 0 : static_cast<uint32_t>(pages - 1));
+  char header[kPageHeaderSize];
+  StoreLe64(header, inline_page ? 0 : id);
+  StoreLe16(header + 8, kLeafPage);
+  StoreLe16(header + 10, static_cast<uint16_t>(items.size()));
+  StoreLe32(header + 12, inline_page ? 0 : static_cast<uint32_t>(pages - 1));
+  out.append(header, sizeof header);
   size_t data = kPageHeaderSize + kLeafElementSize * items.size();
   for (size_t i = 0; i < items.size(); i++) {
     const auto& [k, v] = items[i];
-    char* e = img.data() + kPageHeaderSize + kLeafElementSize * i;
     const size_t at = kPageHeaderSize + kLeafElementSize * i;
+    char e[kLeafElementSize];
     StoreLe32(e, flags);
-    StoreLe32(e + 4, static_cast<uint32_t>(data - at));
+    StoreLe32(e + 4, static_cast<uint32_t>(data - at));  // pos: from the element to its key
     StoreLe32(e + 8, static_cast<uint32_t>(k.size()));
     StoreLe32(e + 12, static_cast<uint32_t>(v.size()));
-    std::memcpy(img.data() + data, k.data(), k.size());
-    std::memcpy(img.data() + data + k.size(), v.data(), v.size());
+    out.append(e, sizeof e);
     data += k.size() + v.size();
   }
-  return img;
+  for (const auto& [k, v] : items) {
+    out.append(k);
+    out.append(v);
+  }
+  if (!inline_page) out.append(pages * page_size - size, '\0');
+  return pages;
 }
 
 Error IoError(const std::string& path, const std::string& what) {
@@ -56,31 +63,23 @@ Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, uint32_t
   w->page_size_ = page_size;
   w->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd_ < 0) return IoError(path, "cannot create");
-  // Pages 0-2 are written at Finish(); reserve them.
-  w->buffer_offset_ = 3ULL * page_size;
+  // Pages 0-2 are written at Finish(); the tree starts at page 3.
+  w->out_ = std::make_unique<BackgroundWriter>(w->fd_, path, 3ULL * page_size);
   w->buffer_.reserve(kWriteChunk + page_size);
   return w;
 }
 
 Writer::~Writer() {
+  if (out_) (void)out_->Finish();
   if (fd_ >= 0) ::close(fd_);
 }
 
 Result<void> Writer::Flush() {
-  size_t done = 0;
-  while (done < buffer_.size()) {
-    ssize_t n = ::pwrite(fd_, buffer_.data() + done, buffer_.size() - done,
-                         static_cast<off_t>(buffer_offset_ + done));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return IoError(path_, "cannot write");
-    done += static_cast<size_t>(n);
-  }
-  // Start write-back now so the final fsync has little left to wait for.
-  ::sync_file_range(fd_, static_cast<off_t>(buffer_offset_), static_cast<off_t>(buffer_.size()),
-                    SYNC_FILE_RANGE_WRITE);
-  buffer_offset_ += buffer_.size();
-  buffer_.clear();
-  return {};
+  if (buffer_.empty()) return {};
+  std::string chunk;
+  chunk.reserve(kWriteChunk + page_size_);
+  chunk.swap(buffer_);
+  return out_->Append(std::move(chunk));
 }
 
 Result<void> Writer::WritePages(const std::string& image) {
@@ -92,7 +91,8 @@ Result<void> Writer::WritePages(const std::string& image) {
 
 Result<Pgid> Writer::WriteLeaf(const std::vector<std::pair<Bytes, Bytes>>& items, uint32_t flags) {
   const Pgid id = next_pgid_;
-  CPR_RETURN_IF_ERROR(WritePages(LeafImage(items, id, flags, page_size_, false)));
+  next_pgid_ += AppendLeafImage(buffer_, items, id, flags, page_size_, false);
+  if (buffer_.size() >= kWriteChunk) CPR_RETURN_IF_ERROR(Flush());
   return id;
 }
 
@@ -191,7 +191,8 @@ Result<void> Writer::EndBucket() {
   std::string value;
   if (!wrote_leaf_ && leaf_size_ <= page_size_ / 4) {
     // §1.8: inline, as bbolt stores a small bucket with no nested buckets.
-    value = BucketValue(0) + LeafImage(leaf_, 0, 0, page_size_, true);
+    value = BucketValue(0);
+    AppendLeafImage(value, leaf_, 0, 0, page_size_, true);
   } else {
     CPR_RETURN_IF_ERROR(FlushLeaf());
     const Pgid root = CPR_TRY(BuildBranches(std::move(leaves_), std::move(leaf_keys_)));
@@ -228,7 +229,11 @@ Result<void> Writer::Finish() {
   } while (i < items.size());
   const Pgid root = CPR_TRY(BuildBranches(std::move(level), std::move(keys)));
   CPR_RETURN_IF_ERROR(Flush());
+  CPR_RETURN_IF_ERROR(out_->Finish());
+  return WriteHead(root);
+}
 
+Result<void> Writer::WriteHead(Pgid root) {
   // Pages 0, 1: metas (txid 0 and 1, so txid % 2 == page id, §1.13 step 6);
   // page 2: an empty freelist.
   std::string head(3ULL * page_size_, '\0');
@@ -246,9 +251,8 @@ Result<void> Writer::Finish() {
   char* fl = head.data() + 2ULL * page_size_;
   StoreLe64(fl, 2);
   StoreLe16(fl + 8, kFreelistPage);
-  buffer_ = std::move(head);
-  buffer_offset_ = 0;
-  CPR_RETURN_IF_ERROR(Flush());
+  if (::pwrite(fd_, head.data(), head.size(), 0) != static_cast<ssize_t>(head.size()))
+    return IoError(path_, "cannot write the meta pages");
   // §1.13 step 5: the file is exactly pgid pages.
   if (::ftruncate(fd_, static_cast<off_t>(next_pgid_ * page_size_)) != 0)
     return IoError(path_, "cannot set the file size");

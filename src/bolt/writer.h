@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "bolt/page.h"
+#include "util/background_writer.h"
 #include "util/result.h"
 
 namespace cpr::bolt {
@@ -50,6 +51,7 @@ class Writer {
   };
   Result<void> FlushLeaf();
   Result<Pgid> WriteLeaf(const std::vector<std::pair<Bytes, Bytes>>& items, uint32_t flags);
+  Result<void> WriteHead(Pgid root);  // pages 0-2
   Result<Pgid> BuildBranches(std::vector<Child> level, std::string keys);
   Result<void> WritePages(const std::string& image);  // appends at next_pgid_
   Result<void> Flush();
@@ -59,8 +61,8 @@ class Writer {
   int fd_ = -1;
   uint32_t page_size_ = 4096;
   Pgid next_pgid_ = 3;  // 0, 1 metas; 2 freelist
-  std::string buffer_;  // pending sequential writes
-  uint64_t buffer_offset_ = 0;
+  std::string buffer_;  // pages not yet handed to out_
+  std::unique_ptr<BackgroundWriter> out_;
 
   // The bucket being written.
   bool in_bucket_ = false;

@@ -484,8 +484,10 @@ std::function<void()> Runner(RunState& state, Fn fn) {
 
 void AddSnapshotCommand(CLI::App& app, RunState& state) {
   auto* snap = app.add_subcommand(
-      "snapshot", "Inspect, verify and compare etcd snapshot files offline (etcd may be down)");
+      "snapshot",
+      "Inspect, verify, compare and restore etcd snapshot files offline (etcd may be down)");
   snap->require_subcommand(1);
+  AddSnapshotRestore(*snap, state);
   static Flags f;  // one command runs per process
   auto output = [&](CLI::App* c, const char* help) {
     c->add_option("-w,--write-out", f.format, help)->capture_default_str();

@@ -17,5 +17,18 @@ struct RunState {
 int ReportError(const Error& error);
 
 void AddSnapshotCommand(CLI::App& app, RunState& state);
+// `cpr snapshot restore`, registered under the snapshot command.
+void AddSnapshotRestore(CLI::App& snapshot, RunState& state);
+// Live clusters (etcd v3 gRPC; cmd_backup.cc, cmd_member.cc, ...).
+void AddBackupCommand(CLI::App& app, RunState& state);
+void AddMemberCommand(CLI::App& app, RunState& state);
+void AddEndpointCommand(CLI::App& app, RunState& state);
+void AddAlarmCommand(CLI::App& app, RunState& state);
+void AddDefragCommand(CLI::App& app, RunState& state);
+void AddKvCommand(CLI::App& app, RunState& state);
+// Certificates and the temporary signer (cmd_pki.cc, cmd_certs.cc, cmd_signer.cc).
+void AddPkiCommand(CLI::App& app, RunState& state);
+void AddCertsCommand(CLI::App& app, RunState& state);
+void AddSignerCommand(CLI::App& app, RunState& state);
 
 }  // namespace cpr::cli

@@ -1,0 +1,576 @@
+#include "etcd/restore.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <ftw.h>
+#include <grp.h>
+#include <pwd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <map>
+
+#include "bolt/writer.h"
+#include "etcd/backend.h"
+#include "etcd/snap_file.h"
+#include "etcd/snapshot_file.h"
+#include "etcd/verify.h"
+#include "etcd/wal.h"
+#include "util/atomic_file.h"
+#include "util/text.h"
+
+namespace cpr::etcd {
+namespace {
+
+constexpr const char* kStagingPrefix = ".cpr-restore-";
+constexpr const char* kWalIncompleteMark = ".cpr-restore-incomplete";
+// The key of the tombstone that carries --bump-revision: a key no one
+// writes (it starts with NUL). A tombstone for a key the index never saw is
+// skipped by etcd 3.4's index rebuild but still sets the store revision
+// (mvcc/kvstore.go restoreIntoIndex).
+constexpr std::string_view kBumpKey("\0cpr/bump-revision", 18);
+
+// Test seam: CPR_RESTORE_FAULT=<step> kills the process (SIGKILL, no
+// cleanup) when the restore reaches that step, to prove crash safety.
+void FaultPoint(const char* step) {
+  const char* at = std::getenv("CPR_RESTORE_FAULT");
+  if (at != nullptr && std::strcmp(at, step) == 0) std::raise(SIGKILL);
+}
+
+std::string ErrnoText() { return std::strerror(errno); }
+
+bool PathExists(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+std::string BaseName(const std::string& p) {
+  std::string s = p;
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  const size_t slash = s.rfind('/');
+  return slash == std::string::npos ? s : s.substr(slash + 1);
+}
+
+std::string Stamp() {
+  std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
+  return buf;
+}
+
+// rm -rf for CPR's own output only: staging dirs (.cpr-restore-*), or a WAL
+// dir a killed restore renamed into place but never committed (`marked`).
+Result<void> RemoveOwnStaging(const std::string& path, bool marked = false) {
+  if (BaseName(path).rfind(kStagingPrefix, 0) != 0 && !marked)
+    return MakeError(Code::kInternal, path, "refusing to remove a path CPR did not create");
+  auto rm = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  if (::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS) != 0 && errno != ENOENT)
+    return MakeError(Code::kIo, path, "cannot remove stale staging: " + ErrnoText());
+  return {};
+}
+
+// Stale staging dirs a killed restore left in `dir`, for this data dir.
+std::vector<std::string> StaleStaging(const std::string& dir, const std::string& prefix) {
+  std::vector<std::string> out;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind(prefix, 0) == 0) out.push_back(dir + "/" + n);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+Result<void> ResolveOwner(const RestoreConfig& c, RestorePlan& p) {
+  if (c.owner.empty()) {
+    struct stat st {};
+    if (p.data_dir_exists && ::stat(p.data_dir.c_str(), &st) == 0) {
+      p.chown = st.st_uid != ::geteuid() || st.st_gid != ::getegid();
+      p.uid = st.st_uid;
+      p.gid = st.st_gid;
+    }
+    return {};
+  }
+  const size_t colon = c.owner.find(':');
+  const std::string user = c.owner.substr(0, colon);
+  const passwd* pw = ::getpwnam(user.c_str());
+  if (pw == nullptr) return MakeError(Code::kInvalidArgument, "--owner", "no such user: " + user);
+  p.uid = pw->pw_uid;
+  p.gid = pw->pw_gid;
+  if (colon != std::string::npos) {
+    const std::string group = c.owner.substr(colon + 1);
+    const struct group* gr = ::getgrnam(group.c_str());
+    if (gr == nullptr)
+      return MakeError(Code::kInvalidArgument, "--owner", "no such group: " + group);
+    p.gid = gr->gr_gid;
+  }
+  p.chown = true;
+  return {};
+}
+
+// etcd holds an exclusive flock on member/snap/db while it runs (bbolt).
+bool DbLockedByEtcd(const std::string& member) {
+  int fd = ::open((member + "/snap/db").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return locked;
+}
+
+Result<void> CheckFreeSpace(const std::string& dir, uint64_t need, const std::string& what) {
+  struct statvfs vfs {};
+  if (::statvfs(dir.c_str(), &vfs) != 0) return {};  // cannot tell: let the write fail
+  const uint64_t avail = static_cast<uint64_t>(vfs.f_bavail) * vfs.f_frsize;
+  if (avail < need)
+    return MakeError(Code::kFailedPrecondition, dir,
+                     fmt::format("{} needs {} but only {} are free", what, HumanizeBytes(need),
+                                 HumanizeBytes(avail)),
+                     "free space there, or restore to another --data-dir");
+  return {};
+}
+
+}  // namespace
+
+Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
+  RestorePlan p;
+  // §5.1: the default cluster is built from the default name, whatever --name is.
+  const std::string cluster =
+      c.initial_cluster.empty() ? "default=http://localhost:2380" : c.initial_cluster;
+  p.membership = CPR_TRY(ComputeMembership(cluster, c.token, c.name, c.advertise_peer_urls));
+  if (c.mark_compacted && c.bump_revision <= 0)
+    return MakeError(Code::kInvalidArgument, "--mark-compacted", "requires --bump-revision",
+                     "as etcdutl: compaction is marked at the bumped revision");
+  if (c.bump_revision < 0)
+    return MakeError(Code::kInvalidArgument, "--bump-revision", "must not be negative");
+
+  p.data_dir = c.data_dir.empty() ? c.name + ".etcd" : c.data_dir;
+  while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
+  p.member_dir = p.data_dir + "/member";
+  p.custom_wal_dir = !c.wal_dir.empty();
+  p.wal_dir = p.custom_wal_dir ? c.wal_dir : p.member_dir + "/wal";
+  struct stat st {};
+  if (::stat(p.data_dir.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      return MakeError(Code::kFailedPrecondition, p.data_dir, "exists and is not a directory");
+    p.data_dir_exists = true;
+  }
+  const std::string stamp = Stamp();
+  if (PathExists(p.member_dir)) {
+    if (!c.move_aside)
+      return MakeError(Code::kFailedPrecondition, p.member_dir,
+                       "a member already exists in the data dir",
+                       "pass --move-aside to move it into a timestamped folder beside it, or "
+                       "choose another --data-dir");
+    if (DbLockedByEtcd(p.member_dir))
+      return MakeError(Code::kFailedPrecondition, p.member_dir,
+                       "etcd is still running on it (member/snap/db is locked)",
+                       "stop the etcd member (its static pod or service) first");
+    p.move_member_to = p.data_dir + "/member.moved-aside-" + stamp;
+  }
+  if (p.custom_wal_dir && PathExists(p.wal_dir) &&
+      !PathExists(p.wal_dir + "/" + kWalIncompleteMark)) {
+    if (!c.move_aside)
+      return MakeError(Code::kFailedPrecondition, p.wal_dir, "the --wal-dir already exists",
+                       "pass --move-aside to move it aside, or choose another --wal-dir");
+    p.move_wal_to = p.wal_dir + ".moved-aside-" + stamp;
+  }
+  CPR_RETURN_IF_ERROR(ResolveOwner(c, p));
+
+  p.source = CPR_TRY(ResolveBackupSource(c.source, c.stamp));
+  p.warnings = p.source.warnings;
+  if (p.source.kind != BackupSet::Kind::kLegacyTar) {
+    // The small buckets say what the restore will carry over.
+    auto backend = CPR_TRY(Backend::Open(p.source.snapshot));
+    p.source_bytes = backend->reader().file().size();
+    p.revision = CPR_TRY(backend->LatestRevision()).main;
+    p.compact_revision = CPR_TRY(backend->Meta()).finished_compact;
+    p.alarms = CPR_TRY(backend->Alarms());
+    if (!HasHashTrailer(p.source_bytes) && !c.skip_hash_check)
+      return MakeError(
+          Code::kFailedPrecondition, p.source.snapshot,
+          "snapshot missing hash but --skip-hash-check=false",
+          "a db copied from a data dir has no SHA-256 trailer: pass --skip-hash-check");
+  } else {
+    struct stat ts {};
+    ::stat(p.source.snapshot.c_str(), &ts);
+    p.source_bytes = static_cast<uint64_t>(ts.st_size) * 4;  // room for the extracted db
+  }
+  const int64_t newest = std::max(p.revision, p.compact_revision);
+  p.new_revision = newest + c.bump_revision;
+  for (const auto& a : p.alarms)
+    if (!c.clear_alarms)
+      p.warnings.push_back(fmt::format(
+          "the snapshot holds a {} alarm (member {}): writes will fail until it is disarmed "
+          "(`etcdctl alarm disarm`), or restore with --clear-alarms",
+          a.TypeName(), MemberIdHex(a.member_id)));
+
+  const std::string stage_parent = p.data_dir_exists ? p.data_dir : DirName(p.data_dir);
+  if (PathExists(stage_parent))
+    CPR_RETURN_IF_ERROR(
+        CheckFreeSpace(stage_parent, p.source_bytes + kWalSegmentBytes, "the restored member"));
+  return p;
+}
+
+std::vector<std::string> RestorePlan::Steps() const {
+  std::vector<std::string> s;
+  const auto& m = membership;
+  s.push_back(fmt::format("source: {} ({}{}{})", source.snapshot, source.KindName(),
+                          source.stamp.empty() ? "" : ", stamp " + source.stamp,
+                          source.snapshot_sha256.empty() ? "" : ", SHA-256 from the manifest"));
+  s.push_back(fmt::format("member {} ID {:x} in cluster {:x} ({} members: {})", m.me().name,
+                          m.me().id, m.cluster_id, m.members.size(), [&] {
+                            std::string names;
+                            for (const auto& x : m.members)
+                              names += (names.empty() ? "" : ", ") +
+                                       fmt::format("{}={:x}", x.name, x.id);
+                            return names;
+                          }()));
+  if (!move_member_to.empty()) s.push_back("move aside: " + member_dir + " -> " + move_member_to);
+  if (!move_wal_to.empty()) s.push_back("move aside: " + wal_dir + " -> " + move_wal_to);
+  s.push_back(
+      fmt::format("verify the source (SHA-256 trailer, bbolt structure, etcd schema) and "
+                  "write a compact db: {}/snap/db (source {})",
+                  member_dir, HumanizeBytes(source_bytes)));
+  s.push_back(fmt::format("write the WAL: {}/{} (64 MB, {} records)", wal_dir, kFirstWalSegment,
+                          4 + m.members.size()));
+  s.push_back(fmt::format("write the snapshot: {}/snap/{}", member_dir, RestoreSnapFileName(m)));
+  if (new_revision != std::max(revision, compact_revision))
+    s.push_back(fmt::format("bump the revision: {} -> {}", std::max(revision, compact_revision),
+                            new_revision));
+  s.push_back(fmt::format("commit: fsync, then rename the staged member into {}", data_dir));
+  if (chown) s.push_back(fmt::format("owner of everything written: uid {} gid {}", uid, gid));
+  return s;
+}
+
+std::string RestorePlan::EtcdCommand() const {
+  std::string cluster;
+  for (const auto& m : membership.members)
+    for (const auto& u : m.peer_urls) cluster += (cluster.empty() ? "" : ",") + m.name + "=" + u;
+  std::string urls;
+  for (const auto& u : membership.me().peer_urls) urls += (urls.empty() ? "" : ",") + u;
+  return fmt::format(
+      "etcd --name {} --data-dir {}{} --initial-advertise-peer-urls {} --listen-peer-urls {} "
+      "--initial-cluster {} --initial-cluster-state new",
+      membership.me().name, data_dir, custom_wal_dir ? " --wal-dir " + wal_dir : "", urls, urls,
+      cluster);
+}
+
+namespace {
+
+// Verifies the source and writes the new db in the same walk: SchemaCheck
+// sees every element; this subclass also hands it to the writer, changing
+// what restore changes (§5.4): consistent_index = N, buckets key/meta/lease
+// present, optionally the bump, the compaction mark and cleared alarms.
+class RestoreWalk : public SchemaCheck {
+ public:
+  RestoreWalk(bolt::Writer& w, const RestoreConfig& c, const RestorePlan& p)
+      : SchemaCheck(50), w_(w), c_(c), p_(p) {}
+
+  void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef& ref) override {
+    SchemaCheck::OnBucketBegin(depth, name, ref);
+    if (depth != 1) return;
+    EmitMissingBefore(name);
+    Check(w_.BeginBucket(name));
+    current_ = std::string(name);
+  }
+
+  void OnElement(int depth, const bolt::LeafElement& e) override {
+    SchemaCheck::OnElement(depth, e);
+    if (depth != 1 || e.is_bucket()) return;
+    keys_++;
+    if (current_ == kMetaBucket) {
+      meta_[std::string(e.key)] = std::string(e.value);
+    } else if (current_ == kAlarmBucket && c_.clear_alarms) {
+      keys_--;
+    } else {
+      Check(w_.Put(e.key, e.value));
+      if (current_ == kKeyBucket && c_.bump_revision > 0 && KeyValueUserKey(e.value) == kBumpKey)
+        Add("restore", 0,
+            "the snapshot already holds the bump key: restore it without --bump-revision");
+    }
+  }
+
+  void OnBucketEnd(int depth) override {
+    if (depth != 1) return;
+    if (current_ == kKeyBucket) WriteBump();
+    if (current_ == kMetaBucket) WriteMeta();
+    Check(w_.EndBucket());
+    done_.push_back(current_);
+    current_.clear();
+  }
+
+  // Buckets etcd needs that the source lacked (§5.4 step 1), after the last.
+  void EmitRemainingBuckets() { EmitMissingBefore("\xff\xff"); }
+
+  uint64_t keys() const { return keys_; }
+  const Error* write_error() const { return write_error_ ? &*write_error_ : nullptr; }
+
+ private:
+  void Check(Result<void> r) {
+    if (!r && !write_error_) write_error_ = r.error();
+  }
+
+  void EmitMissingBefore(Bytes name) {
+    for (std::string_view b : {kKeyBucket, kLeaseBucket, kMetaBucket}) {
+      if (!(b < name) || std::find(done_.begin(), done_.end(), b) != done_.end()) continue;
+      if (std::string(b) == std::string(name)) continue;
+      Check(w_.BeginBucket(b));
+      current_ = std::string(b);
+      OnBucketEnd(1);
+    }
+  }
+
+  void WriteBump() {
+    if (c_.bump_revision <= 0) return;
+    // A tombstone at the new revision (see kBumpKey).
+    bump_key_ = Revision{p_.new_revision, 0, true}.Encode();
+    bump_value_.clear();
+    AppendUvarint(bump_value_, (1 << 3) | 2);
+    AppendUvarint(bump_value_, kBumpKey.size());
+    bump_value_.append(kBumpKey);
+    Check(w_.Put(bump_key_, bump_value_));
+  }
+
+  void WriteMeta() {
+    // §6.2: consistent_index must equal the number of members.
+    std::string ci(8, '\0');
+    StoreBe64(ci.data(), p_.membership.members.size());
+    meta_["consistent_index"] = ci;
+    if (c_.mark_compacted) {
+      const std::string rev = Revision{p_.new_revision, 0, false}.Encode();
+      meta_["finishedCompactRev"] = rev;
+      meta_["scheduledCompactRev"] = rev;
+    }
+    for (const auto& [k, v] : meta_) Check(w_.Put(k, v));
+  }
+
+  bolt::Writer& w_;
+  const RestoreConfig& c_;
+  const RestorePlan& p_;
+  std::string current_;
+  std::vector<std::string> done_;
+  std::map<std::string, std::string> meta_;
+  std::string bump_key_, bump_value_;
+  uint64_t keys_ = 0;
+  std::optional<Error> write_error_;
+};
+
+Result<void> SetOwnerAndMode(const std::string& path, mode_t mode, const RestorePlan& p) {
+  if (::chmod(path.c_str(), mode) != 0) return MakeError(Code::kIo, path, "chmod: " + ErrnoText());
+  if (p.chown && ::lchown(path.c_str(), p.uid, p.gid) != 0)
+    return MakeError(Code::kIo, path, "chown: " + ErrnoText());
+  return {};
+}
+
+Result<void> WriteWholeFile(const std::string& path, Bytes data, uint64_t preallocate) {
+  int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return MakeError(Code::kIo, path, "cannot create: " + ErrnoText());
+  bool ok = true;
+  if (preallocate > 0) ok = ::posix_fallocate(fd, 0, static_cast<off_t>(preallocate)) == 0;
+  size_t done = 0;
+  while (ok && done < data.size()) {
+    ssize_t n = ::pwrite(fd, data.data() + done, data.size() - done, static_cast<off_t>(done));
+    if (n <= 0 && errno != EINTR) ok = false;
+    if (n > 0) done += static_cast<size_t>(n);
+  }
+  ok = ok && ::fsync(fd) == 0;
+  const int err = errno;
+  ::close(fd);
+  errno = err;
+  if (!ok) return MakeError(Code::kIo, path, "cannot write: " + ErrnoText());
+  return {};
+}
+
+class Timer {
+ public:
+  double Lap() {
+    auto now = std::chrono::steady_clock::now();
+    double s = std::chrono::duration<double>(now - last_).count();
+    last_ = now;
+    return s;
+  }
+
+ private:
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now();
+};
+
+}  // namespace
+
+Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
+  RestoreResult result;
+  Timer timer;
+  auto lap = [&](const std::string& what) {
+    result.step_times.push_back(fmt::format("{} {:.2f}s", what, timer.Lap()));
+  };
+
+  // 1. Stale staging from a killed run: ours, so it goes.
+  const std::string stage_parent = p.data_dir_exists ? p.data_dir : DirName(p.data_dir);
+  const std::string stage_prefix =
+      p.data_dir_exists ? kStagingPrefix : std::string(kStagingPrefix) + BaseName(p.data_dir) + "-";
+  if (!PathExists(stage_parent)) CPR_RETURN_IF_ERROR(MakeDirs(stage_parent, 0700));
+  for (const auto& stale : StaleStaging(stage_parent, stage_prefix))
+    CPR_RETURN_IF_ERROR(RemoveOwnStaging(stale));
+  if (p.custom_wal_dir && PathExists(p.wal_dir + "/" + kWalIncompleteMark) &&
+      !PathExists(p.member_dir))
+    CPR_RETURN_IF_ERROR(RemoveOwnStaging(p.wal_dir, /*marked=*/true));
+  const std::string wal_parent = DirName(p.wal_dir);
+  const std::string wal_prefix = std::string(kStagingPrefix) + "wal-";
+  if (p.custom_wal_dir) {
+    if (!PathExists(wal_parent)) CPR_RETURN_IF_ERROR(MakeDirs(wal_parent, 0700));
+    for (const auto& stale : StaleStaging(wal_parent, wal_prefix))
+      CPR_RETURN_IF_ERROR(RemoveOwnStaging(stale));
+  }
+
+  // 2. The staging dir: the member is built in <staging>/member.
+  const std::string staging = stage_parent + "/" + stage_prefix + std::to_string(::getpid());
+  const std::string member = staging + "/member";
+  const std::string snap_dir = member + "/snap";
+  const std::string wal_stage = p.custom_wal_dir
+                                    ? wal_parent + "/" + wal_prefix + std::to_string(::getpid())
+                                    : member + "/wal";
+  CPR_RETURN_IF_ERROR(MakeDirs(snap_dir, 0700));
+  CPR_RETURN_IF_ERROR(MakeDirs(wal_stage, 0700));
+  auto abandon = [&](Error e) {
+    (void)RemoveOwnStaging(staging);
+    if (p.custom_wal_dir) (void)RemoveOwnStaging(wal_stage);
+    return e;
+  };
+  FaultPoint("staging");
+
+  // 3. The source: a legacy archive is streamed into the staging dir first.
+  std::string source_file = p.source.snapshot;
+  if (p.source.kind == BackupSet::Kind::kLegacyTar) {
+    source_file = staging + "/source-snapshot.db";
+    auto n = ExtractLegacySnapshot(p.source.snapshot, source_file);
+    if (!n) return abandon(n.error());
+    lap("extract snapshot.db from the archive");
+  }
+  if (!p.source.snapshot_sha256.empty()) {
+    auto sha = FileSha256(source_file);
+    if (!sha) return abandon(sha.error());
+    if (*sha != p.source.snapshot_sha256)
+      return abandon(MakeError(
+          Code::kCorrupt, source_file,
+          fmt::format("SHA-256 {} differs from the manifest's {}", *sha, p.source.snapshot_sha256),
+          "the backup changed after it was taken: use another backup"));
+    lap("check the SHA-256 recorded in " + BaseName(p.source.manifest));
+  }
+
+  // 4. Verify and write the db in one walk.
+  {
+    bolt::Reader::Options ro;
+    ro.prefetch = true;
+    auto backend = Backend::Open(source_file, ro);
+    if (!backend) return abandon(std::move(backend).error());
+    if (!HasHashTrailer((*backend)->reader().file().size()) && !c.skip_hash_check)
+      return abandon(MakeError(Code::kFailedPrecondition, source_file,
+                               "snapshot missing hash but --skip-hash-check=false"));
+    auto writer = bolt::Writer::Create(snap_dir + "/db", (*backend)->reader().page_size());
+    if (!writer) return abandon(std::move(writer).error());
+    RestoreWalk walk(**writer, c, p);
+    VerifyOptions vo;
+    vo.skip_hash_check = c.skip_hash_check;
+    const VerifyReport report = VerifyOpened(**backend, vo, walk);
+    walk.EmitRemainingBuckets();
+    if (!report.ok()) {
+      std::string list;
+      for (const auto& f : report.faults) list += "\n  " + f.check + ": " + f.what;
+      return abandon(MakeError(Code::kCorrupt, source_file,
+                               fmt::format("the source fails verification ({} faults); nothing "
+                                           "was restored:{}",
+                                           report.fault_count, list),
+                               "use another backup"));
+    }
+    if (walk.write_error()) return abandon(*walk.write_error());
+    if (auto r = (*writer)->Finish(); !r) return abandon(r.error());
+    result.db_bytes = (*writer)->bytes_written();
+    result.keys = walk.keys();
+    lap("verify the source and write the db");
+  }
+  FaultPoint("db");
+
+  // 5. WAL and .snap (byte-identical to etcdctl's for the same flags).
+  const Membership& m = p.membership;
+  if (auto r = WriteWholeFile(wal_stage + "/" + kFirstWalSegment, RestoreWalRecords(m),
+                              kWalSegmentBytes);
+      !r)
+    return abandon(r.error());
+  FaultPoint("wal");
+  if (auto r = WriteWholeFile(snap_dir + "/" + RestoreSnapFileName(m), RestoreSnapFile(m), 0); !r)
+    return abandon(r.error());
+  FaultPoint("snap");
+  if (p.custom_wal_dir) {
+    if (auto r = WriteWholeFile(wal_stage + "/" + kWalIncompleteMark, "", 0); !r)
+      return abandon(r.error());
+  }
+
+  // 6. Modes, owner, and every directory fsynced before anything is renamed.
+  for (const auto& [path, mode] :
+       std::vector<std::pair<std::string, mode_t>>{{snap_dir + "/db", 0600},
+                                                   {snap_dir + "/" + RestoreSnapFileName(m), 0600},
+                                                   {wal_stage + "/" + kFirstWalSegment, 0600},
+                                                   {snap_dir, 0700},
+                                                   {wal_stage, 0700},
+                                                   {member, 0700},
+                                                   {staging, 0700}}) {
+    if (auto r = SetOwnerAndMode(path, mode, p); !r) return abandon(r.error());
+  }
+  for (const auto& dir : {snap_dir, wal_stage, member, staging})
+    if (auto r = FsyncDir(dir); !r) return abandon(r.error());
+  lap("write the WAL and .snap, fsync");
+  FaultPoint("synced");
+
+  // 7. Move an existing member aside (a rename, never a delete).
+  if (!p.move_member_to.empty()) {
+    if (::rename(p.member_dir.c_str(), p.move_member_to.c_str()) != 0)
+      return abandon(MakeError(Code::kIo, p.member_dir, "cannot move aside: " + ErrnoText()));
+    CPR_RETURN_IF_ERROR(FsyncDir(p.data_dir));
+    result.moved_member_to = p.move_member_to;
+  }
+  if (!p.move_wal_to.empty()) {
+    if (::rename(p.wal_dir.c_str(), p.move_wal_to.c_str()) != 0)
+      return abandon(MakeError(Code::kIo, p.wal_dir, "cannot move aside: " + ErrnoText()));
+    result.moved_wal_to = p.move_wal_to;
+  }
+
+  // 8. Commit: the WAL dir first (with --wal-dir), the member last.
+  if (p.custom_wal_dir) {
+    if (::rename(wal_stage.c_str(), p.wal_dir.c_str()) != 0)
+      return abandon(
+          MakeError(Code::kIo, p.wal_dir, "cannot rename the WAL into place: " + ErrnoText()));
+    CPR_RETURN_IF_ERROR(FsyncDir(wal_parent));
+    FaultPoint("wal-renamed");
+  }
+  if (p.data_dir_exists) {
+    if (::rename(member.c_str(), p.member_dir.c_str()) != 0)
+      return abandon(
+          MakeError(Code::kIo, p.member_dir, "cannot rename into place: " + ErrnoText()));
+    CPR_RETURN_IF_ERROR(FsyncDir(p.data_dir));
+    FaultPoint("committed");
+    ::rmdir(staging.c_str());
+  } else {
+    if (::rename(staging.c_str(), p.data_dir.c_str()) != 0)
+      return abandon(MakeError(Code::kIo, p.data_dir, "cannot rename into place: " + ErrnoText()));
+    CPR_RETURN_IF_ERROR(FsyncDir(stage_parent));
+    FaultPoint("committed");
+  }
+  if (p.custom_wal_dir) {
+    ::unlink((p.wal_dir + "/" + kWalIncompleteMark).c_str());
+    (void)FsyncDir(p.wal_dir);
+  }
+  lap("commit");
+  return result;
+}
+
+}  // namespace cpr::etcd

@@ -1,0 +1,281 @@
+// Restore pieces against etcdctl 3.4's own output (etcd-formats.md §5, and
+// the restore-r1 / restore-m1 fixtures it made): IDs, WAL records, .snap
+// files byte for byte; and a restore of snapA whose db carries the same
+// status hash as etcdctl's restored db.
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "bolt/check.h"
+#include "bolt/cursor.h"
+#include "bolt/writer.h"
+#include "etcd/membership.h"
+#include "etcd/restore.h"
+#include "etcd/snap_file.h"
+#include "etcd/status.h"
+#include "etcd/wal.h"
+
+namespace cpr::etcd {
+namespace {
+
+std::string Fixture(const std::string& name) {
+  return std::string(CPR_FIXTURES) + "/etcd-formats/" + name;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class TempDir {
+ public:
+  TempDir() {
+    char tmpl[] = "/tmp/cpr-restore-test-XXXXXX";
+    path_ = ::mkdtemp(tmpl);
+  }
+  ~TempDir() { std::filesystem::remove_all(path_); }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+TEST(Membership, IdsFromFormatsDoc) {
+  // §5.2 table.
+  EXPECT_EQ(MemberIdFor({"http://127.0.0.1:24480"}, "tok-new"), 0x425412a6cee6e051ULL);
+  EXPECT_EQ(ClusterIdFor({0x425412a6cee6e051ULL}), 0xa23c2f59b5460050ULL);
+  auto def = ComputeMembership("default=http://localhost:2380", "etcd-cluster", "default",
+                               "http://localhost:2380");
+  ASSERT_TRUE(def) << def.error().ToString();
+  EXPECT_EQ(def->me().id, 0x8e9e05c52164694dULL);
+  EXPECT_EQ(def->cluster_id, 0xcdf818194e3a8c32ULL);
+  auto three = ComputeMembership(
+      "m1=http://127.0.0.1:24581,m2=http://127.0.0.1:24583,m3=http://127.0.0.1:24585", "tok3", "m2",
+      "http://127.0.0.1:24583");
+  ASSERT_TRUE(three);
+  EXPECT_EQ(three->members[0].id, 0x15f9e8d7070ece37ULL);
+  EXPECT_EQ(three->members[1].id, 0x95b331c2f0e4e123ULL);
+  EXPECT_EQ(three->members[2].id, 0xf6c40eb1f192f491ULL);
+  EXPECT_EQ(three->cluster_id, 0xe8a42b7160f3ddd2ULL);
+  EXPECT_EQ(three->me().name, "m2");
+  // Two URLs for one member, sorted before hashing.
+  auto multi = ComputeMembership(
+      "a=http://127.0.0.1:24702,a=http://127.0.0.1:24701,b=http://127.0.0.1:24703", "T", "a",
+      "http://127.0.0.1:24701,http://127.0.0.1:24702");
+  ASSERT_TRUE(multi);
+  EXPECT_EQ(multi->cluster_id, 0x65a75f66c5f39bd7ULL);
+  EXPECT_EQ(MemberIdFor({"http://127.0.0.1:24703"}, "T"), 0x30bffc9103d823aULL);
+}
+
+TEST(Membership, RefusesBadFlags) {
+  struct Case {
+    std::string cluster, name, urls, want;
+  };
+  for (const Case& c : std::vector<Case>{
+           {"a=http://h:1", "b", "http://h:1", "couldn't find local name"},
+           {"a=http://h:1,b=http://h:1", "a", "http://h:1", "duplicate url"},
+           {"a=h:1", "a", "h:1", "no scheme"},
+           {"a=http://h:1/path", "a", "http://h:1/path", "only scheme://host:port"},
+           {"a=ftp://h:1", "a", "ftp://h:1", "scheme must be"},
+           {"a=http://h:1", "a", "http://h:2", "does not match"},
+           {"a=http://h:99999", "a", "http://h:99999", "port"},
+           {"nonsense", "a", "http://h:1", "is not NAME=URL"},
+       }) {
+    auto m = ComputeMembership(c.cluster, "t", c.name, c.urls);
+    ASSERT_FALSE(m) << c.cluster;
+    EXPECT_NE(m.error().ToString().find(c.want), std::string::npos) << m.error().ToString();
+    EXPECT_EQ(m.error().code, Code::kInvalidArgument);
+  }
+}
+
+TEST(Membership, GoJsonEscaping) {
+  // §5.6.4, the odd-character name that was checked against etcdctl.
+  EXPECT_EQ(GoJsonString("a<b>&\"c\\d \xc3\xa9"), "\"a\\u003cb\\u003e\\u0026\\\"c\\\\d \xc3\xa9\"");
+  EXPECT_EQ(GoJsonString(std::string("\x01\n", 2)), "\"\\u0001\\n\"");
+  EXPECT_EQ(GoJsonString("\xe2\x80\xa8"), "\"\\u2028\"");
+  EXPECT_EQ(GoJsonString("\xff"), "\"\\ufffd\"");
+}
+
+TEST(Wal, ByteIdenticalToEtcdctl) {
+  auto r1 =
+      ComputeMembership("r1=http://127.0.0.1:24480", "tok-new", "r1", "http://127.0.0.1:24480");
+  ASSERT_TRUE(r1);
+  EXPECT_EQ(RestoreWalRecords(*r1), ReadFile(Fixture("restore-r1/wal-first-256-bytes.bin")));
+  auto m1 = ComputeMembership(
+      "m1=http://127.0.0.1:24581,m2=http://127.0.0.1:24583,m3=http://127.0.0.1:24585", "tok3", "m1",
+      "http://127.0.0.1:24581");
+  ASSERT_TRUE(m1);
+  EXPECT_EQ(RestoreWalRecords(*m1), ReadFile(Fixture("restore-m1/wal-first-496-bytes.bin")));
+  auto records = DecodeWal(RestoreWalRecords(*m1));
+  ASSERT_TRUE(records) << records.error().ToString();
+  EXPECT_EQ(records->size(), 8u);  // crc, metadata, snapshot, 3 entries, state, snapshot
+}
+
+TEST(Wal, DecoderCatchesBrokenChain) {
+  auto r1 =
+      ComputeMembership("r1=http://127.0.0.1:24480", "tok-new", "r1", "http://127.0.0.1:24480");
+  std::string wal = RestoreWalRecords(*r1);
+  wal[100] ^= 1;  // inside the first entry's data
+  auto records = DecodeWal(wal);
+  ASSERT_FALSE(records);
+  EXPECT_NE(records.error().what.find("CRC mismatch"), std::string::npos);
+}
+
+TEST(SnapFile, ByteIdenticalToEtcdctl) {
+  auto r1 =
+      ComputeMembership("r1=http://127.0.0.1:24480", "tok-new", "r1", "http://127.0.0.1:24480");
+  EXPECT_EQ(RestoreSnapFileName(*r1), "0000000000000001-0000000000000001.snap");
+  EXPECT_EQ(RestoreSnapFile(*r1),
+            ReadFile(Fixture("restore-r1/0000000000000001-0000000000000001.snap")));
+  auto m1 = ComputeMembership(
+      "m1=http://127.0.0.1:24581,m2=http://127.0.0.1:24583,m3=http://127.0.0.1:24585", "tok3", "m1",
+      "http://127.0.0.1:24581");
+  EXPECT_EQ(RestoreSnapFile(*m1),
+            ReadFile(Fixture("restore-m1/0000000000000001-0000000000000003.snap")));
+}
+
+TEST(BoltWriter, RoundTripsThroughTheReader) {
+  TempDir dir;
+  const std::string path = dir.path() + "/db";
+  auto w = bolt::Writer::Create(path, 4096);
+  ASSERT_TRUE(w);
+  std::vector<std::pair<std::string, std::string>> big;
+  for (int i = 0; i < 20000; i++)
+    big.emplace_back(fmt::format("k{:08d}", i), std::string(i % 97 == 0 ? 9000 : i % 50, 'v'));
+  ASSERT_TRUE((*w)->BeginBucket("a-small"));
+  ASSERT_TRUE((*w)->Put("x", "1"));
+  ASSERT_TRUE((*w)->EndBucket());
+  ASSERT_TRUE((*w)->BeginBucket("b-big"));
+  for (const auto& [k, v] : big) ASSERT_TRUE((*w)->Put(k, v));
+  ASSERT_TRUE((*w)->EndBucket());
+  ASSERT_TRUE((*w)->BeginBucket("c-empty"));
+  ASSERT_TRUE((*w)->EndBucket());
+  ASSERT_TRUE((*w)->Finish());
+  EXPECT_EQ(std::filesystem::file_size(path), (*w)->pages() * 4096);
+
+  auto r = bolt::Reader::Open(path);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(bolt::Check(**r).empty());
+  EXPECT_EQ((*r)->meta().freelist, 2u);
+  auto small = (*r)->Bucket("a-small");
+  ASSERT_TRUE(small && small->has_value());
+  EXPECT_TRUE((*small)->is_inline());
+  auto b = (*r)->Bucket("b-big");
+  bolt::Cursor c(**r, **b);
+  size_t i = 0;
+  for (bool ok = *c.First(); ok; ok = *c.Next(), i++) {
+    ASSERT_EQ(c.element().key, big[i].first);
+    ASSERT_EQ(c.element().value, big[i].second);
+  }
+  EXPECT_EQ(i, big.size());
+}
+
+TEST(BoltWriter, RefusesUnsortedInput) {
+  TempDir dir;
+  auto w = bolt::Writer::Create(dir.path() + "/db", 4096);
+  ASSERT_TRUE((*w)->BeginBucket("b"));
+  ASSERT_TRUE((*w)->Put("2", ""));
+  EXPECT_FALSE((*w)->Put("1", ""));
+}
+
+RestoreConfig R1Config(const std::string& data_dir) {
+  RestoreConfig c;
+  c.source = Fixture("snapA.db");
+  c.name = "r1";
+  c.initial_cluster = "r1=http://127.0.0.1:24480";
+  c.token = "tok-new";
+  c.advertise_peer_urls = "http://127.0.0.1:24480";
+  c.data_dir = data_dir;
+  return c;
+}
+
+TEST(Restore, SnapAAsEtcdctlRestoresIt) {
+  TempDir dir;
+  const RestoreConfig c = R1Config(dir.path() + "/r1");
+  auto plan = PlanRestore(c);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  auto r = RunRestore(c, *plan);
+  ASSERT_TRUE(r) << r.error().ToString();
+  const std::string member = dir.path() + "/r1/member";
+  EXPECT_EQ(ReadFile(member + "/snap/0000000000000001-0000000000000001.snap"),
+            ReadFile(Fixture("restore-r1/0000000000000001-0000000000000001.snap")));
+  const std::string wal = ReadFile(member + "/wal/0000000000000000-0000000000000000.wal");
+  EXPECT_EQ(wal.size(), kWalSegmentBytes);
+  EXPECT_EQ(wal.substr(0, 256), ReadFile(Fixture("restore-r1/wal-first-256-bytes.bin")));
+  // §5.4: the status hash equals the etcdctl-restored db's (1566000381).
+  auto backend = Backend::Open(member + "/snap/db");
+  ASSERT_TRUE(backend);
+  auto s = ComputeStatus(**backend);
+  ASSERT_TRUE(s) << s.error().ToString();
+  EXPECT_EQ(s->hash, 1566000381u);
+  EXPECT_EQ(s->consistent_index, 1u);
+  EXPECT_EQ(std::filesystem::status(member).permissions() & std::filesystem::perms::all,
+            std::filesystem::perms::owner_all);
+  // No staging left behind.
+  for (const auto& e : std::filesystem::directory_iterator(dir.path()))
+    EXPECT_EQ(e.path().filename(), "r1");
+}
+
+TEST(Restore, RefusesExistingMemberAndMovesItAside) {
+  TempDir dir;
+  const RestoreConfig c = R1Config(dir.path() + "/r1");
+  ASSERT_TRUE(RunRestore(c, *PlanRestore(c)));
+  auto again = PlanRestore(c);
+  ASSERT_FALSE(again);
+  EXPECT_NE(again.error().ToString().find("--move-aside"), std::string::npos);
+  RestoreConfig move = c;
+  move.move_aside = true;
+  auto plan = PlanRestore(move);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  auto r = RunRestore(move, *plan);
+  ASSERT_TRUE(r) << r.error().ToString();
+  EXPECT_TRUE(std::filesystem::exists(r->moved_member_to + "/snap/db"));
+  EXPECT_TRUE(std::filesystem::exists(dir.path() + "/r1/member/snap/db"));
+}
+
+TEST(Restore, CorruptSourceWritesNothing) {
+  TempDir dir;
+  std::string bytes = ReadFile(Fixture("snapB.db"));
+  bytes[bytes.size() - 1] ^= 1;
+  const std::string bad = dir.path() + "/bad.db";
+  std::ofstream(bad, std::ios::binary) << bytes;
+  RestoreConfig c = R1Config(dir.path() + "/out/r1");
+  c.source = bad;
+  auto plan = PlanRestore(c);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  auto r = RunRestore(c, *plan);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().ToString().find("SHA-256 mismatch"), std::string::npos)
+      << r.error().ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/out/r1"));
+  for (const auto& e : std::filesystem::directory_iterator(dir.path() + "/out"))
+    ADD_FAILURE() << "left behind: " << e.path();
+}
+
+TEST(Restore, BumpAndMarkCompacted) {
+  TempDir dir;
+  RestoreConfig c = R1Config(dir.path() + "/r1");
+  c.bump_revision = 1000;
+  c.mark_compacted = true;
+  auto plan = PlanRestore(c);
+  ASSERT_TRUE(plan);
+  EXPECT_EQ(plan->new_revision, 1010);
+  ASSERT_TRUE(RunRestore(c, *plan));
+  auto backend = Backend::Open(dir.path() + "/r1/member/snap/db");
+  EXPECT_EQ((*backend)->LatestRevision()->main, 1010);
+  EXPECT_EQ((*backend)->Meta()->finished_compact, 1010);
+  EXPECT_EQ((*backend)->Meta()->scheduled_compact, 1010);
+  RestoreConfig bad = R1Config(dir.path() + "/r2");
+  bad.mark_compacted = true;
+  EXPECT_FALSE(PlanRestore(bad));
+}
+
+}  // namespace
+}  // namespace cpr::etcd
