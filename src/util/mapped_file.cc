@@ -15,6 +15,7 @@ namespace {
 // that RSS stays far below 128 MB, large enough that re-faulting is rare.
 constexpr uint64_t kResidentBudget = 32ULL << 20;
 constexpr uint64_t kPrefetchChunk = 16ULL << 20;
+constexpr uint64_t kFaultAround = 64 << 10;  // /proc/sys/vm/fault_around_bytes default
 
 std::string ErrnoText() { return std::strerror(errno); }
 
@@ -76,6 +77,9 @@ Result<void> MappedFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
 }
 
 void MappedFile::Touch(uint64_t n) const {
+  // A fault maps up to 64 KB around the faulting page (fault-around), so a
+  // small read at a random place can cost 64 KB of RSS: count it that way.
+  n += kFaultAround;
   if (touched_.fetch_add(n, std::memory_order_relaxed) + n < kResidentBudget) return;
   touched_.store(0, std::memory_order_relaxed);
   if (data_ != nullptr && !borrowed_) ::madvise(const_cast<char*>(data_), size_, MADV_DONTNEED);
