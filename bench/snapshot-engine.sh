@@ -7,6 +7,8 @@
 #   etcdctl snapshot status   vs  cpr snapshot status     warm page cache
 #   etcdctl snapshot status   vs  cpr snapshot status     cold (drop_caches before every run)
 #   cpr snapshot verify, cpr snapshot get KEY (one key), cpr snapshot ls --keys-only   warm
+#   etcdctl snapshot restore  vs  cpr snapshot restore  vs  cp + sync   warm (output removed
+#                                                                       before every run)
 # timed with hyperfine, plus the peak RSS of each (one run under /usr/bin/time -f %M).
 # Prints a markdown table; with --record also appends it to bench/RESULTS.md.
 #
@@ -83,13 +85,19 @@ q() { printf '%q' "$1"; }
 S=$(q "$SNAP")
 C=$(q "$CPR")
 K=$(q "$KEY")
-# name | cache | command
+# name | cache | command (restore rows write into $W/out, emptied before every run)
+O=$(q "$W/out")
+RESTORE_FLAGS="--name m1 --initial-cluster m1=http://127.0.0.1:2380 --initial-advertise-peer-urls http://127.0.0.1:2380"
 CMDS=(
   "etcdctl status|warm|$ETCDCTL snapshot status $S -w json"
   "cpr status|warm|$C snapshot status $S -w json"
   "cpr verify|warm|$C snapshot verify $S"
   "cpr get|warm|$C snapshot get $S $K -w raw"
   "cpr ls --keys-only|warm|$C snapshot ls $S --keys-only"
+  "cpr ls -w json|warm|$C snapshot ls $S -w json"
+  "cp + sync|warm|cp $S $O && sync $O"
+  "etcdctl restore|warm|$ETCDCTL snapshot restore $S --data-dir $O $RESTORE_FLAGS"
+  "cpr restore|warm|$C snapshot restore $S --data-dir $O $RESTORE_FLAGS"
 )
 if [ "$COLD" = 1 ]; then
   CMDS+=("etcdctl status|cold|$ETCDCTL snapshot status $S -w json"
@@ -100,7 +108,8 @@ log "snapshot $SNAP ($(file_mb "$SNAP") MiB); key $KEY; cpr $CPR"
 # every command must work before it is timed
 for c in "${CMDS[@]}"; do
   IFS='|' read -r name cache cmd <<<"$c"
-  bash -c "$cmd" >/dev/null || die "$name failed: $cmd"
+  rm -rf "$W/out"
+  bash -c "$cmd" >/dev/null 2>&1 || die "$name failed: $cmd"
 done
 
 i=0
@@ -108,7 +117,7 @@ i=0
 for c in "${CMDS[@]}"; do
   IFS='|' read -r name cache cmd <<<"$c"
   i=$((i + 1))
-  if [ "$cache" = cold ]; then prep=$DROP runs=$COLD_RUNS warm=0; else prep=true runs=$RUNS warm=1; fi
+  if [ "$cache" = cold ]; then prep=$DROP runs=$COLD_RUNS warm=0; else prep="rm -rf $O" runs=$RUNS warm=1; fi
   log "hyperfine: $name ($cache, $runs runs)"
   hyperfine --style basic --runs "$runs" --warmup "$warm" --prepare "$prep" \
     --command-name "$name ($cache)" --export-json "$W/hf-$i.json" "$cmd" >&2
@@ -146,6 +155,9 @@ for cache, goal in (("warm", 2), ("cold", 5)):
     a, b = mean.get(("etcdctl status", cache)), mean.get(("cpr status", cache))
     if a and b:
         out.append("- status %s: cpr %.1fx faster than etcdctl (goal >= %dx)" % (cache, a / b, goal))
+a, b, f = mean.get(("etcdctl restore", "warm")), mean.get(("cpr restore", "warm")), mean.get(("cp + sync", "warm"))
+if a and b:
+    out.append("- restore: cpr %.1fx faster than etcdctl (goal >= 3x); %.2fx the time of cp + sync (aim <= 1.5x)" % (a / b, b / f if f else 0))
 if ("cpr get", "warm") in mean:
     out.append("- get one key (warm): %.3f s (goal <= 0.5 s on ~2 GB)" % mean[("cpr get", "warm")])
 print("\n".join(out))
