@@ -18,6 +18,10 @@ void LiveKeyCounter::Grow() {
 }
 
 void LiveKeyCounter::Add(Bytes user_key, bool tombstone) {
+  AddFingerprint(std::hash<std::string_view>{}(user_key), tombstone);
+}
+
+void LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
   if (gave_up_) return;
   if ((used_ + 1) * 10 > slots_.size() * 7) {
     if (used_ >= kMaxKeys) {
@@ -27,7 +31,7 @@ void LiveKeyCounter::Add(Bytes user_key, bool tombstone) {
     }
     Grow();
   }
-  uint64_t fp = std::hash<std::string_view>{}(user_key) | (1ULL << 63);  // never 0
+  uint64_t fp = hash | (1ULL << 63);  // never 0
   fp = (fp << 1) >> 1;
   fp |= 1ULL << 62;
   const uint64_t mask = slots_.size() - 1;

@@ -22,6 +22,8 @@ class LiveKeyCounter {
   static constexpr uint64_t kMaxKeys = 6'000'000;
   // Records the newest record of `user_key`: a put or a tombstone.
   void Add(Bytes user_key, bool tombstone);
+  // The same, with the key already hashed (std::hash<std::string_view>).
+  void AddFingerprint(uint64_t hash, bool tombstone);
   std::optional<uint64_t> count() const;
 
  private:

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <thread>
 
 #include "util/text.h"
 
@@ -118,20 +119,51 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
   return set;
 }
 
-Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t revision) {
-  std::optional<Revision> found;
-  Bytes found_value;
+namespace {
+
+// A main revision that splits the `key` bucket in two halves: the first key
+// of the middle child of its root branch (0 when the tree is one leaf).
+Result<int64_t> MiddleRevision(const Backend& backend) {
+  const bolt::Reader& r = backend.reader();
+  auto ref = CPR_TRY(r.Bucket(kKeyBucket));
+  if (!ref) return int64_t{0};
+  bolt::PageView root = CPR_TRY(r.RootPage(*ref));
+  if (!root.is_branch() || root.count() < 2) return int64_t{0};
+  CPR_RETURN_IF_ERROR(root.CheckElementArray());
+  auto rev = Revision::Parse(CPR_TRY(root.Branch(root.count() / 2)).key);
+  return rev ? rev->main : int64_t{0};
+}
+
+// The newest record of `key` with main revision in [from, to) (to = 0: no end).
+Result<std::optional<std::pair<Revision, Bytes>>> NewestOf(const Backend& backend, Bytes key,
+                                                           int64_t from, int64_t to) {
+  std::optional<std::pair<Revision, Bytes>> found;
   CPR_RETURN_IF_ERROR(
-      backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
-        if (rev.main > revision) return false;
-        if (CPR_TRY(UserKey(backend, rev, value)) == key) {
-          found = rev;
-          found_value = value;
-        }
+      backend.ScanRevisions(from, [&](const Revision& rev, Bytes value) -> Result<bool> {
+        if (to > 0 && rev.main >= to) return false;
+        if (CPR_TRY(UserKey(backend, rev, value)) == key) found.emplace(rev, value);
         return true;
       }));
-  if (!found || found->tombstone) return std::optional<Record>();
-  return std::optional<Record>(CPR_TRY(DecodeRecord(backend, *found, found_value)));
+  return found;
+}
+
+}  // namespace
+
+Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t revision) {
+  // The bucket is ordered by revision, not key: a scan. Two threads take
+  // one half each (split at the root's middle child); the newer match wins.
+  const int64_t middle = std::min(CPR_TRY(MiddleRevision(backend)), revision + 1);
+  Result<std::optional<std::pair<Revision, Bytes>>> older =
+      std::optional<std::pair<Revision, Bytes>>();
+  std::thread first;
+  if (middle > 0) first = std::thread([&] { older = NewestOf(backend, key, 0, middle); });
+  auto newer = NewestOf(backend, key, middle, revision + 1);
+  if (first.joinable()) first.join();
+  if (!newer) return std::move(newer).error();
+  if (!older) return std::move(older).error();
+  const auto& found = newer->has_value() ? *newer : *older;
+  if (!found || found->first.tombstone) return std::optional<Record>();
+  return std::optional<Record>(CPR_TRY(DecodeRecord(backend, found->first, found->second)));
 }
 
 Result<std::vector<Record>> History(const Backend& backend, Bytes key) {

@@ -79,17 +79,32 @@ Result<void> RemoveOwnStaging(const std::string& path, bool marked = false) {
   return {};
 }
 
-// Stale staging dirs a killed restore left in `dir`, for this data dir.
+// Stale staging dirs a killed restore left in `dir`: exactly `prefix` then
+// the PID of the restore that made it, which must no longer run (a restore
+// of another data dir, or one still running, keeps its staging).
 std::vector<std::string> StaleStaging(const std::string& dir, const std::string& prefix) {
   std::vector<std::string> out;
   if (DIR* d = ::opendir(dir.c_str())) {
     while (dirent* e = ::readdir(d)) {
       const std::string n = e->d_name;
-      if (n.rfind(prefix, 0) == 0) out.push_back(dir + "/" + n);
+      if (n.size() <= prefix.size() || n.compare(0, prefix.size(), prefix) != 0) continue;
+      const std::string pid = n.substr(prefix.size());
+      if (pid.find_first_not_of("0123456789") != std::string::npos || pid.size() > 9) continue;
+      const pid_t owner = static_cast<pid_t>(std::stol(pid));
+      if (owner != ::getpid() && ::kill(owner, 0) == 0) continue;  // still running
+      out.push_back(dir + "/" + n);
     }
     ::closedir(d);
   }
   return out;
+}
+
+// `base` + ".moved-aside-<stamp>", with "-2", "-3"... until the name is free.
+std::string FreeMoveAsideName(const std::string& base, const std::string& stamp) {
+  std::string name = base + ".moved-aside-" + stamp;
+  for (int n = 2; PathExists(name); n++)
+    name = base + ".moved-aside-" + stamp + "-" + std::to_string(n);
+  return name;
 }
 
 Result<void> ResolveOwner(const RestoreConfig& c, RestorePlan& p) {
@@ -157,14 +172,24 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
   p.data_dir = c.data_dir.empty() ? c.name + ".etcd" : c.data_dir;
   while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
   p.member_dir = p.data_dir + "/member";
-  p.custom_wal_dir = !c.wal_dir.empty();
-  p.wal_dir = p.custom_wal_dir ? c.wal_dir : p.member_dir + "/wal";
+  std::string wal = c.wal_dir;
+  while (wal.size() > 1 && wal.back() == '/') wal.pop_back();
+  // <data-dir>/member/wal given explicitly is the default layout.
+  p.custom_wal_dir = !wal.empty() && wal != p.member_dir + "/wal";
+  p.wal_dir = p.custom_wal_dir ? wal : p.member_dir + "/wal";
+  if (p.custom_wal_dir && wal.rfind(p.member_dir + "/", 0) == 0)
+    return MakeError(Code::kInvalidArgument, "--wal-dir",
+                     "inside the member dir, only <data-dir>/member/wal is possible",
+                     "leave --wal-dir out, or put it outside " + p.member_dir);
+  // A WAL dir under the data dir needs the data dir first: stage inside it.
+  p.stage_inside = p.custom_wal_dir && wal.rfind(p.data_dir + "/", 0) == 0;
   struct stat st {};
   if (::stat(p.data_dir.c_str(), &st) == 0) {
     if (!S_ISDIR(st.st_mode))
       return MakeError(Code::kFailedPrecondition, p.data_dir, "exists and is not a directory");
     p.data_dir_exists = true;
   }
+  if (p.data_dir_exists) p.stage_inside = true;
   const std::string stamp = Stamp();
   if (PathExists(p.member_dir)) {
     if (!c.move_aside)
@@ -176,14 +201,17 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
       return MakeError(Code::kFailedPrecondition, p.member_dir,
                        "etcd is still running on it (member/snap/db is locked)",
                        "stop the etcd member (its static pod or service) first");
-    p.move_member_to = p.data_dir + "/member.moved-aside-" + stamp;
+    p.move_member_to = FreeMoveAsideName(p.member_dir, stamp);
   }
-  if (p.custom_wal_dir && PathExists(p.wal_dir) &&
-      !PathExists(p.wal_dir + "/" + kWalIncompleteMark)) {
+  // A --wal-dir holding our mark belongs to an unfinished restore: stale
+  // (removed by the run) when no member was committed, else the committed
+  // member's WAL, which moves aside with it.
+  const bool marked_wal = p.custom_wal_dir && PathExists(p.wal_dir + "/" + kWalIncompleteMark);
+  if (p.custom_wal_dir && PathExists(p.wal_dir) && (!marked_wal || PathExists(p.member_dir))) {
     if (!c.move_aside)
       return MakeError(Code::kFailedPrecondition, p.wal_dir, "the --wal-dir already exists",
                        "pass --move-aside to move it aside, or choose another --wal-dir");
-    p.move_wal_to = p.wal_dir + ".moved-aside-" + stamp;
+    p.move_wal_to = FreeMoveAsideName(p.wal_dir, stamp);
   }
   CPR_RETURN_IF_ERROR(ResolveOwner(c, p));
 
@@ -215,7 +243,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
           "(`etcdctl alarm disarm`), or restore with --clear-alarms",
           a.TypeName(), MemberIdHex(a.member_id)));
 
-  const std::string stage_parent = p.data_dir_exists ? p.data_dir : DirName(p.data_dir);
+  const std::string stage_parent = p.stage_inside ? p.data_dir : DirName(p.data_dir);
   if (PathExists(stage_parent))
     CPR_RETURN_IF_ERROR(
         CheckFreeSpace(stage_parent, p.source_bytes + kWalSegmentBytes, "the restored member"));
@@ -415,17 +443,20 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
   };
 
   // 1. Stale staging from a killed run: ours, so it goes.
-  const std::string stage_parent = p.data_dir_exists ? p.data_dir : DirName(p.data_dir);
+  const std::string stage_parent = p.stage_inside ? p.data_dir : DirName(p.data_dir);
   const std::string stage_prefix =
-      p.data_dir_exists ? kStagingPrefix : std::string(kStagingPrefix) + BaseName(p.data_dir) + "-";
-  if (!PathExists(stage_parent)) CPR_RETURN_IF_ERROR(MakeDirs(stage_parent, 0700));
+      p.stage_inside ? kStagingPrefix : std::string(kStagingPrefix) + BaseName(p.data_dir) + "-";
+  if (!PathExists(stage_parent)) {
+    CPR_RETURN_IF_ERROR(MakeDirs(stage_parent, 0700));
+    if (p.stage_inside && p.chown) (void)::lchown(stage_parent.c_str(), p.uid, p.gid);
+  }
   for (const auto& stale : StaleStaging(stage_parent, stage_prefix))
     CPR_RETURN_IF_ERROR(RemoveOwnStaging(stale));
   if (p.custom_wal_dir && PathExists(p.wal_dir + "/" + kWalIncompleteMark) &&
       !PathExists(p.member_dir))
     CPR_RETURN_IF_ERROR(RemoveOwnStaging(p.wal_dir, /*marked=*/true));
   const std::string wal_parent = DirName(p.wal_dir);
-  const std::string wal_prefix = std::string(kStagingPrefix) + "wal-";
+  const std::string wal_prefix = std::string(kStagingPrefix) + "wal-" + BaseName(p.wal_dir) + "-";
   if (p.custom_wal_dir) {
     if (!PathExists(wal_parent)) CPR_RETURN_IF_ERROR(MakeDirs(wal_parent, 0700));
     for (const auto& stale : StaleStaging(wal_parent, wal_prefix))
@@ -498,6 +529,7 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     result.keys = walk.keys();
     lap("verify the source and write the db");
   }
+  if (p.source.kind == BackupSet::Kind::kLegacyTar) ::unlink(source_file.c_str());
   FaultPoint("db");
 
   // 5. WAL and .snap (byte-identical to etcdctl's for the same flags).
@@ -552,7 +584,7 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     CPR_RETURN_IF_ERROR(FsyncDir(wal_parent));
     FaultPoint("wal-renamed");
   }
-  if (p.data_dir_exists) {
+  if (p.stage_inside) {
     if (::rename(member.c_str(), p.member_dir.c_str()) != 0)
       return abandon(
           MakeError(Code::kIo, p.member_dir, "cannot rename into place: " + ErrnoText()));

@@ -50,6 +50,7 @@ struct RestorePlan {
   BackupSet source;
   std::string data_dir, wal_dir, member_dir;
   bool data_dir_exists = false;
+  bool stage_inside = false;  // staging inside the data dir (it exists, or --wal-dir is under it)
   bool custom_wal_dir = false;
   std::string move_member_to;  // set when an existing member is moved aside
   std::string move_wal_to;     // same for an existing --wal-dir

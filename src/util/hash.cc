@@ -78,6 +78,59 @@ uint32_t Crc32c(uint32_t crc, Bytes data) {
   return ~Crc32cPortable(c, p, data.size());
 }
 
+namespace {
+
+// GF(2) product of two reflected polynomials modulo the CRC polynomial.
+uint32_t MultModP(uint32_t a, uint32_t b) {
+  uint32_t m = 1u << 31, p = 0;
+  for (;;) {
+    if (a & m) {
+      p ^= b;
+      if ((a & (m - 1)) == 0) break;
+    }
+    m >>= 1;
+    b = (b & 1) ? (b >> 1) ^ kCastagnoli : b >> 1;
+  }
+  return p;
+}
+
+struct PowerTable {
+  uint32_t x2n[32];  // x^(2^k) mod P
+  PowerTable() {
+    uint32_t p = 1u << 30;  // x^1
+    x2n[0] = p;
+    for (int k = 1; k < 32; k++) x2n[k] = p = MultModP(p, p);
+  }
+};
+
+// x^(8n) mod P: the operator that shifts a CRC past n zero bytes.
+uint32_t X8nModP(uint64_t n) {
+  static const PowerTable table;
+  uint32_t p = 1u << 31;  // x^0
+  int k = 3;
+  while (n) {
+    if (n & 1) p = MultModP(table.x2n[k & 31], p);
+    n >>= 1;
+    k++;
+  }
+  return p;
+}
+
+}  // namespace
+
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
+  return MultModP(X8nModP(len_b), crc_a) ^ crc_b;
+}
+
+void Crc32cJoiner::Append(uint32_t crc_b, uint64_t len_b) {
+  if (cache_.empty()) cache_.assign(8192, {~uint64_t{0}, 0});
+  auto& slot = cache_[len_b & (cache_.size() - 1)];
+  if (slot.first != len_b) slot = {len_b, X8nModP(len_b)};
+  crc_ = MultModP(slot.second, crc_) ^ crc_b;
+}
+
+void Crc32cJoiner::AppendBytes(Bytes data) { crc_ = Crc32c(crc_, data); }
+
 struct Sha256::Impl {
   EVP_MD_CTX* ctx = nullptr;
 };

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "util/bytes.h"
 
@@ -18,6 +19,24 @@ namespace cpr {
 // Go crc32.Update(crc, castagnoli, data): standard CRC-32C continuing from crc.
 // Crc32c(0, "123456789") == 0xE3069283.
 uint32_t Crc32c(uint32_t crc, Bytes data);
+
+// CRC-32C of A||B from Crc32c(0, A), Crc32c(0, B) and B's length (zlib's
+// crc32_combine, for the Castagnoli polynomial): lets a file be hashed in
+// pieces, in any order, and the pieces joined in the order the format says.
+uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b);
+
+// Joins CRCs of consecutive pieces; caches the shift operator per length
+// (pages repeat lengths), so joining a piece costs one multiplication.
+class Crc32cJoiner {
+ public:
+  void Append(uint32_t crc_b, uint64_t len_b);
+  void AppendBytes(Bytes data);
+  uint32_t crc() const { return crc_; }
+
+ private:
+  uint32_t crc_ = 0;
+  std::vector<std::pair<uint64_t, uint32_t>> cache_;  // len -> operator, direct-mapped
+};
 
 inline uint64_t Fnv1a64(Bytes data) {
   uint64_t h = 0xcbf29ce484222325ULL;

@@ -33,6 +33,16 @@ TEST(Crc32c, EveryLengthAndAlignment) {
           << off << "+" << len;
 }
 
+TEST(Crc32c, CombineEqualsOneCrc) {
+  std::string a = "etcd snapshot", b;
+  for (int i = 0; i < 5000; i++) b.push_back(static_cast<char>(i * 7));
+  for (size_t cut : {0u, 1u, 7u, 64u, 4096u, 5000u}) {
+    const std::string x = b.substr(0, cut);
+    EXPECT_EQ(Crc32cCombine(Crc32c(0, a), Crc32c(0, x), x.size()), Crc32c(0, a + x)) << cut;
+  }
+  EXPECT_EQ(Crc32cCombine(0, Crc32c(0, a), a.size()), Crc32c(0, a));
+}
+
 TEST(Fnv1a64, EmptyIsOffsetBasis) { EXPECT_EQ(Fnv1a64(""), 0xcbf29ce484222325ULL); }
 
 TEST(Fnv1a64, KnownVector) { EXPECT_EQ(Fnv1a64("a"), 0xaf63dc4c8601ec8cULL); }

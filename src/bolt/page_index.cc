@@ -1,0 +1,115 @@
+#include "bolt/page_index.h"
+
+#include <fmt/format.h>
+
+namespace cpr::bolt {
+namespace {
+constexpr uint64_t kReadChunk = 8ULL << 20;
+constexpr int kMaxDepth = 64;
+}  // namespace
+
+Result<PageIndex> PageIndex::Build(const Reader& reader,
+                                   const std::function<void(const PageView&)>& on_leaf) {
+  PageIndex index;
+  const uint64_t ps = reader.page_size();
+  index.pgid_ = reader.meta().pgid;
+  index.pages_.resize(index.pgid_);
+  index.reachable_.assign(index.pgid_, false);
+  index.reachable_[0] = index.reachable_[1] = true;
+  const MappedFile& file = reader.file();
+  std::string buf(kReadChunk, '\0');
+  const uint64_t pages_per_chunk = kReadChunk / ps;
+  for (Pgid first = 2; first < index.pgid_; first += pages_per_chunk) {
+    const uint64_t n = std::min<uint64_t>(pages_per_chunk, index.pgid_ - first);
+    CPR_RETURN_IF_ERROR(file.ReadAt(first * ps, buf.data(), n * ps));
+    for (uint64_t i = 0; i < n; i++) {
+      const Pgid id = first + i;
+      const char* p = buf.data() + i * ps;
+      PageInfo& info = index.pages_[id];
+      info.flags = LoadLe16(p + 8);
+      info.overflow = LoadLe32(p + 12);
+      if (LoadLe64(p) != id || id + info.overflow >= index.pgid_) {
+        info.flags = 0;  // not a page start (stale or overflow data): never valid in a tree
+        continue;
+      }
+      const bool branch = (info.flags & kBranchPage) != 0;
+      const bool leaf = !branch && (info.flags & kLeafPage) != 0;
+      if (!branch && !leaf) continue;
+      // The whole span: in the buffer when it fits, else through the mapping.
+      PageView view;
+      if (i + info.overflow < n) {
+        view = PageView(Bytes(p, (uint64_t{info.overflow} + 1) * ps), &reader.name(), id, false);
+      } else {
+        auto mapped = reader.Page(id);
+        if (!mapped) {
+          info.flags = 0;
+          continue;
+        }
+        view = *mapped;
+      }
+      if (leaf) {
+        on_leaf(view);
+        continue;
+      }
+      info.children_begin = static_cast<uint32_t>(index.children_.size());
+      if (!view.CheckElementArray()) {
+        info.bad_branch = true;
+      } else {
+        for (size_t e = 0; e < view.count(); e++) {
+          auto el = view.Branch(e);
+          if (!el) {
+            info.bad_branch = true;
+            break;
+          }
+          index.children_.push_back(el->child);
+        }
+      }
+      info.children_end = static_cast<uint32_t>(index.children_.size());
+    }
+  }
+  return index;
+}
+
+void PageIndex::Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults) {
+  // Iterative DFS in child order: (page, depth).
+  std::vector<std::pair<Pgid, int>> stack{{root, 0}};
+  while (!stack.empty()) {
+    auto [id, depth] = stack.back();
+    stack.pop_back();
+    if (id < 2 || id >= pgid_) {
+      faults.push_back(fmt::format("page {}: out of bounds (high-water mark {})", id, pgid_));
+      continue;
+    }
+    const PageInfo& info = pages_[id];
+    bool twice = false;
+    const Pgid last = id + (info.flags ? info.overflow : 0);
+    for (Pgid p = id; p <= last && p < pgid_; p++) {
+      if (reachable_[p]) twice = true;
+      reachable_[p] = true;
+    }
+    if (twice) {
+      faults.push_back(fmt::format("page {}: multiple references", id));
+      continue;
+    }
+    reachable_count_ += last - id + 1;
+    if (info.flags & kBranchPage) {
+      branches_reached_++;
+      if (info.bad_branch || info.children_end == info.children_begin) {
+        faults.push_back(fmt::format("page {}: branch elements out of bounds or empty", id));
+        continue;
+      }
+      if (depth >= kMaxDepth) {
+        faults.push_back(fmt::format("page {}: tree deeper than {} levels", id, kMaxDepth));
+        continue;
+      }
+      for (uint32_t c = info.children_end; c > info.children_begin; c--)
+        stack.emplace_back(children_[c - 1], depth + 1);
+    } else if (info.flags & kLeafPage) {
+      leaves.push_back(id);
+    } else {
+      faults.push_back(fmt::format("page {}: invalid type: not a branch or leaf page start", id));
+    }
+  }
+}
+
+}  // namespace cpr::bolt

@@ -1,0 +1,58 @@
+// PageIndex: what every page of a bbolt file looks like, learned in one
+// sequential pass of large reads, and the trees rebuilt from it.
+//
+// Walking a B+tree touches its pages in key order, which on a big snapshot
+// is random file order: one page fault (or one small read) per page, about
+// 2.5 us each here, 1.2 s for 2 GB before any work. Reading the file front
+// to back in 8 MB pread()s costs 0.2 s for the same 2 GB, and the cache
+// stays out of our RSS. So commands that visit every leaf (status, get) scan
+// the file in file order, note each page's header (and branch children),
+// let the caller summarise leaf-looking pages as they stream by, and only
+// then walk the trees through this index to learn which pages are reachable
+// and in what order. Free pages hold stale but valid-looking pages
+// (etcd-formats.md §1.1): summaries of unreachable pages are simply unused.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "bolt/reader.h"
+
+namespace cpr::bolt {
+
+class PageIndex {
+ public:
+  // Reads pages 2 .. pgid-1 in file order. `on_leaf` sees every page whose
+  // header says leaf (a view valid only during the call, spanning its
+  // overflow pages). Pages are not validated here beyond their bounds.
+  static Result<PageIndex> Build(const Reader& reader,
+                                 const std::function<void(const PageView&)>& on_leaf);
+
+  // The leaves of the tree rooted at `root`, in key order, appended to
+  // `leaves`. Every page entered is marked reachable; faults (bad type,
+  // out of bounds, a page referenced twice, a bad branch) are appended to
+  // `faults` as "page N: ..." and the subtree skipped.
+  void Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults);
+
+  uint16_t flags(Pgid id) const { return pages_[id].flags; }
+  uint32_t overflow(Pgid id) const { return pages_[id].overflow; }
+  uint64_t reachable_pages() const { return reachable_count_; }
+  uint64_t branch_pages_reached() const { return branches_reached_; }
+
+ private:
+  struct PageInfo {
+    uint16_t flags = 0;
+    uint32_t overflow = 0;
+    uint32_t children_begin = 0, children_end = 0;  // into children_, for branch pages
+    bool bad_branch = false;
+  };
+  Pgid pgid_ = 0;
+  std::vector<PageInfo> pages_;
+  std::vector<Pgid> children_;
+  std::vector<bool> reachable_;
+  uint64_t reachable_count_ = 2;
+  uint64_t branches_reached_ = 0;
+};
+
+}  // namespace cpr::bolt

@@ -1,0 +1,290 @@
+#!/usr/bin/python3
+"""`cpr snapshot restore` on a snapshot of a real etcd 3.4 cluster, with
+`etcdctl snapshot restore` (3.4) as the oracle and real etcd booted on
+every restored member.
+
+One source server: 100k+ keys (txns of many puts), overwrites, deletes, a
+txn, a physical compaction, leases, values of 10 KB and ~1 MB, auth (users
+root and alice, role reader), then `etcdctl snapshot save --user root`.
+  one member   cpr vs etcdctl, same flags: WAL (64,000,000 bytes) and .snap
+               byte-identical, db status hash equal; etcd on cpr's member:
+               get --prefix -w json at R == the source's, leases, hashkv at R,
+               member list (name, peer URL, ID == etcdctl's), auth enforced,
+               a put works; a restore over the running member is refused.
+  three        two members restored by cpr, one by etcdctl: quorum, every
+               member serves the same data (serializable reads), hashkv equal.
+  bump         --bump-revision 1000000 --mark-compacted: next write above
+               R+1000000, an old watch and read refused as compacted;
+               --bump-revision 1000 alone: next write above R+1000, data intact.
+  alarm        a NOSPACE alarm in the snapshot is reported and still set
+               after boot; --clear-alarms drops it and writes work.
+The fast cases (bad input, crash safety, sources) are in test_small_restore.py."""
+import os
+import subprocess
+import shutil
+import tempfile
+
+import etcdlab
+import restorelab as rl
+
+TOKEN = "cpr-it-restore"
+
+
+class Restore(etcdlab.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = etcdlab.cpr()
+        cls.tmp = tempfile.mkdtemp(prefix="cpr-restore-")
+        try:
+            e = cls.e = etcdlab.Etcd("src", workdir=cls.tmp)
+            try:
+                cls._build(e)
+            finally:
+                e.stop()  # everything needed from it is recorded: free the CPU
+        except BaseException:
+            shutil.rmtree(cls.tmp, ignore_errors=True)  # no tearDownClass after a failed setUpClass
+            raise
+
+    @classmethod
+    def _build(cls, e):
+        c = e.client
+        # 101k keys in txns of 10k puts (one revision each)
+        e.put_many([("/bulk/%06d" % i, "v%06d-%s" % (i, "x" * (i % 40))) for i in range(101_000)],
+                   batch=10_000)
+        e.put_many([("/bulk/%06d" % i, "over-%d" % i) for i in range(0, 101_000, 40)], batch=1000)
+        for start in range(1, 100_000, 25_000):  # 400 deletes in 4 txns
+            ops = [c.transactions.delete("/bulk/%06d" % i) for i in range(start, start + 25_000, 250)]
+            c.transaction(compare=[], success=ops, failure=[])
+        for v in ("h1", "h2", None, "h4"):
+            e.delete("/hist/a") if v is None else e.put("/hist/a", v)
+        cls.compacted = e.revision()
+        e.put_many([("/bulk/%06d" % i, "after-compaction") for i in range(3, 100_000, 997)], batch=500)
+        e.compact(cls.compacted)
+        l1, l2, cls.l3 = e.lease(), e.lease(), e.lease()
+        for i in range(5):
+            e.put("/lease/a%d" % i, "a", lease=l1)
+        for i in range(3):
+            e.put("/lease/b%d" % i, "b", lease=l2)
+        e.put("/large/10k", os.urandom(10 * 1024))
+        e.put("/large/1m", os.urandom(1_000_000))
+        c.transaction(compare=[], success=[c.transactions.put("/txn/x", "1"), c.transactions.put("/txn/y", "2"),
+                                           c.transactions.delete("/bulk/000002")], failure=[])
+        for i in range(5):
+            e.put("/app/cfg%d" % i, "app%d" % i)
+        e.enable_auth()
+        e.ctl("put", "/app/after-auth", "root wrote this")  # python-etcd3 cannot auth over plaintext
+        cls.user = e.user
+        cls.snap = e.save(os.path.join(cls.tmp, "snap.db"))
+        cls.R = e.revision()
+        cls.status = etcdlab.etcdctl_status(cls.snap)
+        assert cls.status["revision"] == cls.R, (cls.status, cls.R)
+        cls.ref = e.get_all(rev=cls.R)
+        assert cls.ref["count"] > 100_000, cls.ref["count"]
+        cls.ref_leases = sorted(int(x["id"]) for x in e.ctl_json("lease", "list").get("leases") or [])
+        h = e.ctl_json("endpoint", "hashkv", "--rev=%d" % cls.R)[0]["HashKV"]
+        cls.ref_hashkv = (int(h["hash"]), int(h.get("compact_revision", 0)))
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.e.stop()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def dirs(self, name):
+        d = os.path.join(self.tmp, name)
+        os.makedirs(d)
+        return d
+
+    def member(self, name, data, peer_port, cluster, **kw):
+        m = rl.Member(name, data, peer_port, cluster, self.tmp, user=self.user, **kw)
+        self.addCleanup(m.stop)
+        return m
+
+    def assertServesSource(self, m, what):
+        """Keys, values, revisions and leases at R, and hashkv at R, as the source's."""
+        self.assertKvsEqual(m.get_all(rev=self.R), self.ref, what=what + " at R")
+        self.assertEqual(m.leases(), self.ref_leases, what + ": leases")
+        self.assertEqual(m.hashkv(self.R), self.ref_hashkv, what + ": hashkv --rev R")
+
+    # ---------------------------------------------------------- one member
+    def test_one_member_like_etcdctl(self):
+        w = self.dirs("one")
+        pport = etcdlab.free_port_pair()[1]
+        peer = "http://127.0.0.1:%d" % pport
+        cluster = "r1=" + peer
+        got, ref = os.path.join(w, "cpr"), os.path.join(w, "etcdctl")
+        plan = self.c.json("snapshot", "restore", self.snap, "--dry-run",
+                           *rl.restore_flags("r1", cluster, TOKEN, peer, got))
+        self.assertFalse(os.path.exists(got), "--dry-run wrote nothing")
+        self.c.ok("snapshot", "restore", self.snap, *rl.restore_flags("r1", cluster, TOKEN, peer, got))
+        rl.etcdctl_restore(self.snap, rl.restore_flags("r1", cluster, TOKEN, peer, ref))
+        gw, gs, gdb = rl.member_paths(got)
+        rw, rs, rdb = rl.member_paths(ref)
+        self.assertEqual(os.path.getsize(gw), rl.WAL_BYTES)
+        self.assertEqual(rl.file_sha(gw), rl.file_sha(rw), "WAL differs from etcdctl's")
+        self.assertEqual([os.path.basename(p) for p in gs], [os.path.basename(p) for p in rs])
+        self.assertEqual(etcdlab.read(gs[0]), etcdlab.read(rs[0]), ".snap differs from etcdctl's")
+        gst, rst = etcdlab.etcdctl_status(gdb), etcdlab.etcdctl_status(rdb)
+        self.assertEqual((gst["hash"], gst["revision"], gst["totalKey"]),
+                         (rst["hash"], rst["revision"], rst["totalKey"]), "db status vs etcdctl's")
+        cst = self.c.json("snapshot", "status", gdb)
+        self.assertEqual(cst["hash"], rst["hash"])
+        self.assertEqual(cst["consistentIndex"], 1)
+        mid, cid = rl.wal_meta(rw)
+        self.assertEqual((plan["memberID"], plan["clusterID"]), (mid, cid), "dry-run IDs vs etcdctl's")
+
+        m = self.member("r1", got, pport, cluster)
+        self.assertServesSource(m, "cpr-restored member")
+        self.assertKvsEqual(m.get_all(), self.ref, what="latest")
+        ms, mcid = m.member_list()
+        self.assertEqual(ms, [(mid, "r1", (peer,))])
+        self.assertEqual(mcid, cid)
+        # auth is still on: no user, wrong user, a read-only user
+        r = subprocess.run([etcdlab.ETCDCTL, "--endpoints", m.endpoint, "get", "/app/cfg1"],
+                                   capture_output=True, env=m._env())
+        self.assertNotEqual(r.returncode, 0, "a read without a user must be refused")
+        self.assertNotEqual(m.ctl("get", "/app/cfg1", user="root:wrong", check=False).returncode, 0)
+        a = m.ctl_json("get", "/app/cfg1", user="alice:alicepw")
+        self.assertEqual(etcdlab.unb64(a["kvs"][0]["value"]), b"app1")
+        r = m.ctl("put", "/app/cfg1", "x", user="alice:alicepw", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"permission denied", r.stderr)
+        r = m.ctl("get", "/bulk/000000", user="alice:alicepw", check=False)
+        self.assertIn(b"permission denied", r.stderr)
+        # restoring over the running member is refused, even with --move-aside
+        r = self.c.run("snapshot", "restore", self.snap, "--move-aside",
+                       *rl.restore_flags("r1", cluster, TOKEN, peer, got))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stderr.decode(), r"running|locked")
+        self.assertEqual(sorted(os.listdir(got)), ["member"])
+        # writes work
+        self.assertEqual(m.put_rev("/after/restore", "ok"), self.R + 1)
+        self.assertEqual(etcdlab.unb64(m.get_key("/after/restore")["kvs"][0]["value"]), b"ok")
+        m.stop()
+        # etcdctl's member: the same identity
+        m2 = self.member("r1", ref, pport, cluster)
+        self.assertEqual(m2.member_list(), (ms, mcid))
+        self.assertEqual(m2.hashkv(self.R), self.ref_hashkv)
+
+    # -------------------------------------------------------- three members
+    def test_three_members_cpr_and_etcdctl(self):
+        w = self.dirs("three")
+        ports = etcdlab.free_ports(3)
+        names = ["m0", "m1", "m2"]
+        peers = ["http://127.0.0.1:%d" % p for p in ports]
+        cluster = ",".join("%s=%s" % np for np in zip(names, peers))
+        token = TOKEN + "-3"
+        data = [os.path.join(w, n) for n in names]
+        plans = []
+        for i in range(3):
+            flags = rl.restore_flags(names[i], cluster, token, peers[i], data[i])
+            if i < 2:
+                plans.append(self.c.json("snapshot", "restore", self.snap, *flags))
+            else:
+                rl.etcdctl_restore(self.snap, flags)
+        snaps = [etcdlab.read(rl.member_paths(d)[1][0]) for d in data]
+        self.assertEqual(snaps[0], snaps[2], ".snap of cpr's members == etcdctl's")
+        self.assertEqual(snaps[1], snaps[2])
+        self.assertEqual(etcdlab.etcdctl_status(rl.member_paths(data[0])[2])["hash"],
+                         etcdlab.etcdctl_status(rl.member_paths(data[2])[2])["hash"])
+        want = sorted((x["id"], x["name"], tuple(x["peerURLs"])) for x in plans[0]["members"])
+        self.assertEqual(rl.wal_meta(rl.member_paths(data[2])[0]),
+                         ([x[0] for x in want if x[1] == "m2"][0], plans[0]["clusterID"]))
+        ms = [self.member(names[i], data[i], ports[i], cluster, wait=False) for i in range(3)]
+        rl.wait_all(ms)
+        for i, m in enumerate(ms):
+            with self.subTest(member=names[i]):
+                local = m.ctl_json("get", "--consistency=s", "--from-key", "--rev=%d" % self.R, "--", "")
+                self.assertKvsEqual(local, self.ref, what="%s (serializable)" % names[i])
+                self.assertEqual(m.hashkv(self.R), self.ref_hashkv)
+                self.assertEqual(m.member_list(), (want, plans[0]["clusterID"]))
+        rev = ms[2].put_rev("/after/three", "ok")
+        self.assertEqual(rev, self.R + 1)
+        self.assertEqual(etcdlab.unb64(ms[0].get_key("/after/three")["kvs"][0]["value"]), b"ok")
+        self.assertEqual(ms[1].ctl_json("get", "--consistency=s", "/after/three")["header"]["revision"],
+                         rev)
+
+    # --------------------------------------------------------------- bump
+    def boot_bumped(self, name, *extra):
+        w = self.dirs(name)
+        pport = etcdlab.free_port_pair()[1]
+        peer = "http://127.0.0.1:%d" % pport
+        d = os.path.join(w, "data")
+        self.c.ok("snapshot", "restore", self.snap, *rl.restore_flags("b", "b=" + peer, TOKEN, peer, d), *extra)
+        return self.member("b", d, pport, "b=" + peer)
+
+    def test_bump_and_mark_compacted(self):
+        bump = 1_000_000
+        plan = self.c.json("snapshot", "restore", self.snap, "--dry-run", "--bump-revision", bump,
+                           "--mark-compacted")
+        self.assertEqual(plan["newRevision"], self.R + bump)
+        m = self.boot_bumped("bump-mark", "--bump-revision", bump, "--mark-compacted")
+        latest = m.get_all()
+        self.assertGreaterEqual(int(latest["header"]["revision"]), self.R + bump)
+        self.assertKvsEqual(latest, self.ref, what="latest after the bump")
+        self.assertEqual(m.leases(), self.ref_leases)
+        rev = m.put_rev("/after/bump", "x")
+        self.assertGreater(rev, self.R + bump)
+        # a client that cached revision R must relist
+        out = m.watch_from("/bulk/000000", self.R)
+        self.assertIn("compacted", out)
+        r = m.ctl("get", "--rev=%d" % self.R, "/bulk/000000", check=False)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"compacted", r.stderr)
+        # the newest state stays readable, and watches from now on work
+        self.assertEqual(etcdlab.unb64(m.get_key("/after/bump", rev=rev)["kvs"][0]["value"]), b"x")
+
+    def test_bump_without_mark(self):
+        m = self.boot_bumped("bump", "--bump-revision", 1000)
+        self.assertServesSource(m, "after --bump-revision 1000")
+        self.assertKvsEqual(m.get_all(), self.ref, what="latest after the bump")
+        rev = m.put_rev("/after/bump", "x")
+        self.assertGreater(rev, self.R + 1000)
+        # R itself is not compacted: an old read still works
+        self.assertKvsEqual(m.get_key("/hist/a", rev=self.R), self.hist_ref(), what="/hist/a at R")
+
+    def hist_ref(self):
+        kvs = [kv for kv in self.ref["kvs"] if etcdlab.unb64(kv["key"]) == b"/hist/a"]
+        return {"kvs": kvs}
+
+    # -------------------------------------------------------------- alarm
+    def test_nospace_alarm(self):
+        w = self.dirs("alarm")
+        src = etcdlab.Etcd("full", workdir=w, extra=["--quota-backend-bytes", str(1 << 20)])
+        try:
+            for i in range(40):
+                try:
+                    src.put("/fill/%d" % i, os.urandom(100_000))
+                except Exception:
+                    break
+            self.assertIn(b"NOSPACE", src.ctl("alarm", "list").stdout, "the source should be full")
+            snap = src.save(os.path.join(w, "full.db"))
+        finally:
+            src.stop()
+        pport = etcdlab.free_port_pair()[1]
+        peer = "http://127.0.0.1:%d" % pport
+        for clear in (False, True):
+            with self.subTest(clear_alarms=clear):
+                d = os.path.join(w, "r%d" % clear)
+                extra = ["--clear-alarms"] if clear else []
+                r = self.c.ok("snapshot", "restore", snap, *rl.restore_flags("a", "a=" + peer, TOKEN, peer, d),
+                              *extra)
+                if clear:
+                    self.assertNotIn(b"NOSPACE", r.stderr)
+                else:
+                    self.assertRegex(r.stderr.decode(), r"warning.*NOSPACE")
+                m = rl.Member("a", d, pport, "a=" + peer, w)
+                try:
+                    alarms = m.ctl("alarm", "list").stdout
+                    put = m.ctl("put", "/after", "x", check=False)
+                    if clear:
+                        self.assertEqual(alarms.strip(), b"")
+                        self.assertEqual(put.returncode, 0, put.stderr)
+                    else:
+                        self.assertIn(b"NOSPACE", alarms)
+                        self.assertNotEqual(put.returncode, 0)
+                finally:
+                    m.stop()
+
+
+if __name__ == "__main__":
+    etcdlab.main()
