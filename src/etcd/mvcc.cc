@@ -3,8 +3,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <thread>
 
+#include "bolt/page_index.h"
 #include "util/text.h"
 
 namespace cpr::etcd {
@@ -121,19 +121,6 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
 
 namespace {
 
-// A main revision that splits the `key` bucket in two halves: the first key
-// of the middle child of its root branch (0 when the tree is one leaf).
-Result<int64_t> MiddleRevision(const Backend& backend) {
-  const bolt::Reader& r = backend.reader();
-  auto ref = CPR_TRY(r.Bucket(kKeyBucket));
-  if (!ref) return int64_t{0};
-  bolt::PageView root = CPR_TRY(r.RootPage(*ref));
-  if (!root.is_branch() || root.count() < 2) return int64_t{0};
-  CPR_RETURN_IF_ERROR(root.CheckElementArray());
-  auto rev = Revision::Parse(CPR_TRY(root.Branch(root.count() / 2)).key);
-  return rev ? rev->main : int64_t{0};
-}
-
 // The newest record of `key` with main revision in [from, to) (to = 0: no end).
 Result<std::optional<std::pair<Revision, Bytes>>> NewestOf(const Backend& backend, Bytes key,
                                                            int64_t from, int64_t to) {
@@ -150,20 +137,52 @@ Result<std::optional<std::pair<Revision, Bytes>>> NewestOf(const Backend& backen
 }  // namespace
 
 Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t revision) {
-  // The bucket is ordered by revision, not key: a scan. Two threads take
-  // one half each (split at the root's middle child); the newer match wins.
-  const int64_t middle = std::min(CPR_TRY(MiddleRevision(backend)), revision + 1);
-  Result<std::optional<std::pair<Revision, Bytes>>> older =
-      std::optional<std::pair<Revision, Bytes>>();
-  std::thread first;
-  if (middle > 0) first = std::thread([&] { older = NewestOf(backend, key, 0, middle); });
-  auto newer = NewestOf(backend, key, middle, revision + 1);
-  if (first.joinable()) first.join();
-  if (!newer) return std::move(newer).error();
-  if (!older) return std::move(older).error();
-  const auto& found = newer->has_value() ? *newer : *older;
-  if (!found || found->first.tombstone) return std::optional<Record>();
-  return std::optional<Record>(CPR_TRY(DecodeRecord(backend, found->first, found->second)));
+  // The bucket is ordered by revision, not key: every record must be seen.
+  // Read the file front to back (bolt/page_index.h) noting each record of
+  // `key` at or below `revision`, then keep only those on pages the `key`
+  // bucket's tree reaches (free pages hold stale records), newest first.
+  const bolt::Reader& r = backend.reader();
+  auto ref = CPR_TRY(r.Bucket(kKeyBucket));
+  if (!ref) return std::optional<Record>();
+  if (ref->is_inline()) {
+    auto found = CPR_TRY(NewestOf(backend, key, 0, revision + 1));
+    if (!found || found->first.tombstone) return std::optional<Record>();
+    return std::optional<Record>(CPR_TRY(DecodeRecord(backend, found->first, found->second)));
+  }
+  struct Candidate {
+    bolt::Pgid page;
+    uint32_t element;
+    Revision rev;
+  };
+  std::vector<Candidate> candidates;
+  bolt::PageIndex index = CPR_TRY(bolt::PageIndex::Build(r, [&](const bolt::PageView& page) {
+    if (!page.CheckElementArray()) return;
+    for (uint32_t i = 0; i < page.count(); i++) {
+      auto e = page.Leaf(i);
+      if (!e) return;
+      auto rev = Revision::Parse(e->key);
+      if (!rev || rev->main > revision) continue;
+      if (KeyValueUserKey(e->value) == key) candidates.push_back({page.id(), i, *rev});
+    }
+  }));
+  if (candidates.empty()) return std::optional<Record>();
+  std::vector<bolt::Pgid> leaves;
+  std::vector<std::string> faults;
+  index.Leaves(ref->root, leaves, faults);
+  if (!faults.empty())
+    return MakeError(Code::kCorrupt, backend.name() + " key bucket", faults.front(),
+                     "run `cpr snapshot verify` for every fault");
+  std::vector<bool> in_tree(r.meta().pgid, false);
+  for (bolt::Pgid id : leaves) in_tree[id] = true;
+  const Candidate* best = nullptr;
+  for (const auto& c : candidates)
+    if (in_tree[c.page] && (best == nullptr || best->rev.main < c.rev.main ||
+                            (best->rev.main == c.rev.main && best->rev.sub < c.rev.sub)))
+      best = &c;
+  if (best == nullptr || best->rev.tombstone) return std::optional<Record>();
+  bolt::PageView page = CPR_TRY(r.Page(best->page));
+  bolt::LeafElement e = CPR_TRY(page.Leaf(best->element));
+  return std::optional<Record>(CPR_TRY(DecodeRecord(backend, best->rev, e.value)));
 }
 
 Result<std::vector<Record>> History(const Backend& backend, Bytes key) {
