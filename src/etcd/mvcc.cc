@@ -155,17 +155,27 @@ Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t 
     Revision rev;
   };
   std::vector<Candidate> candidates;
+  std::vector<std::pair<bolt::Pgid, std::string>> bad_pages;  // a fault only if in the tree
   bolt::PageIndex index = CPR_TRY(bolt::PageIndex::Build(r, [&](const bolt::PageView& page) {
-    if (!page.CheckElementArray()) return;
+    if (auto ok = page.CheckElementArray(); !ok) {
+      bad_pages.emplace_back(page.id(), ok.error().what);
+      return;
+    }
+    Bytes previous;
     for (uint32_t i = 0; i < page.count(); i++) {
       auto e = page.Leaf(i);
-      if (!e) return;
+      if (!e) {
+        bad_pages.emplace_back(page.id(), e.error().what);
+        return;
+      }
+      if (i > 0 && !(previous < e->key))
+        bad_pages.emplace_back(page.id(), fmt::format("element {}: key is not after the previous key", i));
+      previous = e->key;
       auto rev = Revision::Parse(e->key);
       if (!rev || rev->main > revision) continue;
       if (KeyValueUserKey(e->value) == key) candidates.push_back({page.id(), i, *rev});
     }
   }));
-  if (candidates.empty()) return std::optional<Record>();
   std::vector<bolt::Pgid> leaves;
   std::vector<std::string> faults;
   index.Leaves(ref->root, leaves, faults);
@@ -174,7 +184,12 @@ Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t 
                      "run `cpr snapshot verify` for every fault");
   std::vector<bool> in_tree(r.meta().pgid, false);
   for (bolt::Pgid id : leaves) in_tree[id] = true;
+  for (const auto& [id, what] : bad_pages)
+    if (in_tree[id])
+      return MakeError(Code::kCorrupt, fmt::format("{} page {} (leaf)", backend.name(), id), what,
+                       "run `cpr snapshot verify` for every fault");
   const Candidate* best = nullptr;
+  if (candidates.empty()) return std::optional<Record>();
   for (const auto& c : candidates)
     if (in_tree[c.page] && (best == nullptr || best->rev.main < c.rev.main ||
                             (best->rev.main == c.rev.main && best->rev.sub < c.rev.sub)))

@@ -158,6 +158,9 @@ Result<Status> ComputeStatus(const Backend& backend) {
       const bool key_bucket = b.key == kKeyBucket;
       if (ref.is_inline()) {
         bolt::PageView inl(ref.inline_page, &file, 0, true);
+        if (!inl.is_leaf())
+          return inl.Corrupt(fmt::format("bucket {}: inline page is a {} page, not a leaf",
+                                         Printable(b.key), bolt::PageTypeName(inl.flags())));
         CPR_RETURN_IF_ERROR(inl.CheckElementArray());
         for (size_t k = 0; k < inl.count(); k++) {
           bolt::LeafElement e = CPR_TRY(inl.Leaf(k));
