@@ -70,6 +70,30 @@ Result<PageIndex> PageIndex::Build(const Reader& reader,
   return index;
 }
 
+Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>& ids,
+                                  const std::function<Result<void>(const PageView&)>& fn) {
+  const uint64_t ps = reader.page_size();
+  const uint64_t pages_per_chunk = kReadChunk / ps;
+  std::string buf(kReadChunk, '\0');
+  size_t next = 0;
+  while (next < ids.size()) {
+    const Pgid first = ids[next];
+    const uint64_t n = std::min<uint64_t>(pages_per_chunk, reader.meta().pgid - first);
+    CPR_RETURN_IF_ERROR(reader.file().ReadAt(first * ps, buf.data(), n * ps));
+    for (; next < ids.size() && ids[next] < first + n; next++) {
+      const uint64_t i = ids[next] - first;
+      const uint32_t overflow = LoadLe32(buf.data() + i * ps + 12);
+      if (i + overflow < n) {
+        CPR_RETURN_IF_ERROR(fn(PageView(Bytes(buf.data() + i * ps, (uint64_t{overflow} + 1) * ps),
+                                        &reader.name(), ids[next], false)));
+      } else {
+        CPR_RETURN_IF_ERROR(fn(CPR_TRY(reader.Page(ids[next]))));  // runs past the chunk
+      }
+    }
+  }
+  return {};
+}
+
 void PageIndex::Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults) {
   // Iterative DFS in child order: (page, depth).
   std::vector<std::pair<Pgid, int>> stack{{root, 0}};

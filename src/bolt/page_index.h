@@ -35,6 +35,11 @@ class PageIndex {
   // `faults` as "page N: ..." and the subtree skipped.
   void Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults);
 
+  // Reads the pages `ids` (ascending) front to back with large reads and
+  // hands each to `fn` (a view valid during the call, with its overflow).
+  static Result<void> ReadPages(const Reader& reader, const std::vector<Pgid>& ids,
+                                const std::function<Result<void>(const PageView&)>& fn);
+
   uint16_t flags(Pgid id) const { return pages_[id].flags; }
   uint32_t overflow(Pgid id) const { return pages_[id].overflow; }
   uint64_t reachable_pages() const { return reachable_count_; }

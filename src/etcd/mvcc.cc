@@ -87,27 +87,71 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
       slots[i] = s;
     }
   };
-  CPR_RETURN_IF_ERROR(
-      backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
-        if (rev.main > revision) return false;
-        Bytes key = CPR_TRY(UserKey(backend, rev, value));
-        if (!StartsWith(key, prefix)) return true;
-        uint32_t& slot = slot_of(key);
-        if (slot == 0) {
-          set.entries_.push_back(KeySet::Entry{set.arena_.size(), static_cast<uint32_t>(key.size()),
-                                               0, nullptr, 0, 0, false});
-          set.arena_.append(key);
-          slot = static_cast<uint32_t>(set.entries_.size());
-        }
-        KeySet::Entry& e = set.entries_[slot - 1];
-        e.record = value.data();
-        e.record_size = static_cast<uint32_t>(value.size());
-        e.main = rev.main;
-        e.sub = rev.sub;
-        e.tombstone = rev.tombstone;
-        if (set.entries_.size() * 10 > slots.size() * 7) grow();
-        return true;
-      }));
+  // A record makes its key's entry if it is the newest seen so far, so the
+  // records may come in any order (§2.2: revision order = byte order).
+  // `value` is read; `stored` (the same bytes in the mapping) is kept.
+  auto consider = [&](const Revision& rev, Bytes value, Bytes stored) -> Result<void> {
+    if (rev.main > revision) return {};
+    Bytes key = CPR_TRY(UserKey(backend, rev, value));
+    if (!StartsWith(key, prefix)) return {};
+    uint32_t& slot = slot_of(key);
+    if (slot == 0) {
+      set.entries_.push_back(KeySet::Entry{set.arena_.size(), static_cast<uint32_t>(key.size()), 0,
+                                           nullptr, -1, 0, false});
+      set.arena_.append(key);
+      slot = static_cast<uint32_t>(set.entries_.size());
+    }
+    KeySet::Entry& e = set.entries_[slot - 1];
+    if (rev.main > e.main || (rev.main == e.main && rev.sub > e.sub)) {
+      e.record = stored.data();
+      e.record_size = static_cast<uint32_t>(stored.size());
+      e.main = rev.main;
+      e.sub = rev.sub;
+      e.tombstone = rev.tombstone;
+    }
+    if (set.entries_.size() * 10 > slots.size() * 7) grow();
+    return {};
+  };
+  const bolt::Reader& r = backend.reader();
+  auto ref = CPR_TRY(r.Bucket(kKeyBucket));
+  if (ref && !ref->is_inline()) {
+    // In key order the bucket's leaves lie at random places in the file:
+    // learn the tree in one sequential pass, then read its leaves in file
+    // order (bolt/page_index.h).
+    bolt::PageIndex index = CPR_TRY(bolt::PageIndex::Build(r, [](const bolt::PageView&) {}));
+    std::vector<bolt::Pgid> leaves;
+    std::vector<std::string> faults;
+    index.Leaves(ref->root, leaves, faults);
+    if (!faults.empty())
+      return MakeError(Code::kCorrupt, backend.name() + " key bucket", faults.front(),
+                       "run `cpr snapshot verify` for every fault");
+    std::sort(leaves.begin(), leaves.end());
+    const char* base = r.file().data().data();
+    const uint64_t ps = r.page_size();
+    CPR_RETURN_IF_ERROR(
+        bolt::PageIndex::ReadPages(r, leaves, [&](const bolt::PageView& page) -> Result<void> {
+          CPR_RETURN_IF_ERROR(page.CheckElementArray());
+          // Keep pointers into the mapping (the page may sit in a read buffer).
+          const char* in_file = base + page.id() * ps;
+          for (size_t i = 0; i < page.count(); i++) {
+            bolt::LeafElement e = CPR_TRY(page.Leaf(i));
+            auto rev = Revision::Parse(e.key);
+            if (!rev)
+              return page.Corrupt(
+                  fmt::format("element {}: {}-byte key is not a revision", i, e.key.size()));
+            const Bytes value(in_file + (e.value.data() - page.bytes().data()), e.value.size());
+            CPR_RETURN_IF_ERROR(consider(*rev, e.value, value));
+          }
+          return {};
+        }));
+  } else {
+    CPR_RETURN_IF_ERROR(
+        backend.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+          if (rev.main > revision) return false;
+          CPR_RETURN_IF_ERROR(consider(rev, value, value));
+          return true;
+        }));
+  }
   for (uint32_t i = 0; i < set.entries_.size(); i++)
     if (!set.entries_[i].tombstone) set.order_.push_back(i);
   Bytes arena(set.arena_);
@@ -169,7 +213,8 @@ Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t 
         return;
       }
       if (i > 0 && !(previous < e->key))
-        bad_pages.emplace_back(page.id(), fmt::format("element {}: key is not after the previous key", i));
+        bad_pages.emplace_back(page.id(),
+                               fmt::format("element {}: key is not after the previous key", i));
       previous = e->key;
       auto rev = Revision::Parse(e->key);
       if (!rev || rev->main > revision) continue;

@@ -36,7 +36,9 @@ class KeySet {
   size_t size() const { return order_.size(); }
   int64_t revision() const { return revision_; }
   Bytes key(size_t i) const;
-  // The record that makes key(i) alive (decoded from the file).
+  // The record that makes key(i) alive, read with pread (in key order the
+  // records lie at random places: a read costs less than page faults).
+  // Its views live until the next call on this KeySet.
   Result<Record> record(size_t i) const;
 
  private:
@@ -55,6 +57,7 @@ class KeySet {
   std::string arena_;
   std::vector<Entry> entries_;
   std::vector<uint32_t> order_;  // live entries, by key
+  mutable std::string buffer_;   // the record last read
 };
 
 // REQUIRES: `revision` came from ResolveRevision.

@@ -345,7 +345,7 @@ class RestoreWalk : public SchemaCheck {
   const Error* write_error() const { return write_error_ ? &*write_error_ : nullptr; }
 
  private:
-  void Check(Result<void> r) {
+  void Check(const Result<void>& r) {
     if (!r && !write_error_) write_error_ = r.error();
   }
 

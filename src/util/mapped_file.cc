@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 
 namespace cpr {
@@ -15,6 +16,7 @@ namespace {
 // that RSS stays far below 128 MB, large enough that re-faulting is rare.
 constexpr uint64_t kResidentBudget = 32ULL << 20;
 constexpr uint64_t kPrefetchChunk = 16ULL << 20;
+constexpr uint64_t kCheckEvery = 1ULL << 20;
 constexpr uint64_t kFaultAround = 64 << 10;  // /proc/sys/vm/fault_around_bytes default
 
 std::string ErrnoText() { return std::strerror(errno); }
@@ -38,6 +40,8 @@ Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, f->fd_, 0);
     if (p == MAP_FAILED) return MakeError(Code::kIo, path, "cannot map: " + ErrnoText());
     f->data_ = static_cast<const char*>(p);
+    // No PMD-sized mappings: they would put 2 MB in our RSS per fault.
+    ::madvise(p, f->size_, MADV_NOHUGEPAGE);
   }
   return f;
 }
@@ -76,12 +80,35 @@ Result<void> MappedFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
   return {};
 }
 
+namespace {
+
+// Resident file-backed bytes of this process (/proc/self/statm, "shared").
+// The kernel may map more than a reader touches: 64 KB of fault-around, and
+// whole large folios (up to 2 MB) of a page cache filled by big reads, so
+// the budget is checked against what is really resident.
+uint64_t ResidentFileBytes() {
+  static const long page = ::sysconf(_SC_PAGESIZE);
+  int fd = ::open("/proc/self/statm", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return ~uint64_t{0};
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf - 1);
+  ::close(fd);
+  if (n <= 0) return ~uint64_t{0};
+  buf[n] = '\0';
+  unsigned long size = 0, resident = 0, shared = 0;
+  if (std::sscanf(buf, "%lu %lu %lu", &size, &resident, &shared) != 3) return ~uint64_t{0};
+  return static_cast<uint64_t>(shared) * static_cast<uint64_t>(page);
+}
+
+}  // namespace
+
 void MappedFile::Touch(uint64_t n) const {
-  // A fault maps up to 64 KB around the faulting page (fault-around), so a
-  // small read at a random place can cost 64 KB of RSS: count it that way.
+  // Counted with the fault-around a random read costs; every kCheckEvery of it,
+  // the real resident size decides (see ResidentFileBytes).
   n += kFaultAround;
-  if (touched_.fetch_add(n, std::memory_order_relaxed) + n < kResidentBudget) return;
+  if (touched_.fetch_add(n, std::memory_order_relaxed) + n < kCheckEvery) return;
   touched_.store(0, std::memory_order_relaxed);
+  if (ResidentFileBytes() < kResidentBudget) return;
   if (data_ != nullptr && !borrowed_) ::madvise(const_cast<char*>(data_), size_, MADV_DONTNEED);
 }
 
