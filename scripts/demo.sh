@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # usage: scripts/demo.sh
 #
-# CPR's main job, for now: read an etcd backup offline.
+# CPR's main job, for now: back up a 3-member etcd cluster and read the backups offline.
 #   1. installs what is needed (scripts/setup.sh) and builds cpr (Release, build/);
-#   2. starts one etcd 3.4 on a free loopback address (127.0.0.100+, ports 2379/2380
-#      as on a real host), loads Kubernetes-like data (real apiserver value formats),
-#      takes a backup with `etcdctl snapshot save`, changes a few objects (a Pod is
+#   2. starts a 3-member etcd 3.4 cluster on three free loopback addresses
+#      (127.0.0.100+, ports 2379/2380 as on real hosts), loads Kubernetes-like data
+#      (real apiserver value formats), shows `cpr member list` and `cpr endpoint status`,
+#      takes a backup with `cpr backup` (from a follower: snapshot + an OpenShift-style
+#      static-pod-resources tar.gz + manifest, verified), changes a few objects (a Pod is
 #      updated, then deleted by accident), takes a second backup, stops etcd;
 #   3. shows `cpr snapshot status, verify, ls, get -w yaml, history, diff` on them.
-# Everything lives in a temp dir that is removed at the end; etcd is stopped by its PID.
+# Everything lives in a temp dir that is removed at the end; etcd is stopped by its PIDs.
 # Env: JOBS (build parallelism, default 2), DEMO_MB (data to load, default 8),
 #      CPR_BIN=PATH (use that cpr binary; no setup, no build).
 set -euo pipefail
@@ -33,18 +35,25 @@ else
 fi
 
 WORK=$(mktemp -d /tmp/cpr-demo.XXXXXX)
-ETCD_PID=
+ETCD_PIDS=()
+stop_etcd() {
+  local pid
+  for pid in "${ETCD_PIDS[@]:-}"; do
+    [ -n "$pid" ] && kill "$pid" 2>/dev/null || true
+  done
+  for pid in "${ETCD_PIDS[@]:-}"; do
+    [ -n "$pid" ] && { wait "$pid" 2>/dev/null || true; }
+  done
+  ETCD_PIDS=()
+}
 cleanup() {
-  if [ -n "$ETCD_PID" ] && kill -0 "$ETCD_PID" 2>/dev/null; then
-    kill "$ETCD_PID" 2>/dev/null || true
-    wait "$ETCD_PID" 2>/dev/null || true
-  fi
+  stop_etcd
   rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-# a loopback address whose 2379/2380 are free (as a master host would use them)
-ADDR=$("$PY" - <<'EOF'
+# three loopback addresses whose 2379/2380 are free (as three master hosts would use them)
+ADDRS=$("$PY" - <<'EOF'
 import socket
 def free(a, p):
     s = socket.socket()
@@ -54,29 +63,45 @@ def free(a, p):
         return False
     finally:
         s.close()
-for i in range(100, 200):
-    a = "127.0.0.%d" % i
-    if free(a, 2379) and free(a, 2380):
-        print(a); break
+found = [a for a in ("127.0.0.%d" % i for i in range(100, 200)) if free(a, 2379) and free(a, 2380)]
+print(" ".join(found[:3]))
 EOF
 )
-[ -n "$ADDR" ] || { echo "demo: no free 127.0.0.x address with ports 2379/2380" >&2; exit 1; }
-EP=http://$ADDR:2379
+read -r -a HOSTS <<<"$ADDRS"
+[ ${#HOSTS[@]} -eq 3 ] || { echo "demo: no three free 127.0.0.x addresses with ports 2379/2380" >&2; exit 1; }
+ADDR=${HOSTS[0]}
+EPS=http://${HOSTS[0]}:2379,http://${HOSTS[1]}:2379,http://${HOSTS[2]}:2379
+INITIAL=m0=http://${HOSTS[0]}:2380,m1=http://${HOSTS[1]}:2380,m2=http://${HOSTS[2]}:2380
 
-say "starting etcd $(etcd --version | head -1 | awk '{print $3}') on $EP (data in $WORK)"
-etcd --name demo --data-dir "$WORK/data" \
-  --listen-client-urls "$EP" --advertise-client-urls "$EP" \
-  --listen-peer-urls "http://$ADDR:2380" --initial-advertise-peer-urls "http://$ADDR:2380" \
-  --initial-cluster "demo=http://$ADDR:2380" --initial-cluster-token cpr-demo \
-  --max-request-bytes 16777216 --max-txn-ops 100000 \
-  --logger zap --log-level warn >"$WORK/etcd.log" 2>&1 &
-ETCD_PID=$!
-for _ in $(seq 100); do
-  etcdctl --endpoints "$EP" --dial-timeout=1s endpoint health >/dev/null 2>&1 && break
-  kill -0 "$ETCD_PID" 2>/dev/null || { cat "$WORK/etcd.log" >&2; exit 1; }
+say "starting a 3-member etcd $(etcd --version | head -1 | awk '{print $3}') cluster on ${HOSTS[*]} (data in $WORK)"
+for i in 0 1 2; do
+  h=${HOSTS[$i]}
+  etcd --name "m$i" --data-dir "$WORK/data-m$i" \
+    --listen-client-urls "http://$h:2379" --advertise-client-urls "http://$h:2379" \
+    --listen-peer-urls "http://$h:2380" --initial-advertise-peer-urls "http://$h:2380" \
+    --initial-cluster "$INITIAL" --initial-cluster-token cpr-demo \
+    --max-request-bytes 16777216 --max-txn-ops 100000 \
+    --logger zap --log-level warn >"$WORK/etcd-m$i.log" 2>&1 &
+  ETCD_PIDS+=($!)
+done
+for _ in $(seq 300); do
+  etcdctl --endpoints "$EPS" --dial-timeout=1s endpoint health >/dev/null 2>&1 && break
+  for pid in "${ETCD_PIDS[@]}"; do
+    kill -0 "$pid" 2>/dev/null || { cat "$WORK"/etcd-m*.log >&2; exit 1; }
+  done
   sleep 0.1
 done
-etcdctl --endpoints "$EP" endpoint health
+run "$CPR" endpoint health --endpoints "$EPS"
+
+# an OpenShift-style static-pod-resources folder: revisions 3 and 4 of each component
+RES=$WORK/static-pod-resources
+for c in kube-apiserver kube-controller-manager kube-scheduler etcd; do
+  for n in 3 4; do
+    mkdir -p "$RES/$c-pod-$n/secrets/serving-cert" "$RES/$c-pod-$n/configmaps/config"
+    echo "demo $c revision $n" >"$RES/$c-pod-$n/configmaps/config/config.yaml"
+    echo "not a real key" >"$RES/$c-pod-$n/secrets/serving-cert/tls.key"
+  done
+done
 
 say "loading ~${DEMO_MB:-8} MB of Kubernetes-like objects (bench/load_etcd.py: protobuf Pods, Secrets, ..., leases, a compaction)"
 "$PY" bench/load_etcd.py --endpoint "$ADDR:2379" --target-mb "${DEMO_MB:-8}" --spec "workers=2" \
@@ -119,17 +144,21 @@ EOF
 }
 objects create
 objects update
-say "backup 1: etcdctl snapshot save"
-etcdctl --endpoints "$EP" snapshot save "$WORK/backup-1.db" 2>/dev/null
+say "the cluster, as etcdctl would show it"
+run "$CPR" member list --endpoints "$EPS"
+run "$CPR" endpoint status --endpoints "$EPS"
+say "backup 1: cpr backup (a healthy follower; SHA-256 checked while streaming, then verified)"
+run "$CPR" backup "$WORK/backups" --resources "$RES" --endpoints "$EPS"
+B1=$(ls "$WORK"/backups/snapshot_*.db | tail -1)
 say "an accident: Pod $POD is deleted (and a ConfigMap changes, a new Pod appears)"
 objects accident
-say "backup 2: etcdctl snapshot save; then etcd is stopped: everything below is offline"
-etcdctl --endpoints "$EP" snapshot save "$WORK/backup-2.db" 2>/dev/null
-kill "$ETCD_PID"
-wait "$ETCD_PID" 2>/dev/null || true
-ETCD_PID=
-B1=$WORK/backup-1.db
-B2=$WORK/backup-2.db
+say "backup 2: cpr backup -w json; then etcd is stopped: everything below is offline"
+printf '$ %s\n' "$CPR backup $WORK/backups --resources $RES --endpoints $EPS -w json"
+"$CPR" backup "$WORK/backups" --resources "$RES" --endpoints "$EPS" -w json |
+  "$PY" -c 'import json, sys; d = json.load(sys.stdin); print("  %s: revision %d, hashKV %d, from %s" % (d["stamp"], d["revision"], d["hashKV"], d["member"]["name"]))'
+run ls -l "$WORK/backups"
+B2=$(ls "$WORK"/backups/snapshot_*.db | tail -1)
+stop_etcd
 
 say "status: what the backup holds (hash, revision, totalKey, totalSize are etcdctl's; the rest is CPR's)"
 run "$CPR" snapshot status "$B2"

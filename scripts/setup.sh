@@ -17,6 +17,7 @@ PACKAGES=(
   # tests and benchmarks
   libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client python3-etcd3 python3-yaml hyperfine
+  python3-cryptography # CSRs and certificates made without CPR in the signer/pki tests
   time # /usr/bin/time for peak RSS
 )
 

@@ -22,6 +22,15 @@ int main(int argc, char** argv) {
   cpr::cli::RunState state;
   // One line per command.
   cpr::cli::AddSnapshotCommand(app, state);
+  cpr::cli::AddBackupCommand(app, state);
+  cpr::cli::AddMemberCommand(app, state);
+  cpr::cli::AddEndpointCommand(app, state);
+  cpr::cli::AddAlarmCommand(app, state);
+  cpr::cli::AddDefragCommand(app, state);
+  cpr::cli::AddKvCommand(app, state);
+  cpr::cli::AddPkiCommand(app, state);
+  cpr::cli::AddCertsCommand(app, state);
+  cpr::cli::AddSignerCommand(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -284,6 +284,297 @@ class Etcd:
             self._client = None
 
 
+# ----------------------------------------------------------------------------
+# TLS certificates and multi-member clusters (client, backup, member tests)
+# ----------------------------------------------------------------------------
+def _openssl(*args, cwd=None):
+    r = subprocess.run(["openssl", *args], capture_output=True, cwd=cwd)
+    if r.returncode != 0:
+        raise RuntimeError("openssl %s: %s" % (" ".join(args), r.stderr.decode(errors="replace")))
+
+
+class Pki:
+    """Test certificates made with the openssl CLI in `workdir`:
+      ca, server (SANs IP 127.0.0.1, DNS localhost; serverAuth+clientAuth),
+      misnamed (a serving cert from ca for 127.0.0.9 / elsewhere.invalid only),
+      client (CN root), other_ca and rogue (a client cert from other_ca),
+      expired (a client cert from ca valid only in 2020).
+    Each attribute ca/server/client/rogue/expired/other_ca is a dict with
+    'cert' and (except the CAs' use as trust roots) 'key' paths."""
+
+    def __init__(self, workdir):
+        self.dir = os.path.join(workdir, "pki")
+        os.makedirs(self.dir, exist_ok=True)
+        d = self.dir
+        self.ca = self._ca("ca", "cpr-test-ca")
+        self.other_ca = self._ca("other-ca", "cpr-other-ca")
+        ext_server = os.path.join(d, "server.ext")
+        with open(ext_server, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+        ext_client = os.path.join(d, "client.ext")
+        with open(ext_client, "w") as f:
+            f.write("extendedKeyUsage=clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+        self.server = self._leaf("server", "127.0.0.1", self.ca, ext_server)
+        ext_misnamed = os.path.join(d, "misnamed.ext")
+        with open(ext_misnamed, "w") as f:
+            f.write("subjectAltName=IP:127.0.0.9,DNS:elsewhere.invalid\n"
+                    "extendedKeyUsage=serverAuth,clientAuth\nkeyUsage=digitalSignature,keyEncipherment\n")
+        # a serving cert from ca that does not name 127.0.0.1 or localhost
+        self.misnamed = self._leaf("misnamed", "elsewhere", self.ca, ext_misnamed)
+        self.client = self._leaf("client", "root", self.ca, ext_client)
+        self.rogue = self._leaf("rogue", "root", self.other_ca, ext_client)
+        self.expired = self._expired("expired", "root", self.ca)
+
+    def _ca(self, name, cn):
+        key, cert = os.path.join(self.dir, name + ".key"), os.path.join(self.dir, name + ".crt")
+        _openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", cert, "-days", "30", "-subj", "/CN=" + cn,
+                 "-addext", "basicConstraints=critical,CA:TRUE",
+                 "-addext", "keyUsage=critical,keyCertSign,cRLSign")
+        return {"cert": cert, "key": key}
+
+    def _leaf(self, name, cn, ca, ext):
+        key, csr = os.path.join(self.dir, name + ".key"), os.path.join(self.dir, name + ".csr")
+        cert = os.path.join(self.dir, name + ".crt")
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+        _openssl("x509", "-req", "-in", csr, "-CA", ca["cert"], "-CAkey", ca["key"],
+                 "-CAcreateserial", "-out", cert, "-days", "30", "-extfile", ext)
+        return {"cert": cert, "key": key}
+
+    def _expired(self, name, cn, ca):
+        # `openssl ca` is the CLI way to set an end date in the past.
+        db = os.path.join(self.dir, "ca-db")
+        os.makedirs(db, exist_ok=True)
+        open(os.path.join(db, "index.txt"), "w").close()
+        with open(os.path.join(db, "serial"), "w") as f:
+            f.write("1000\n")
+        conf = os.path.join(db, "ca.cnf")
+        with open(conf, "w") as f:
+            f.write("[ca]\ndefault_ca=c\n[c]\ndatabase=%s/index.txt\nserial=%s/serial\n"
+                    "new_certs_dir=%s\ndefault_md=sha256\npolicy=p\nunique_subject=no\n"
+                    "copy_extensions=none\nx509_extensions=e\n[p]\ncommonName=supplied\n"
+                    "[e]\nextendedKeyUsage=clientAuth\n" % (db, db, db))
+        key, csr = os.path.join(self.dir, name + ".key"), os.path.join(self.dir, name + ".csr")
+        cert = os.path.join(self.dir, name + ".crt")
+        _openssl("req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                 "-keyout", key, "-out", csr, "-subj", "/CN=" + cn)
+        _openssl("ca", "-batch", "-config", conf, "-cert", ca["cert"], "-keyfile", ca["key"],
+                 "-in", csr, "-out", cert, "-startdate", "20200101000000Z",
+                 "-enddate", "20200102000000Z", "-notext")
+        return {"cert": cert, "key": key}
+
+    def client_flags(self, who="client", ca=None):
+        """--cacert/--cert/--key for etcdctl or cpr; who: client|rogue|expired|None."""
+        flags = ["--cacert", (ca or self.ca)["cert"]]
+        if who:
+            c = getattr(self, who)
+            flags += ["--cert", c["cert"], "--key", c["key"]]
+        return flags
+
+
+def free_ports(n, host="127.0.0.1"):
+    """n distinct free ports (bind-probed), in the range free_port_pair uses."""
+    out = []
+    while len(out) < n:
+        a, b = free_port_pair(host)
+        for p in (a, b):
+            if p not in out and len(out) < n:
+                out.append(p)
+    return out
+
+
+class Cluster:
+    """A real etcd 3.4 cluster of `size` members on 127.0.0.1 (free ports),
+    clients over TLS with client-certificate auth when `pki` is given (peers
+    stay plaintext). Members are stopped by PID (stop(), atexit)."""
+
+    def __init__(self, size=3, pki=None, workdir=None, name="m", extra=(), server_cert="server"):
+        for tool in (ETCD, ETCDCTL):
+            if not os.access(tool, os.X_OK):
+                raise RuntimeError("%s not found: run scripts/setup.sh (etcd-server, etcd-client)" % tool)
+        self.size = size
+        self.pki = pki
+        self.server_cert = server_cert
+        self.extra = list(extra)
+        self.own_workdir = workdir is None
+        self.workdir = workdir or tempfile.mkdtemp(prefix="cpr-it-")
+        os.makedirs(self.workdir, exist_ok=True)
+        self.names = ["%s%d" % (name, i) for i in range(size)]
+        self.procs = [None] * size
+        self.token = "cpr-it-%d-%d" % (os.getpid(), random.randrange(1 << 30))
+        last = ""
+        for attempt in range(4):
+            ports = free_ports(2 * size)
+            self.cports, self.pports = ports[:size], ports[size:]
+            scheme = "https" if pki else "http"
+            self.client_urls = ["%s://127.0.0.1:%d" % (scheme, p) for p in self.cports]
+            self.peer_urls = ["http://127.0.0.1:%d" % p for p in self.pports]
+            self.initial = ",".join("%s=%s" % (n, u) for n, u in zip(self.names, self.peer_urls))
+            _started.append(self)
+            for i in range(size):
+                self.start_member(i, state="new")
+            if self.wait_healthy(40):
+                return
+            last = "\n".join(self.tail_log(i) for i in range(size))
+            self.stop()
+            for i in range(size):
+                shutil.rmtree(self.data(i), ignore_errors=True)
+            if "address already in use" not in last:
+                break
+        raise RuntimeError("cluster did not become healthy; logs:\n" + last)
+
+    def data(self, i):
+        return os.path.join(self.workdir, "data-" + self.names[i])
+
+    def logpath(self, i):
+        return os.path.join(self.workdir, "etcd-%s.log" % self.names[i])
+
+    def start_member(self, i, state="existing"):
+        tls = []
+        if self.pki:
+            srv = getattr(self.pki, self.server_cert)
+            tls = ["--cert-file", srv["cert"], "--key-file", srv["key"],
+                   "--trusted-ca-file", self.pki.ca["cert"], "--client-cert-auth"]
+        log = open(self.logpath(i), "ab")
+        self.procs[i] = subprocess.Popen(
+            [ETCD, "--name", self.names[i], "--data-dir", self.data(i),
+             "--listen-client-urls", self.client_urls[i], "--advertise-client-urls", self.client_urls[i],
+             "--listen-peer-urls", self.peer_urls[i], "--initial-advertise-peer-urls", self.peer_urls[i],
+             "--initial-cluster", self.initial, "--initial-cluster-state", state,
+             "--initial-cluster-token", self.token,
+             "--heartbeat-interval", "50", "--election-timeout", "500",
+             "--logger", "zap", "--log-level", "warn", *tls, *self.extra],
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        log.close()
+
+    def stop_member(self, i, sig=signal.SIGTERM):
+        """Stop member i by its PID (SIGTERM; SIGKILL kills; SIGSTOP freezes it)."""
+        p = self.procs[i]
+        if p is None or p.poll() is not None:
+            return
+        p.send_signal(sig)
+        if sig == signal.SIGSTOP:
+            return
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+    def resume_member(self, i):
+        p = self.procs[i]
+        if p is not None and p.poll() is None:
+            p.send_signal(signal.SIGCONT)
+
+    def stop(self):
+        for i, p in enumerate(self.procs):
+            if p is not None and p.poll() is None:
+                p.send_signal(signal.SIGCONT)
+                p.send_signal(signal.SIGTERM)
+        for p in self.procs:
+            if p is None:
+                continue
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        if self in _started:
+            _started.remove(self)
+
+    def cleanup(self):
+        self.stop()
+        if self.own_workdir:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.cleanup()
+
+    def tail_log(self, i, n=3000):
+        try:
+            with open(self.logpath(i), "rb") as f:
+                return f.read()[-n:].decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    # -- endpoints and etcdctl ------------------------------------------
+    def endpoint(self, i):
+        return "127.0.0.1:%d" % self.cports[i]
+
+    def endpoints(self, members=None):
+        return ",".join(self.endpoint(i) for i in (members if members is not None else range(self.size)))
+
+    def tls_flags(self, who="client"):
+        if not self.pki:
+            return []
+        # the lab's own etcdctl calls must work with a misnamed serving cert
+        skip = ["--insecure-skip-tls-verify"] if self.server_cert != "server" else []
+        return self.pki.client_flags(who) + skip
+
+    def ctl(self, *args, members=None, check=True, timeout=120):
+        cmd = [ETCDCTL, "--endpoints", self.endpoints(members), "--command-timeout=60s",
+               *self.tls_flags()]
+        r = subprocess.run(cmd + [str(a) for a in args], capture_output=True,
+                           env={**os.environ, "ETCDCTL_API": "3"}, timeout=timeout)
+        if check and r.returncode != 0:
+            raise RuntimeError("etcdctl %s failed (%d): %s" % (
+                " ".join(map(str, args)), r.returncode, r.stderr.decode(errors="replace")))
+        return r
+
+    def ctl_json(self, *args, **kw):
+        return json.loads(self.ctl("-w", "json", *args, **kw).stdout)
+
+    def wait_healthy(self, timeout, members=None):
+        members = list(members if members is not None else range(self.size))
+        t_end = time.time() + timeout
+        while time.time() < t_end:
+            if any(self.procs[i] is not None and self.procs[i].poll() is not None for i in members):
+                return False
+            r = subprocess.run([ETCDCTL, "--endpoints", self.endpoints(members), "--dial-timeout=1s",
+                                "--command-timeout=2s", *self.tls_flags(), "endpoint", "health"],
+                               capture_output=True, env={**os.environ, "ETCDCTL_API": "3"})
+            if r.returncode == 0:
+                return True
+            time.sleep(0.1)
+        return False
+
+    def leader(self):
+        """Index of the leader (from etcdctl endpoint status)."""
+        for st in self.ctl_json("endpoint", "status", check=True):
+            s = st["Status"]
+            if s["leader"] == s["header"]["member_id"]:
+                return self.cports.index(int(st["Endpoint"].rsplit(":", 1)[1]))
+        raise RuntimeError("no leader")
+
+    def put_many(self, n, prefix="/registry/configmaps/ns/cm", size=100):
+        """n puts through python-etcd3 (plaintext clusters only), one txn per 100
+        (etcd's default --max-txn-ops is 128)."""
+        import etcd3
+        c = etcd3.client(host="127.0.0.1", port=self.cports[0], timeout=120)
+        try:
+            for start in range(0, n, 100):
+                ops = [c.transactions.put("%s%d" % (prefix, i), "v" * size)
+                       for i in range(start, min(n, start + 100))]
+                c.transaction(compare=[], success=ops, failure=[])
+        finally:
+            c.close()
+
+
+def strip_volatile(doc):
+    """etcdctl and cpr ask a moment apart: raft indexes and 'took' may move."""
+    if isinstance(doc, list):
+        return [strip_volatile(d) for d in doc]
+    if isinstance(doc, dict):
+        return {k: strip_volatile(v) for k, v in doc.items()
+                if k not in ("raftIndex", "raftAppliedIndex", "took")}
+    return doc
+
+
 def read(path, mode="rb"):
     with open(path, mode) as f:
         return f.read()

@@ -1,0 +1,216 @@
+// `cpr signer serve|stop|token`: the temporary etcd signer on the surviving
+// master (the kube-etcd-signer-server + tokenize-signer.sh analog, seed §3.2
+// step 5), with one-time host-bound tokens instead of no authentication.
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/output.h"
+#include "pki/etcd_pki.h"
+#include "pki/lifetime.h"
+#include "signer/ca_source.h"
+#include "signer/client.h"
+#include "signer/policy.h"
+#include "signer/server.h"
+#include "signer/token_store.h"
+#include "util/atomic_file.h"
+
+namespace cpr::cli {
+namespace {
+
+struct SignerFlags {
+  std::string pki_dir, snapshot, encryption_config, listen, state = signer::kDefaultStateDir;
+  std::vector<std::string> dns, ips;
+  std::string ttl = "1h", validity = "365d";
+  // token
+  std::string host, profile = "peer", out_dir = "/etc/ssl/etcd", kubeconfig, format = "table";
+};
+
+Result<void> RunServe(const SignerFlags& f) {
+  if (f.pki_dir.empty() == f.snapshot.empty())
+    return MakeError(Code::kInvalidArgument, "--pki/--snapshot",
+                     "give exactly one source for the CA: --pki DIR or --snapshot FILE");
+  if (!f.encryption_config.empty() && f.snapshot.empty())
+    return MakeError(Code::kInvalidArgument, "--encryption-config", "only with --snapshot");
+  signer::ServeOptions o;
+  o.listen = f.listen;
+  o.state_dir = f.state;
+  o.dns = f.dns;
+  o.ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
+  o.max_cert_lifetime = CPR_TRY(pki::ParseLifetime(f.validity, "--validity"));
+  // Usage errors before any file is read.
+  if (auto l = signer::ParseListen(o.listen); !l) return std::move(l).error();
+  signer::SigningCas cas =
+      f.pki_dir.empty() ? CPR_TRY(signer::LoadCasFromSnapshot(f.snapshot, f.encryption_config))
+                        : CPR_TRY(signer::LoadCasFromDir(f.pki_dir));
+  return signer::Serve(o, cas);
+}
+
+Result<void> RunStop(const SignerFlags& f) {
+  signer::StopResult r = CPR_TRY(signer::StopSigner(f.state));
+  if (r.pid)
+    std::cout << fmt::format("signer (pid {}) stopped; {} unspent token(s) revoked\n", *r.pid,
+                             r.revoked);
+  else
+    std::cout << fmt::format("no signer running on {}; {} unspent token(s) revoked\n", f.state,
+                             r.revoked);
+  return {};
+}
+
+std::string ShellQuote(const std::string& s) {
+  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                        "0123456789-_./:=@,+[]") == std::string::npos)
+    return s;
+  std::string out = "'";
+  for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+Result<void> RunToken(const SignerFlags& f) {
+  Format format;
+  if (!ParseFormat(f.format, &format) || format == Format::kRaw)
+    return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'",
+                     "use table, json or yaml");
+  if (!pki::ValidHostName(f.host))
+    return MakeError(Code::kInvalidArgument, "HOST", fmt::format("bad host name '{}'", f.host));
+  if (f.ips.empty())
+    return MakeError(Code::kInvalidArgument, "--ip", "the host's IP address is required",
+                     "the token is bound to the host's name and addresses");
+  std::vector<std::string> ips;
+  for (const auto& ip : f.ips) {
+    std::string c = signer::CanonicalIp(ip);
+    if (c.empty())
+      return MakeError(Code::kInvalidArgument, "--ip", fmt::format("bad IP address '{}'", ip));
+    ips.push_back(c);
+  }
+  const pki::Profile profile = CPR_TRY(pki::ParseProfile(f.profile, "--profile"));
+  const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
+  auto running = CPR_TRY(signer::FindRunningSigner(f.state));
+  if (!running)
+    return MakeError(
+        Code::kFailedPrecondition, f.state, "no signer is running on this state dir",
+        "start it first: cpr signer serve --pki DIR --listen ADDR:PORT --state " + f.state);
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const int64_t expires = std::min(now + ttl, running->expires);
+  signer::TokenStore store(f.state);
+  signer::IssuedToken t =
+      CPR_TRY(store.Issue(f.host, ips, pki::GetProfile(profile).name, now, expires));
+
+  std::string command =
+      fmt::format("cpr certs request --signer {} --token {} --profile {} --name {}", running->url,
+                  t.token, pki::GetProfile(profile).name, ShellQuote(f.host));
+  for (const auto& ip : ips) command += " --ip " + ip;
+  command += " --dir " + ShellQuote(f.out_dir) + " --cacert " + ShellQuote(running->ca_file);
+  if (!f.kubeconfig.empty()) {
+    std::string ca = CPR_TRY(ReadFileLimited(running->ca_file, 1u << 20));
+    signer::RecoveryConfig rc{running->url, ca, t.token, f.host};
+    CPR_RETURN_IF_ERROR(WriteFileAtomic(f.kubeconfig, signer::RenderRecoveryConfig(rc), 0600));
+  }
+  if (format != Format::kTable) {
+    Json doc{{"host", f.host},
+             {"token", t.token},
+             {"expires", pki::FormatTimeUtc(expires)},
+             {"command", command},
+             {"profile", pki::GetProfile(profile).name},
+             {"ips", ips},
+             {"id", t.record.id},
+             {"signer", running->url},
+             {"caFile", running->ca_file}};
+    if (!f.kubeconfig.empty()) doc["kubeconfig"] = f.kubeconfig;
+    format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
+    return {};
+  }
+  std::cout << fmt::format(
+      "one-time token {} for host {} ({}), profile {}, valid until {}:\n  {}\n"
+      "Copy {} to the new host, then run there:\n  {}\n",
+      t.record.id, f.host, fmt::join(ips, ","), pki::GetProfile(profile).name,
+      pki::FormatTimeUtc(expires), t.token, running->ca_file, command);
+  if (!f.kubeconfig.empty())
+    std::cout << fmt::format(
+        "Or copy {} (0600: it holds the token) and run:\n  cpr certs request --kubeconfig {} "
+        "--profile {} --name {}{} --dir {}\n",
+        f.kubeconfig, f.kubeconfig, pki::GetProfile(profile).name, f.host,
+        [&] {
+          std::string s;
+          for (const auto& ip : ips) s += " --ip " + ip;
+          return s;
+        }(),
+        f.out_dir);
+  return {};
+}
+
+}  // namespace
+
+void AddSignerCommand(CLI::App& app, RunState& state) {
+  auto* sg = app.add_subcommand(
+      "signer",
+      "The temporary etcd certificate signer for growing etcd back (one-time, host-bound tokens)");
+  sg->require_subcommand(1);
+  static SignerFlags f;
+  auto state_flag = [&](CLI::App* c) {
+    c->add_option("--state", f.state,
+                  "The signer's state dir (0700: lock, token hashes, audit log)")
+        ->capture_default_str();
+  };
+
+  auto* serve = sg->add_subcommand(
+      "serve",
+      "Serve HTTPS on --listen, signing etcd peer/server/metrics certificates for holders of a "
+      "one-time token (`cpr signer token`), until `cpr signer stop` or --ttl. Every decision is "
+      "logged (stderr and STATE/audit.log) with its reason, never with the token.");
+  serve->add_option("--pki", f.pki_dir, "CA source: a `cpr pki init` dir (ca.*, metric-ca.*)");
+  serve->add_option("--snapshot", f.snapshot,
+                    "CA source: a backup snapshot holding the openshift-config/etcd-signer and "
+                    "etcd-metric-signer Secrets");
+  serve->add_option("--encryption-config", f.encryption_config,
+                    "The API server's EncryptionConfiguration, when Secrets are encrypted at rest");
+  serve->add_option("--listen", f.listen, "ADDR:PORT to serve on (e.g. 10.0.0.5:9943); no wildcard")
+      ->required();
+  serve->add_option("--dns", f.dns, "Extra DNS names every host may have in its SANs (repeatable)")
+      ->allow_extra_args(false);
+  serve->add_option("--ttl", f.ttl, "Stop by itself after this long")->capture_default_str();
+  serve->add_option("--validity", f.validity, "Longest lifetime of an issued certificate")
+      ->capture_default_str();
+  state_flag(serve);
+  serve->callback([&state] {
+    auto r = RunServe(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+
+  auto* stop = sg->add_subcommand("stop", "Stop the signer and revoke every unspent token");
+  state_flag(stop);
+  stop->callback([&state] {
+    auto r = RunStop(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+
+  auto* token = sg->add_subcommand(
+      "token",
+      "Issue a one-time token bound to HOST, its IPs and one profile (the tokenize-signer.sh "
+      "analog); prints it with the command to run on the new host. Kept hashed in the state dir.");
+  token->add_option("host", f.host, "The new member's host name")->required();
+  token->add_option("--ip", f.ips, "The host's IP address (repeatable)")
+      ->required()
+      ->allow_extra_args(false);
+  token->add_option("--profile", f.profile, "peer, server or metrics")->capture_default_str();
+  token->add_option("--ttl", f.ttl, "Token lifetime (capped at the signer's end)")
+      ->capture_default_str();
+  token->add_option("--dir", f.out_dir, "Output directory in the printed command")
+      ->capture_default_str();
+  token->add_option("--kubeconfig", f.kubeconfig,
+                    "Also write a kubeconfig-shaped recovery file (server, CA, token), 0600");
+  token
+      ->add_option("-w,--write-out", f.format,
+                   "Output format: table, json (host, token, expires, command) or yaml")
+      ->capture_default_str();
+  state_flag(token);
+  token->callback([&state] {
+    auto r = RunToken(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+}
+
+}  // namespace cpr::cli

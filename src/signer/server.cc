@@ -1,0 +1,364 @@
+#include "signer/server.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <httplib.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "pki/issue.h"
+#include "pki/lifetime.h"
+#include "signer/core.h"
+#include "signer/token_store.h"
+#include "util/atomic_file.h"
+
+namespace cpr::signer {
+namespace {
+
+using Json = nlohmann::json;
+
+int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
+
+// The flock on <state>/signer.lock, held for the signer's whole life.
+class ServeLock {
+ public:
+  static Result<ServeLock> Acquire(const std::string& state_dir) {
+    const std::string path = state_dir + "/signer.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      auto running = FindRunningSigner(state_dir);
+      std::string who =
+          running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
+      return MakeError(
+          Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
+          "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
+    }
+    return ServeLock(fd);
+  }
+  ServeLock(ServeLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ServeLock(const ServeLock&) = delete;
+  ~ServeLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit ServeLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// True when some process holds the lock.
+bool LockHeld(const std::string& state_dir) {
+  int fd = ::open((state_dir + "/signer.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
+}
+
+bool IsSignerProcess(int pid) {
+  auto cmdline = ReadFileLimited(fmt::format("/proc/{}/cmdline", pid), 1 << 16);
+  // /proc files report size 0: read it the plain way if that came back empty.
+  std::string text;
+  if (cmdline && !cmdline->empty()) {
+    text = *cmdline;
+  } else {
+    int fd = ::open(fmt::format("/proc/{}/cmdline", pid).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+  }
+  std::vector<std::string> args;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); i++)
+    if (i == text.size() || text[i] == '\0') {
+      if (i > start) args.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  for (size_t i = 0; i + 1 < args.size(); i++)
+    if (args[i] == "signer" && args[i + 1] == "serve") return true;
+  return false;
+}
+
+}  // namespace
+
+std::string ListenAddress::Url() const {
+  return host.find(':') != std::string::npos ? fmt::format("https://[{}]:{}", host, port)
+                                             : fmt::format("https://{}:{}", host, port);
+}
+
+Result<ListenAddress> ParseListen(const std::string& text) {
+  ListenAddress a;
+  std::string port;
+  auto bad = [&](const std::string& why) -> Result<ListenAddress> {
+    return MakeError(Code::kInvalidArgument, "--listen", fmt::format("'{}': {}", text, why),
+                     "give ADDR:PORT with the address new members reach, e.g. 10.0.0.5:9943");
+  };
+  if (text.starts_with("[")) {
+    size_t close = text.find(']');
+    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
+      return bad("expected [IPv6]:PORT");
+    a.host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    size_t colon = text.rfind(':');
+    if (colon == std::string::npos) return bad("no port");
+    a.host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (a.host.find(':') != std::string::npos) return bad("bracket IPv6 addresses: [::1]:9943");
+  }
+  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
+    return bad("bad port");
+  a.port = std::stoi(port);
+  if (a.port < 1 || a.port > 65535) return bad("port out of range");
+  if (a.host.empty() || a.host == "0.0.0.0" || a.host == "::" || a.host == "*")
+    return bad("a wildcard address; the signer listens only where it is told");
+  unsigned char buf[16];
+  a.is_ip =
+      inet_pton(AF_INET, a.host.c_str(), buf) == 1 || inet_pton(AF_INET6, a.host.c_str(), buf) == 1;
+  if (!a.is_ip && !pki::ValidHostName(a.host)) return bad("not an IP address or host name");
+  return a;
+}
+
+Result<std::optional<RunningSigner>> FindRunningSigner(const std::string& state_dir) {
+  if (!LockHeld(state_dir)) return std::optional<RunningSigner>();
+  auto text = ReadFileLimited(state_dir + "/signer.json", 1 << 20);
+  if (!text) {
+    // Starting up: the lock is taken before signer.json is written.
+    return MakeError(Code::kUnavailable, state_dir, "a signer is starting (no signer.json yet)",
+                     "retry in a moment");
+  }
+  Json j = Json::parse(*text, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return MakeError(Code::kCorrupt, state_dir + "/signer.json", "not JSON");
+  RunningSigner r;
+  try {
+    r.pid = j.at("pid").get<int>();
+    r.url = j.at("url").get<std::string>();
+    r.listen = j.at("listen").get<std::string>();
+    r.ca_file = j.at("caFile").get<std::string>();
+    r.started = j.at("started").get<int64_t>();
+    r.expires = j.at("expires").get<int64_t>();
+  } catch (const Json::exception& e) {
+    return MakeError(Code::kCorrupt, state_dir + "/signer.json", e.what());
+  }
+  return std::optional<RunningSigner>(r);
+}
+
+Result<StopResult> StopSigner(const std::string& state_dir, int wait_seconds) {
+  StopResult out;
+  struct stat st;
+  const bool have_state = ::stat(state_dir.c_str(), &st) == 0;
+  // What stopping revokes (the signer revokes them itself as it exits).
+  int unspent = 0;
+  if (have_state) {
+    TokenStore store(state_dir);
+    auto list = store.List();
+    if (list)
+      for (const auto& t : *list) unspent += t.state == "unspent";
+  }
+  auto running = FindRunningSigner(state_dir);
+  if (running && *running) {
+    const int pid = (*running)->pid;
+    if (pid <= 1 || !IsSignerProcess(pid))
+      return MakeError(Code::kFailedPrecondition, state_dir + "/signer.json",
+                       fmt::format("pid {} is not a `cpr signer serve` process", pid),
+                       "check with ps; stop it by hand if needed");
+    if (::kill(pid, SIGTERM) != 0 && errno != ESRCH)
+      return MakeError(Code::kIo, fmt::format("pid {}", pid),
+                       std::string("kill: ") + std::strerror(errno));
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+    while (LockHeld(state_dir)) {
+      if (std::chrono::steady_clock::now() > end)
+        return MakeError(Code::kUnavailable, fmt::format("pid {}", pid),
+                         fmt::format("the signer did not stop within {}s", wait_seconds));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    out.pid = pid;
+  } else if (!running && running.error().code != Code::kUnavailable) {
+    return std::move(running).error();
+  }
+  // Revoke whatever is left (the signer does it too as it exits).
+  if (have_state) {
+    TokenStore store(state_dir);
+    const int left = CPR_TRY(store.RevokeUnspent(Now()));
+    out.revoked = std::max(unspent, left);
+  }
+  return out;
+}
+
+Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
+  const ListenAddress addr = CPR_TRY(ParseListen(o.listen));
+  for (const auto& d : o.dns)
+    if (!pki::ValidHostName(d))
+      return MakeError(Code::kInvalidArgument, "--dns",
+                       fmt::format("'{}' is not a host name (wildcards are never allowed)", d));
+  if (o.ttl <= 0) return MakeError(Code::kInvalidArgument, "--ttl", "must be positive");
+  CPR_RETURN_IF_ERROR(CreateStateDir(o.state_dir));
+  ServeLock lock = CPR_TRY(ServeLock::Acquire(o.state_dir));
+  const int64_t started = Now();
+  const int64_t expires = started + o.ttl;
+
+  // A fresh signer starts with no valid token from an earlier run.
+  TokenStore store(o.state_dir);
+  const int stale = CPR_TRY(store.RevokeUnspent(started));
+
+  // The serving certificate: in memory only, from the etcd CA.
+  pki::PrivateKey serving_key = CPR_TRY(pki::PrivateKey::Generate({}));
+  pki::CertSpec spec;
+  spec.subject = pki::Name::Of("cpr-signer", {"system:etcd-signer"});
+  if (addr.is_ip)
+    spec.ip_addresses.push_back(addr.host);
+  else
+    spec.dns_names.push_back(addr.host);
+  for (const auto& d : o.dns)
+    if (d != addr.host) spec.dns_names.push_back(d);
+  spec.ext_key_usages = {pki::kServerAuth};
+  spec.not_before = started - pki::kBackdateSeconds;
+  spec.not_after = std::min(expires + 3600, cas.ca.Info().not_after);
+  pki::Certificate serving = CPR_TRY(pki::IssueSigned(spec, serving_key.get(), cas.ca, cas.ca_key));
+
+  AuditLog log(o.state_dir + "/audit.log");
+  PolicyConfig policy{o.dns, o.max_cert_lifetime};
+  SignerCore core(cas, o.state_dir, policy, &log);
+
+  httplib::SSLServer svr([&](SSL_CTX& ctx) {
+    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
+    return SSL_CTX_use_certificate(&ctx, serving.get()) == 1 &&
+           SSL_CTX_use_PrivateKey(&ctx, serving_key.get()) == 1 &&
+           SSL_CTX_check_private_key(&ctx) == 1;
+  });
+  if (!svr.is_valid()) return MakeError(Code::kInternal, "signer", "TLS setup failed");
+  svr.set_payload_max_length(kMaxRequestBytes);
+  svr.set_read_timeout(10, 0);
+  svr.set_write_timeout(10, 0);
+  svr.set_keep_alive_max_count(10);
+  thread_local bool handled = false;
+  svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+    handled = false;
+    return httplib::Server::HandlerResponse::Unhandled;
+  });
+  auto reply = [](httplib::Response& res, const SignerCore::Response& r) {
+    res.status = r.status;
+    res.set_content(r.body, "application/json");
+  };
+  const std::string csr_path =
+      R"(/apis/certificates\.k8s\.io/v1(beta1)?/certificatesigningrequests)";
+  svr.Post(csr_path + "/?", [&](const httplib::Request& req, httplib::Response& res) {
+    handled = true;
+    reply(res,
+          core.Create(req.get_header_value("Authorization"), req.get_header_value("Content-Type"),
+                      req.body, fmt::format("{}:{}", req.remote_addr, req.remote_port)));
+  });
+  svr.Get(csr_path + "/([^/]+)", [&](const httplib::Request& req, httplib::Response& res) {
+    handled = true;
+    reply(res, core.Get(req.matches[2], req.get_header_value("Authorization"),
+                        fmt::format("{}:{}", req.remote_addr, req.remote_port)));
+  });
+  svr.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
+    handled = true;
+    res.set_content("ok", "text/plain");
+  });
+  svr.set_exception_handler(
+      [&](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
+        handled = true;
+        core.LogRefusal("internal error while handling a request", "");
+        res.status = 500;
+      });
+  // Requests refused before any handler ran (unknown path, body too large).
+  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
+    if (!handled && res.status >= 400)
+      core.LogRefusal(fmt::format("HTTP {} for {} {}", res.status, req.method, req.path),
+                      fmt::format("{}:{}", req.remote_addr, req.remote_port));
+    handled = false;  // the next request on this thread may never reach a handler
+  });
+
+  if (!svr.bind_to_port(addr.host, addr.port))
+    return MakeError(Code::kUnavailable, "--listen " + o.listen,
+                     std::string("cannot listen: ") + std::strerror(errno),
+                     "is the address on this host, and the port free?");
+
+  // State for `signer token` and `signer stop`.
+  std::string bundle = cas.ca.ToPem();
+  if (cas.metric_ca) bundle += cas.metric_ca->ToPem();
+  // Absolute: `signer token` prints it for another host's operator.
+  std::error_code ec;
+  const std::string ca_file =
+      std::filesystem::absolute(o.state_dir + "/ca.crt", ec).lexically_normal().string();
+  CPR_RETURN_IF_ERROR(WriteFileAtomic(ca_file, bundle, 0644));
+  Json info{{"pid", static_cast<int>(::getpid())},
+            {"url", addr.Url()},
+            {"listen", o.listen},
+            {"caFile", ca_file},
+            {"started", started},
+            {"expires", expires},
+            {"source", cas.source}};
+  CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
+
+  // Signals go to the watcher thread only (blocked here, before any thread starts).
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::atomic<bool> done{false};
+  std::string stop_reason = "listener ended";
+  std::thread watcher([&] {
+    while (!done) {
+      timespec slice{0, 200 * 1000 * 1000};
+      int sig = sigtimedwait(&signals, nullptr, &slice);
+      if (sig > 0) {
+        stop_reason = sig == SIGTERM ? "SIGTERM (cpr signer stop)" : strsignal(sig);
+        break;
+      }
+      if (Now() >= expires) {
+        stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
+        break;
+      }
+    }
+    // stop() is a no-op until the listener runs; wait for it briefly.
+    for (int i = 0; i < 100 && !svr.is_running() && !done; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    svr.stop();
+  });
+  log.Write(fmt::format(
+      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
+      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
+      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
+  std::cout << fmt::format(
+                   "signer listening on {} (pid {}), until {}; stop with `cpr signer stop "
+                   "--state {}`",
+                   addr.Url(), ::getpid(), pki::FormatTimeUtc(expires), o.state_dir)
+            << std::endl;
+  svr.listen_after_bind();
+  done = true;
+  watcher.join();
+
+  auto revoked = store.RevokeUnspent(Now());
+  ::unlink((o.state_dir + "/signer.json").c_str());
+  log.Write(
+      fmt::format("stopped: {}; revoked {} unspent token(s)", stop_reason, revoked ? *revoked : 0));
+  // Signals stay blocked: a second SIGTERM now must not kill the exit path.
+  if (!revoked) return std::move(revoked).error();
+  return {};
+}
+
+}  // namespace cpr::signer

@@ -1,0 +1,188 @@
+#include "util/atomic_file.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <random>
+
+namespace cpr {
+namespace {
+
+Error Errno(const std::string& where, const std::string& what) {
+  return MakeError(Code::kIo, where, what + ": " + std::strerror(errno));
+}
+
+Result<void> WriteAll(int fd, Bytes data, const std::string& where) {
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return Errno(where, "write");
+    }
+    done += static_cast<size_t>(n);
+  }
+  return {};
+}
+
+std::string TempSuffix() {
+  std::random_device rd;
+  static const char kHex[] = "0123456789abcdef";
+  std::string s = ".cpr-tmp-";
+  for (int i = 0; i < 12; i++) s.push_back(kHex[rd() & 15]);
+  return s;
+}
+
+}  // namespace
+
+std::string DirName(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  if (slash == std::string::npos) return ".";
+  if (slash == 0) return "/";
+  return path.substr(0, slash);
+}
+
+Result<void> FsyncDir(const std::string& dir) {
+  int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Errno(dir, "open directory");
+  int rc = ::fsync(fd);
+  ::close(fd);
+  if (rc != 0) return Errno(dir, "fsync directory");
+  return {};
+}
+
+Result<void> WriteFileAtomic(const std::string& path, Bytes data, mode_t mode) {
+  const std::string dir = DirName(path);
+  const std::string tmp = path + TempSuffix();
+  int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (fd < 0) return Errno(tmp, "create");
+  auto fail = [&](Error e) -> Result<void> {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return e;
+  };
+  if (auto r = WriteAll(fd, data, tmp); !r) return fail(std::move(r).error());
+  if (::fchmod(fd, mode) != 0) return fail(Errno(tmp, "fchmod"));
+  if (::fsync(fd) != 0) return fail(Errno(tmp, "fsync"));
+  if (::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return Errno(tmp, "close");
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    Error e = Errno(path, "rename from " + tmp);
+    ::unlink(tmp.c_str());
+    return e;
+  }
+  return FsyncDir(dir);
+}
+
+Result<void> MakeDirs(const std::string& path, mode_t mode) {
+  if (path.empty()) return MakeError(Code::kInvalidArgument, "mkdir", "empty path");
+  struct stat st;
+  if (::stat(path.c_str(), &st) == 0) {
+    if (!S_ISDIR(st.st_mode))
+      return MakeError(Code::kFailedPrecondition, path, "exists and is not a directory");
+    return {};
+  }
+  const std::string parent = DirName(path);
+  if (parent != path) CPR_RETURN_IF_ERROR(MakeDirs(parent, mode));
+  if (::mkdir(path.c_str(), mode) != 0 && errno != EEXIST) return Errno(path, "mkdir");
+  // mkdir's mode is narrowed by the umask; make it exactly `mode`.
+  if (::chmod(path.c_str(), mode) != 0) return Errno(path, "chmod");
+  return FsyncDir(parent);
+}
+
+Result<std::string> ReadFileLimited(const std::string& path, size_t max_size) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return MakeError(errno == ENOENT ? Code::kNotFound : Code::kIo, path,
+                     std::string("open: ") + std::strerror(errno));
+  struct stat st;
+  if (::fstat(fd, &st) != 0) {
+    Error e = Errno(path, "stat");
+    ::close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return MakeError(Code::kInvalidArgument, path, "not a regular file");
+  }
+  if (static_cast<uint64_t>(st.st_size) > max_size) {
+    ::close(fd);
+    return MakeError(Code::kInvalidArgument, path,
+                     "file too large (" + std::to_string(st.st_size) + " bytes, limit " +
+                         std::to_string(max_size) + ")");
+  }
+  std::string out;
+  out.resize(static_cast<size_t>(st.st_size));
+  size_t done = 0;
+  while (done < out.size()) {
+    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      Error e = Errno(path, "read");
+      ::close(fd);
+      return e;
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  out.resize(done);
+  ::close(fd);
+  return out;
+}
+
+// ---- AtomicFile ------------------------------------------------------------
+
+Result<std::unique_ptr<AtomicFile>> AtomicFile::Create(const std::string& path, mode_t mode) {
+  std::unique_ptr<AtomicFile> f(new AtomicFile());
+  f->path_ = path;
+  f->tmp_ = path + TempSuffix();
+  f->mode_ = mode;
+  f->fd_ = ::open(f->tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (f->fd_ < 0) return Errno(f->tmp_, "create");
+  return f;
+}
+
+AtomicFile::~AtomicFile() { Abort(); }
+
+Result<void> AtomicFile::Write(Bytes data) {
+  if (fd_ < 0) return MakeError(Code::kInternal, tmp_, "write after Sync/Abort");
+  CPR_RETURN_IF_ERROR(WriteAll(fd_, data, tmp_));
+  size_ += data.size();
+  return {};
+}
+
+Result<void> AtomicFile::Sync() {
+  if (synced_) return {};
+  if (fd_ < 0) return MakeError(Code::kInternal, tmp_, "sync after Abort");
+  if (::fchmod(fd_, mode_) != 0) return Errno(tmp_, "fchmod");
+  if (::fsync(fd_) != 0) return Errno(tmp_, "fsync");
+  const int fd = fd_;
+  fd_ = -1;
+  if (::close(fd) != 0) return Errno(tmp_, "close");
+  synced_ = true;
+  return {};
+}
+
+Result<void> AtomicFile::Commit() {
+  CPR_RETURN_IF_ERROR(Sync());
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) return Errno(path_, "rename from " + tmp_);
+  committed_ = true;
+  return FsyncDir(DirName(path_));
+}
+
+void AtomicFile::Abort() {
+  if (committed_) return;
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+  if (!tmp_.empty()) ::unlink(tmp_.c_str());
+  tmp_.clear();
+}
+
+}  // namespace cpr

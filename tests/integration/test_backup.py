@@ -1,0 +1,273 @@
+#!/usr/bin/python3
+"""cpr backup against a real 3-member etcd 3.4 cluster.
+
+  consistent  a writer keeps putting keys while the backup streams from a
+              follower; etcdctl restores the .db and the restored member has
+              exactly the recorded revision and hashKV; manifest SHA-256s and
+              sizes match the files; 0600 files in a 0700 dir; the tar.gz
+              holds the newest revision of each static pod's resources
+  keep        a second backup (from the leader when only it is given) with
+              --keep 1 removes the first pair, .db first
+  cut         the member frozen mid-stream (--command-timeout ends it) and
+              killed mid-stream: the failure is reported, no file is left;
+              a re-run with --cluster skips the dead member and succeeds
+  refused     nothing listening: exit 1, the endpoint named, no DIR made"""
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import tarfile
+import tempfile
+import threading
+import time
+
+import etcdlab
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def make_resources(root):
+    """An OpenShift 4.3+ static-pod-resources folder: revisions 2 and 11 of
+    each component (11 must be taken), etcd-member, and a folder not taken."""
+    for comp in ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"):
+        for rev in (2, 11):
+            d = os.path.join(root, "%s-pod-%d" % (comp, rev), "secrets", "tls")
+            os.makedirs(d)
+            with open(os.path.join(d, "tls.key"), "w") as f:
+                f.write("%s-%d" % (comp, rev))
+            os.chmod(os.path.join(d, "tls.key"), 0o600)
+    os.makedirs(os.path.join(root, "etcd-member"))
+    with open(os.path.join(root, "etcd-member", "ca.crt"), "w") as f:
+        f.write("ca")
+    os.makedirs(os.path.join(root, "kube-apiserver-certs"))
+
+
+class Writer(threading.Thread):
+    """Puts keys into member 0 until stopped; counts them."""
+
+    def __init__(self, port):
+        super().__init__(daemon=True)
+        import etcd3
+        self.client = etcd3.client(host="127.0.0.1", port=port, timeout=30)
+        self.stop_flag = threading.Event()
+        self.n = 0
+
+    def run(self):
+        while not self.stop_flag.is_set():
+            self.client.put("/registry/pods/w/p%d" % self.n, "x" * 200)
+            self.n += 1
+
+    def stop(self):
+        self.stop_flag.set()
+        self.join(30)
+        self.client.close()
+
+
+class Backup(etcdlab.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.c = etcdlab.cpr()
+        cls.tmp = tempfile.mkdtemp(prefix="cpr-backup-")
+        cls.cl = etcdlab.Cluster(3, workdir=os.path.join(cls.tmp, "cluster"))
+        cls.res = os.path.join(cls.tmp, "static-pod-resources")
+        make_resources(cls.res)
+        # ~30 MB, so that a stream can be caught in flight
+        import etcd3
+        c = etcd3.client(host="127.0.0.1", port=cls.cl.cports[0], timeout=120)
+        blob = os.urandom(100 * 1024)
+        for start in range(0, 300, 10):
+            c.transaction(compare=[], success=[c.transactions.put("/registry/configmaps/big/c%d" % i, blob)
+                                               for i in range(start, start + 10)], failure=[])
+        c.close()
+        cls.restored = []
+
+    @classmethod
+    def tearDownClass(cls):
+        for p in cls.restored:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(20)
+        cls.cl.cleanup()
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def backup(self, out, *extra, endpoints=None):
+        return self.c.run("backup", out, "--resources", self.res, "-w", "json",
+                          "--endpoints", endpoints or self.cl.endpoints(), *extra, timeout=180)
+
+    def restore_and_hash(self, snap, rev):
+        """etcdctl snapshot restore + a throwaway etcd on it: (hashkv at rev, its revision)."""
+        d = tempfile.mkdtemp(dir=self.tmp)
+        cport, pport = etcdlab.free_ports(2)
+        peer, client = "http://127.0.0.1:%d" % pport, "http://127.0.0.1:%d" % cport
+        subprocess.run([etcdlab.ETCDCTL, "snapshot", "restore", snap, "--data-dir", d + "/data", "--name", "r",
+                        "--initial-cluster", "r=" + peer, "--initial-advertise-peer-urls", peer],
+                       check=True, capture_output=True, env={**os.environ, "ETCDCTL_API": "3"})
+        p = subprocess.Popen([etcdlab.ETCD, "--name", "r", "--data-dir", d + "/data", "--listen-client-urls", client,
+                              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                              "--initial-advertise-peer-urls", peer, "--initial-cluster", "r=" + peer,
+                              "--logger", "zap", "--log-level", "error"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.restored.append(p)
+        try:
+            ctl = [etcdlab.ETCDCTL, "--endpoints", client, "--dial-timeout=1s"]
+            env = {**os.environ, "ETCDCTL_API": "3"}
+            t_end = time.time() + 30
+            while subprocess.run(ctl + ["endpoint", "health"], capture_output=True, env=env).returncode:
+                self.assertLess(time.time(), t_end, "restored etcd did not start")
+                time.sleep(0.1)
+            hk = json.loads(subprocess.run(ctl + ["endpoint", "hashkv", "--rev", str(rev), "-w", "json"],
+                                           capture_output=True, env=env, check=True).stdout)[0]["HashKV"]
+            return hk["hash"], hk["header"]["revision"]
+        finally:
+            p.terminate()
+            p.wait(20)
+
+    def test_consistent_backup_while_writing(self):
+        out = os.path.join(self.tmp, "consistent")
+        writer = Writer(self.cl.cports[0])
+        writer.start()
+        try:
+            time.sleep(0.3)
+            r = self.backup(out)
+            n_during = writer.n
+        finally:
+            writer.stop()
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertGreater(writer.n, 0)
+        doc = json.loads(r.stdout)
+        # a follower, to spare the leader
+        self.assertFalse(doc["member"]["isLeader"])
+        leader = self.cl.leader()
+        self.assertNotEqual(doc["member"]["endpoint"], self.cl.endpoint(leader))
+        stamp = doc["stamp"]
+        snap = os.path.join(out, "snapshot_%s.db" % stamp)
+        tgz = os.path.join(out, "static_kuberesources_%s.tar.gz" % stamp)
+        manifest = os.path.join(out, "backup_%s.json" % stamp)
+        self.assertEqual(sorted(os.listdir(out)), sorted(map(os.path.basename, (snap, tgz, manifest))))
+        self.assertEqual(os.stat(out).st_mode & 0o777, 0o700)
+        for f in (snap, tgz, manifest):
+            self.assertEqual(os.stat(f).st_mode & 0o777, 0o600, f)
+        # the recorded revision is the file's, hashKV is what a restore gives
+        st = etcdlab.etcdctl_status(snap)
+        self.assertEqual(st["revision"], doc["revision"])
+        hk, restored_rev = self.restore_and_hash(snap, doc["revision"])
+        self.assertEqual(hk, doc["hashKV"])
+        self.assertEqual(restored_rev, doc["revision"])
+        # writes went on after the snapshot: the cluster is ahead of the backup
+        now = int(self.cl.ctl_json("get", "x", members=[0])["header"]["revision"])
+        self.assertGreater(now, doc["revision"])
+        self.assertGreater(n_during, 0)
+        # the manifest pairs the files exactly
+        with open(manifest) as f:
+            m = json.load(f)
+        self.assertEqual(m["snapshot"], {"file": os.path.basename(snap), "size": os.path.getsize(snap),
+                                         "sha256": sha256(snap)})
+        self.assertEqual(m["resources"]["file"], os.path.basename(tgz))
+        self.assertEqual(m["resources"]["sha256"], sha256(tgz))
+        self.assertEqual(m["resources"]["size"], os.path.getsize(tgz))
+        self.assertEqual(m["revision"], doc["revision"])
+        self.assertEqual(m["hashKV"], doc["hashKV"])
+        self.assertEqual(m["etcdVersion"], "3.4.23")
+        self.assertEqual(len(m["members"]), 3)
+        self.assertEqual(m["resources"]["revisions"], {"kube-apiserver": 11, "kube-controller-manager": 11,
+                                                       "kube-scheduler": 11, "etcd": 11})
+        ids = {int(x["ID"]) for x in self.cl.ctl_json("member", "list", members=[0])["members"]}
+        self.assertEqual({int(x["id"], 16) for x in m["members"]}, ids)
+        self.assertEqual(m["clusterID"], "%x" % self.cl.ctl_json("member", "list", members=[0])["header"]["cluster_id"])
+        with tarfile.open(tgz) as t:
+            names = t.getnames()
+            key = t.getmember("static-pod-resources/kube-apiserver-pod-11/secrets/tls/tls.key")
+            self.assertEqual(key.mode, 0o600)
+            self.assertEqual(t.extractfile(key).read(), b"kube-apiserver-11")
+        self.assertIn("static-pod-resources/etcd-member/ca.crt", names)
+        self.assertIn("static-pod-resources/etcd-pod-11/secrets/tls/tls.key", names)
+        self.assertFalse([n for n in names if "-pod-2" in n or "kube-apiserver-certs" in n], names)
+
+        # keep: a second backup from the leader alone, --keep 1
+        time.sleep(1.1)  # a new stamp
+        r = self.backup(out, "--keep", "1", endpoints=self.cl.endpoint(leader))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc2 = json.loads(r.stdout)
+        self.assertTrue(doc2["member"]["isLeader"])
+        self.assertEqual(doc2["pruned"], [stamp])
+        self.assertEqual(sorted(os.listdir(out)), sorted(["snapshot_%s.db" % doc2["stamp"],
+                                                          "static_kuberesources_%s.tar.gz" % doc2["stamp"],
+                                                          "backup_%s.json" % doc2["stamp"]]))
+
+    def wait_for_temp(self, out, timeout=30):
+        t_end = time.time() + timeout
+        while time.time() < t_end:
+            if glob.glob(os.path.join(out, "snapshot_*.db.cpr-tmp-*")):
+                return True
+            time.sleep(0.002)
+        return False
+
+    def test_cut_stream_leaves_nothing(self):
+        cl = self.cl
+        leader = cl.leader()
+        victim = [i for i in range(3) if i != leader][0]
+        out = os.path.join(self.tmp, "cut")
+        for how in ("freeze", "kill"):
+            p = subprocess.Popen([self.c.path, "backup", out, "--resources", self.res, "--endpoints",
+                                  cl.endpoint(victim), "--command-timeout", "1s", "-w", "json"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            caught = self.wait_for_temp(out)
+            cl.stop_member(victim, signal.SIGSTOP)
+            self.assertTrue(caught, "the backup never started streaming")
+            if how == "kill":
+                time.sleep(0.2)
+                cl.stop_member(victim, signal.SIGKILL)
+            t0 = time.time()
+            stdout, stderr = p.communicate(timeout=60)
+            self.assertNotEqual(p.returncode, 0, (how, stderr))
+            self.assertEqual(stdout, b"")
+            err = stderr.decode()
+            self.assertIn("endpoint " + cl.endpoint(victim), err)
+            if how == "freeze":
+                self.assertIn("no data for 1s (--command-timeout)", err)
+                self.assertLess(time.time() - t0, 10)
+                cl.resume_member(victim)
+            else:
+                self.assertIn("Snapshot", err)
+            left = os.listdir(out) if os.path.exists(out) else []
+            self.assertEqual(left, [], how)
+            self.assertFalse(os.path.exists(out), "the run made DIR, the run removes it")
+        # a re-run over every member (--cluster: the member list's client URLs) skips the dead one
+        alive = [i for i in range(3) if i != victim][0]
+        r = self.backup(out, "--no-resources", "--cluster", endpoints=cl.endpoint(alive))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertNotEqual(doc["member"]["endpoint"], cl.endpoint(victim))
+        self.assertTrue(any(cl.endpoint(victim) in w for w in doc["warnings"]), doc["warnings"])
+        self.assertEqual(len(os.listdir(out)), 2)
+        cl.start_member(victim)
+        self.assertTrue(cl.wait_healthy(30))
+
+    def test_refused_endpoint_makes_nothing(self):
+        port = etcdlab.free_ports(1)[0]
+        out = os.path.join(self.tmp, "refused")
+        r = self.backup(out, "--dial-timeout", "1s", endpoints="127.0.0.1:%d" % port)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("endpoint 127.0.0.1:%d" % port, r.stderr.decode())
+        self.assertIn("connection refused", r.stderr.decode())
+        self.assertFalse(os.path.exists(out))
+        # a missing --resources folder is named
+        r = self.c.run("backup", out, "--resources", os.path.join(self.tmp, "none"),
+                       "--endpoints", self.cl.endpoints())
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("--resources", r.stderr.decode())
+        self.assertIn("--no-resources", r.stderr.decode())
+        self.assertFalse(os.path.exists(out))
+
+
+if __name__ == "__main__":
+    etcdlab.main()

@@ -1,0 +1,168 @@
+#include <gtest/gtest.h>
+
+#include "pki_testing.h"
+#include "signer/policy.h"
+
+namespace cpr::signer {
+namespace {
+
+using testing::Now;
+using testing::Sh;
+using testing::TempDir;
+
+TokenRecord Token(const std::string& host = "m4", const std::string& profile = "peer") {
+  TokenRecord t;
+  t.id = "abcdef012345";
+  t.hash = "00";
+  t.host = host;
+  t.ips = {"10.0.0.4"};
+  t.profile = profile;
+  t.created = Now() - 10;
+  t.expires = Now() + 3600;
+  return t;
+}
+
+pki::CertRequest Csr(const std::string& cn, const std::vector<std::string>& orgs,
+                     std::vector<std::string> dns, std::vector<std::string> ips,
+                     std::vector<std::string> eku = {}, bool ca = false) {
+  auto key = pki::PrivateKey::Generate({});
+  pki::CsrSpec spec;
+  spec.subject = pki::Name::Of(cn, orgs);
+  spec.dns_names = std::move(dns);
+  spec.ip_addresses = std::move(ips);
+  spec.ext_key_usages = std::move(eku);
+  spec.request_ca = ca;
+  auto r = pki::CertRequest::Create(*key, spec);
+  EXPECT_TRUE(r.has_value());
+  return *r;
+}
+
+pki::CertRequest Good() {
+  return Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4", "localhost"},
+             {"10.0.0.4", "127.0.0.1"});
+}
+
+std::string RefusalOf(const TokenRecord& t, const pki::CertRequest& csr,
+                      RequestedExtras extras = {}, PolicyConfig cfg = {}) {
+  auto r = Evaluate(t, csr, extras, cfg, Now());
+  return r ? "" : r.error().what;
+}
+
+TEST(Policy, SignsTheProfileOnly) {
+  PolicyConfig cfg;
+  cfg.max_lifetime = 30 * 86400;
+  auto plan = Evaluate(Token(), Good(), {{"digital signature", "server auth", "client auth"}, 3600},
+                       cfg, Now());
+  ASSERT_TRUE(plan.has_value()) << plan.error().ToString();
+  EXPECT_EQ(plan->profile, pki::Profile::kPeer);
+  EXPECT_EQ(plan->spec.subject.ToString(), "O=system:etcd-peers, CN=system:etcd-peer:m4");
+  EXPECT_FALSE(plan->spec.is_ca);
+  EXPECT_EQ(plan->spec.ext_key_usages, (std::vector<std::string>{"serverAuth", "clientAuth"}));
+  EXPECT_EQ(plan->spec.not_after - Now(), 3600);
+  auto metrics = Evaluate(
+      Token("m4", "metrics"),
+      Csr("system:etcd-metric:m4", {"system:etcd-metrics"}, {"m4"}, {"10.0.0.4"}), {}, cfg, Now());
+  ASSERT_TRUE(metrics.has_value());
+  EXPECT_EQ(metrics->spec.ext_key_usages, std::vector<std::string>{"serverAuth"});
+  EXPECT_LE(metrics->spec.not_after - Now(), 30 * 86400);
+}
+
+TEST(Policy, TokenStates) {
+  const int64_t now = Now();
+  TokenRecord t = Token();
+  EXPECT_FALSE(TokenProblem(&t, now).has_value());
+  EXPECT_EQ(*TokenProblem(nullptr, now), "unknown token");
+  t.state = "spent";
+  EXPECT_NE(TokenProblem(&t, now)->find("replay"), std::string::npos);
+  t.state = "revoked";
+  EXPECT_NE(TokenProblem(&t, now)->find("revoked"), std::string::npos);
+  t.state = "unspent";
+  t.expires = now;
+  EXPECT_NE(TokenProblem(&t, now)->find("expired"), std::string::npos);
+}
+
+TEST(Policy, RefusesEachViolation) {
+  const TokenRecord t = Token();
+  // Another host's name, in the CN or the SANs, or its IP.
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m5", {"system:etcd-peers"}, {"m5"}, {})).find("CN"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4", "m5"}, {}))
+                .find("SAN m5"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4"}, {"10.0.0.5"}))
+                .find("SAN IP 10.0.0.5"),
+            std::string::npos);
+  // The profile's organization only, and no extra subject attributes.
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:masters"}, {"m4"}, {})).find("O '"),
+            std::string::npos);
+  EXPECT_NE(
+      RefusalOf(t, Csr("system:etcd-server:m4", {"system:etcd-servers"}, {"m4"}, {})).find("CN"),
+      std::string::npos);
+  // Wildcards, CA:TRUE, codeSigning, a missing host name.
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4", "*.m4"}, {}))
+                .find("wildcard"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4"}, {}, {}, true))
+                .find("CA:TRUE"),
+            std::string::npos);
+  EXPECT_NE(
+      RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4"}, {}, {"codeSigning"}))
+          .find("codeSigning"),
+      std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"localhost"}, {}))
+                .find("host name"),
+            std::string::npos);
+  // clientAuth is not part of the metrics profile.
+  EXPECT_NE(RefusalOf(Token("m4", "metrics"), Csr("system:etcd-metric:m4", {"system:etcd-metrics"},
+                                                  {"m4"}, {}, {"clientAuth"}))
+                .find("clientAuth"),
+            std::string::npos);
+  // spec.usages and lifetime.
+  EXPECT_NE(RefusalOf(t, Good(), {{"code signing"}, std::nullopt}).find("code signing"),
+            std::string::npos);
+  PolicyConfig cfg;
+  cfg.max_lifetime = 86400;
+  EXPECT_NE(RefusalOf(t, Good(), {{}, 2 * 86400}, cfg).find("longer than the bound"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(t, Good(), {{}, 10}, cfg).find("below 600"), std::string::npos);
+  // --dns names are allowed; others are not.
+  cfg.extra_dns = {"etcd-1.cluster.example"};
+  auto extra =
+      Csr("system:etcd-peer:m4", {"system:etcd-peers"}, {"m4", "etcd-1.cluster.example"}, {});
+  EXPECT_EQ(RefusalOf(t, extra, {}, cfg), "");
+  EXPECT_NE(RefusalOf(t, extra), "");
+}
+
+TEST(Policy, RefusesOpensslRequestsWithOtherSansOrWeakKeys) {
+  TempDir d;
+  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
+               (d / "k") + " -out " + (d / "a.csr") +
+               " -subj '/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
+               "'subjectAltName=DNS:m4,URI:spiffe://x'")
+                .rc,
+            0);
+  auto a = pki::CertRequest::FromPem(testing::ReadAll(d / "a.csr"), "a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_NE(RefusalOf(Token(), *a).find("URI:"), std::string::npos);
+  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-521 -nodes -keyout " +
+               (d / "k2") + " -out " + (d / "b.csr") +
+               " -subj '/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
+               "'subjectAltName=DNS:m4'")
+                .rc,
+            0);
+  auto b = pki::CertRequest::FromPem(testing::ReadAll(d / "b.csr"), "b");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_NE(RefusalOf(Token(), *b).find("key type"), std::string::npos);
+  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
+               (d / "k3") + " -out " + (d / "c.csr") +
+               " -subj '/C=US/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
+               "'subjectAltName=DNS:m4'")
+                .rc,
+            0);
+  auto c = pki::CertRequest::FromPem(testing::ReadAll(d / "c.csr"), "c");
+  ASSERT_TRUE(c.has_value());
+  EXPECT_NE(RefusalOf(Token(), *c).find("subject attribute C=US"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace cpr::signer
