@@ -7,6 +7,7 @@
 #   asan          ASan/UBSan Debug build in build-asan/, unit tests + integration tests labelled small
 #   fuzz          libFuzzer build with clang in build-fuzz/, bolt_fuzz for 60 s on tests/fuzz/corpus/
 #   bench-smoke   bench/smoke.sh (small snapshot: cpr status == etcdctl status, the bench runs)
+#   lint          scripts/lint.sh: clang-format, cppcheck and clang-tidy clean on src/
 # Ends with "N passed, N failed" (stages). Env: JOBS (default 2), FUZZ_SECONDS (60).
 set -uo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
@@ -84,4 +85,5 @@ stage release release
 stage asan asan
 stage fuzz fuzz
 stage bench-smoke bench_smoke
+stage lint bash scripts/lint.sh
 summary
