@@ -60,6 +60,9 @@ def _port_free(port, host="127.0.0.1"):
         s.close()
 
 
+_handed_out = set()  # ports free_port_pair returned in this process
+
+
 def free_port_pair(host="127.0.0.1"):
     """Two consecutive free ports, bind-probed, picked at random in 27000-31999:
     below the ephemeral range (32768+, outgoing connections) and above the
@@ -67,7 +70,12 @@ def free_port_pair(host="127.0.0.1"):
     rnd = random.Random(os.getpid() ^ int(time.time() * 1000))
     for _ in range(500):
         p = rnd.randrange(27000, 32000, 2)
+        # A port handed out earlier in this process may not be bound yet
+        # (a restored member's peer port): never hand it out twice.
+        if p in _handed_out or p + 1 in _handed_out:
+            continue
         if _port_free(p, host) and _port_free(p + 1, host):
+            _handed_out.update((p, p + 1))
             return p, p + 1
     raise RuntimeError("no free port pair on %s" % host)
 
