@@ -46,6 +46,12 @@ try:
 except ImportError:          # only needed when proto > 0
     k8s = None
 
+def tls_args():
+    """Mutual TLS from LOAD_CACERT / LOAD_CERT / LOAD_KEY (unset: plain)."""
+    ca, cert, key = (os.environ.get(v) for v in ("LOAD_CACERT", "LOAD_CERT", "LOAD_KEY"))
+    return {"ca_cert": ca, "cert_cert": cert, "cert_key": key} if ca else {}
+
+
 DEFAULT_SPEC = {
     "txn": 0,                # 0: one request per key write, pipelined (realistic:
                              #    every write gets its own revision, like k8s);
@@ -142,7 +148,7 @@ def worker(wid, endpoint, spec, lease_ids, stop, slow, counters, lock):
     host, port = endpoint.rsplit(":", 1)
     opts = [("grpc.max_send_message_length", 64 << 20),
             ("grpc.max_receive_message_length", 64 << 20)]
-    cli = etcd3.client(host=host, port=int(port), timeout=60, grpc_options=opts)
+    cli = etcd3.client(host=host, port=int(port), timeout=60, grpc_options=opts, **tls_args())
     rng = random.Random(spec["seed"] * 1000 + wid)
     live = []          # keys this worker wrote that still exist
     seq = 0
@@ -266,7 +272,7 @@ def main():
         sys.exit("load_etcd.py: proto>0 needs tools/k8s/make_k8s_values.py beside bench/")
     target = int(a.target_mb * 1024 * 1024)
     host, port = a.endpoint.rsplit(":", 1)
-    cli = etcd3.client(host=host, port=int(port), timeout=60)
+    cli = etcd3.client(host=host, port=int(port), timeout=60, **tls_args())
 
     lease_ids = []
     for _ in range(int(spec["leases"])):

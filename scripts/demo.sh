@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # usage: scripts/demo.sh
 #
-# CPR's main job, for now: back up a 3-member etcd cluster and read the backups offline.
+# CPR's main job, for now: back up a 3-member etcd cluster (mutual TLS on every connection,
+# certificates from `cpr pki init`), read the backups offline, and restore one natively.
 #   1. installs what is needed (scripts/setup.sh) and builds cpr (Release, build/);
 #   2. starts a 3-member etcd 3.4 cluster on three free loopback addresses
 #      (127.0.0.100+, ports 2379/2380 as on real hosts), loads Kubernetes-like data
@@ -9,7 +10,9 @@
 #      takes a backup with `cpr backup` (from a follower: snapshot + an OpenShift-style
 #      static-pod-resources tar.gz + manifest, verified), changes a few objects (a Pod is
 #      updated, then deleted by accident), takes a second backup, stops etcd;
-#   3. shows `cpr snapshot status, verify, ls, get -w yaml, history, diff` on them.
+#   3. shows `cpr snapshot status, verify, ls, get -w yaml, history, diff` on them;
+#   4. restores backup 1 with `cpr snapshot restore` (no etcdctl), boots etcd on it and reads
+#      back the Pod that was deleted after that backup.
 # Everything lives in a temp dir that is removed at the end; etcd is stopped by its PIDs.
 # Env: JOBS (build parallelism, default 2), DEMO_MB (data to load, default 8),
 #      CPR_BIN=PATH (use that cpr binary; no setup, no build).
@@ -70,19 +73,35 @@ EOF
 read -r -a HOSTS <<<"$ADDRS"
 [ ${#HOSTS[@]} -eq 3 ] || { echo "demo: no three free 127.0.0.x addresses with ports 2379/2380" >&2; exit 1; }
 ADDR=${HOSTS[0]}
-EPS=http://${HOSTS[0]}:2379,http://${HOSTS[1]}:2379,http://${HOSTS[2]}:2379
-INITIAL=m0=http://${HOSTS[0]}:2380,m1=http://${HOSTS[1]}:2380,m2=http://${HOSTS[2]}:2380
+EPS=https://${HOSTS[0]}:2379,https://${HOSTS[1]}:2379,https://${HOSTS[2]}:2379
+INITIAL=m0=https://${HOSTS[0]}:2380,m1=https://${HOSTS[1]}:2380,m2=https://${HOSTS[2]}:2380
 
-say "starting a 3-member etcd $(etcd --version | head -1 | awk '{print $3}') cluster on ${HOSTS[*]} (data in $WORK)"
-for i in 0 1 2; do
-  h=${HOSTS[$i]}
-  etcd --name "m$i" --data-dir "$WORK/data-m$i" \
-    --listen-client-urls "http://$h:2379" --advertise-client-urls "http://$h:2379" \
-    --listen-peer-urls "http://$h:2380" --initial-advertise-peer-urls "http://$h:2380" \
-    --initial-cluster "$INITIAL" --initial-cluster-token cpr-demo \
+say "certificates: cpr pki init (etcd CA, metrics CA, peer/server/metric per master, an admin client)"
+PKI=$WORK/pki
+run "$CPR" pki init --dir "$PKI" --hosts "m0=${HOSTS[0]},m1=${HOSTS[1]},m2=${HOSTS[2]}" >/dev/null
+# every client below (etcdctl, cpr, the loader) uses the admin certificate
+export ETCDCTL_CACERT=$PKI/ca.crt ETCDCTL_CERT=$PKI/admin.crt ETCDCTL_KEY=$PKI/admin.key
+export LOAD_CACERT=$ETCDCTL_CACERT LOAD_CERT=$ETCDCTL_CERT LOAD_KEY=$ETCDCTL_KEY
+
+# start_member NAME HOST DATA_DIR INITIAL_CLUSTER CERTS: one etcd, TLS on client and peer sides
+start_member() {
+  local name=$1 h=$2 data=$3 initial=$4 certs=$5
+  etcd --name "$name" --data-dir "$data" \
+    --listen-client-urls "https://$h:2379" --advertise-client-urls "https://$h:2379" \
+    --listen-peer-urls "https://$h:2380" --initial-advertise-peer-urls "https://$h:2380" \
+    --initial-cluster "$initial" --initial-cluster-token cpr-demo \
+    --cert-file "$certs/server.crt" --key-file "$certs/server.key" \
+    --trusted-ca-file "$PKI/ca.crt" --client-cert-auth \
+    --peer-cert-file "$certs/peer.crt" --peer-key-file "$certs/peer.key" \
+    --peer-trusted-ca-file "$PKI/ca.crt" --peer-client-cert-auth \
     --max-request-bytes 16777216 --max-txn-ops 100000 \
-    --logger zap --log-level warn >"$WORK/etcd-m$i.log" 2>&1 &
+    --logger zap --log-level warn >"$WORK/etcd-$name.log" 2>&1 &
   ETCD_PIDS+=($!)
+}
+
+say "starting a 3-member etcd $(etcd --version | head -1 | awk '{print $3}') cluster on ${HOSTS[*]}, mutual TLS everywhere (data in $WORK)"
+for i in 0 1 2; do
+  start_member "m$i" "${HOSTS[$i]}" "$WORK/data-m$i" "$INITIAL" "$PKI/m$i"
 done
 for _ in $(seq 300); do
   etcdctl --endpoints "$EPS" --dial-timeout=1s endpoint health >/dev/null 2>&1 && break
@@ -118,7 +137,9 @@ import etcd3
 import make_k8s_values as k8s
 host, port = sys.argv[1].split(":")
 step = sys.argv[2]
-c = etcd3.client(host=host, port=int(port))
+import os
+c = etcd3.client(host=host, port=int(port), ca_cert=os.environ["LOAD_CACERT"],
+                 cert_cert=os.environ["LOAD_CERT"], cert_key=os.environ["LOAD_KEY"])
 pod = k8s.key_for("Pod", "frontend-7d9c5b8f6d-x2kqj", "shop")
 if step == "create":
     c.put(pod, k8s.encode("Pod", "frontend-7d9c5b8f6d-x2kqj", "shop", rng=random.Random(1)))
@@ -174,4 +195,22 @@ say "history: every record of that Pod still in backup 2: created, updated, dele
 run "$CPR" snapshot history "$B2" "$POD"
 say "diff: what changed between backup 1 and backup 2 (under /registry/)"
 run "$CPR" snapshot diff "$B1" "$B2" /registry/
+say "restore: backup 1 (taken before the accident) into a new member, natively (no etcdctl)"
+STAMP1=$(basename "$B1" .db)
+STAMP1=${STAMP1#snapshot_}
+R_INITIAL=r0=https://$ADDR:2380
+run "$CPR" snapshot restore "$WORK/backups" --stamp "$STAMP1" --name r0 \
+  --initial-cluster "$R_INITIAL" --initial-advertise-peer-urls "https://$ADDR:2380" \
+  --initial-cluster-token cpr-demo-restored --data-dir "$WORK/restored-r0" \
+  --bump-revision 1000 --mark-compacted
+start_member r0 "$ADDR" "$WORK/restored-r0" "$R_INITIAL" "$PKI/m0"
+for _ in $(seq 300); do
+  etcdctl --endpoints "https://$ADDR:2379" --dial-timeout=1s endpoint health >/dev/null 2>&1 && break
+  sleep 0.1
+done
+say "the restored member serves: the Pod deleted after backup 1 is back (its revisions start 1000 ahead, older watches are compacted)"
+run "$CPR" member list --endpoints "https://$ADDR:2379"
+run etcdctl --endpoints "https://$ADDR:2379" get "$POD" --keys-only
+run "$CPR" endpoint status --endpoints "https://$ADDR:2379"
+stop_etcd
 say "done; removing $WORK"
