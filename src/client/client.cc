@@ -699,7 +699,7 @@ Result<Client::SnapshotInfo> Client::Snapshot(
   auto last = Clock::now();
   std::thread watchdog([&] {
     std::unique_lock<std::mutex> lock(mu);
-    while (!done) {
+    for (;;) {  // `done` is set by the streaming thread while we wait
       cv.wait_for(lock, std::chrono::milliseconds(100));
       if (done) break;
       if (cancel != nullptr && cancel->load()) {
