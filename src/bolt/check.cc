@@ -62,16 +62,9 @@ class Walker {
                             PageTypeName(page->flags()) + " page");
     for (Pgid id = fl; id <= fl + page->overflow(); id++) reachable_[id] = true;
     summary_.reachable_pages += page->overflow() + 1;
-    Bytes b = page->bytes();
-    uint64_t count = page->count(), first = kPageHeaderSize;
-    if (count == 0xFFFF) {  // escape: the real count is the first u64
-      count = LoadLe64(b.data() + kPageHeaderSize);
-      first += 8;
-    }
-    if (count > (b.size() - first) / 8)
-      return Report(fl, fmt::format("{} free ids do not fit in the freelist page", count));
-    for (uint64_t i = 0; i < count; i++) {
-      Pgid id = LoadLe64(b.data() + first + 8 * i);
+    auto ids = FreelistIds(*page);
+    if (!ids) return Report(fl, ids.error().what);
+    for (Pgid id : *ids) {
       if (id < 2 || id >= pgid_) {
         Report(fl, fmt::format("free id {} outside 2..{}", id, pgid_ - 1));
       } else if (free_[id]) {

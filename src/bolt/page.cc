@@ -79,4 +79,19 @@ Result<BucketRef> ParseBucketValue(Bytes value, const std::string& where) {
   return ref;
 }
 
+Result<std::vector<Pgid>> FreelistIds(const PageView& page) {
+  const Bytes b = page.bytes();
+  uint64_t count = page.count(), first = kPageHeaderSize;
+  if (count == 0xFFFF) {
+    if (b.size() < kPageHeaderSize + 8) return page.Corrupt("freelist count past the page end");
+    count = LoadLe64(b.data() + kPageHeaderSize);
+    first += 8;
+  }
+  if (count > (b.size() - first) / 8)
+    return page.Corrupt(fmt::format("{} free ids do not fit in the freelist page", count));
+  std::vector<Pgid> ids(count);
+  for (uint64_t i = 0; i < count; i++) ids[i] = LoadLe64(b.data() + first + 8 * i);
+  return ids;
+}
+
 }  // namespace cpr::bolt

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "util/bytes.h"
 #include "util/result.h"
@@ -86,6 +87,10 @@ struct BucketRef {
   Bytes inline_page;  // non-empty iff root == 0
   bool is_inline() const { return root == 0; }
 };
+
+// The page ids a freelist page lists (§1.9.1: a count of 0xFFFF escapes to
+// a u64 count in the first slot). Ids are not range-checked here.
+Result<std::vector<Pgid>> FreelistIds(const PageView& page);
 
 // Parses a bucket value; `where` names the bucket in errors.
 Result<BucketRef> ParseBucketValue(Bytes value, const std::string& where);

@@ -55,12 +55,15 @@ Result<PageIndex> PageIndex::Build(const Reader& reader,
       if (!view.CheckElementArray()) {
         info.bad_branch = true;
       } else {
+        Bytes previous;
         for (size_t e = 0; e < view.count(); e++) {
           auto el = view.Branch(e);
-          if (!el) {
+          // Keys strictly ascending, as bbolt's search over them requires.
+          if (!el || (e > 0 && !(previous < el->key))) {
             info.bad_branch = true;
             break;
           }
+          previous = el->key;
           index.children_.push_back(el->child);
         }
       }
@@ -119,7 +122,8 @@ void PageIndex::Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::st
     if (info.flags & kBranchPage) {
       branches_reached_++;
       if (info.bad_branch || info.children_end == info.children_begin) {
-        faults.push_back(fmt::format("page {}: branch elements out of bounds or empty", id));
+        faults.push_back(
+            fmt::format("page {}: branch elements out of bounds, out of order or empty", id));
         continue;
       }
       if (depth >= kMaxDepth) {
@@ -134,6 +138,39 @@ void PageIndex::Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::st
       faults.push_back(fmt::format("page {}: invalid type: not a branch or leaf page start", id));
     }
   }
+}
+
+void PageIndex::CheckFreelist(const Reader& reader, std::vector<std::string>& faults) const {
+  const Pgid fl = reader.meta().freelist;
+  if (fl == kNoFreelist) return;  // not synced (etcd 3.4): free pages are whatever is unreachable
+  auto page = reader.Page(fl);
+  if (!page || (page->flags() & kFreelistPage) == 0) {
+    faults.push_back(fmt::format("page {}: the meta's freelist page is not a freelist", fl));
+    return;
+  }
+  auto ids = FreelistIds(*page);
+  if (!ids) {
+    faults.push_back(fmt::format("page {}: {}", fl, ids.error().what));
+    return;
+  }
+  // §1.12 step 4: with a real freelist, every page is reachable or free, never both.
+  std::vector<bool> accounted = reachable_;
+  for (Pgid id = fl; id <= fl + page->overflow() && id < pgid_; id++) accounted[id] = true;
+  for (Pgid id : *ids) {
+    if (id < 2 || id >= pgid_)
+      faults.push_back(fmt::format("page {}: free id {} outside 2..{}", fl, id, pgid_ - 1));
+    else if (accounted[id])
+      faults.push_back(fmt::format("page {}: reachable or already freed, yet free", id));
+    else
+      accounted[id] = true;
+  }
+  uint64_t lost = 0;
+  Pgid first_lost = 0;
+  for (Pgid id = 2; id < pgid_; id++)
+    if (!accounted[id] && lost++ == 0) first_lost = id;
+  if (lost > 0)
+    faults.push_back(
+        fmt::format("page {}: unreachable unfreed ({} pages in all)", first_lost, lost));
 }
 
 }  // namespace cpr::bolt

@@ -35,6 +35,10 @@ class PageIndex {
   // `faults` as "page N: ..." and the subtree skipped.
   void Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults);
 
+  // With a synced freelist (§1.9.1), after every tree was walked with
+  // Leaves(): each page must be reachable or free, not both, not neither.
+  void CheckFreelist(const Reader& reader, std::vector<std::string>& faults) const;
+
   // Reads the pages `ids` (ascending) front to back with large reads and
   // hands each to `fn` (a view valid during the call, with its overflow).
   static Result<void> ReadPages(const Reader& reader, const std::vector<Pgid>& ids,

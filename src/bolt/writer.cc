@@ -4,6 +4,7 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 
@@ -13,6 +14,8 @@ namespace cpr::bolt {
 namespace {
 
 constexpr size_t kWriteChunk = 4 << 20;
+// Leaves filled by Put rank after every copied leaf.
+constexpr uint64_t kPutRankBase = uint64_t{1} << 62;
 
 size_t LeafElementBytes(Bytes k, Bytes v) { return kLeafElementSize + k.size() + v.size(); }
 
@@ -57,14 +60,18 @@ Error IoError(const std::string& path, const std::string& what) {
 
 }  // namespace
 
-Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, uint32_t page_size) {
+Result<std::unique_ptr<Writer>> Writer::Create(const std::string& path, uint32_t page_size,
+                                               const Options& options) {
   std::unique_ptr<Writer> w(new Writer());
   w->path_ = path;
   w->page_size_ = page_size;
+  w->first_pgid_ = std::max<Pgid>(options.first_pgid, 3);
+  w->next_pgid_ = w->first_pgid_;
+  w->freelist_ = options.freelist;
   w->fd_ = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
   if (w->fd_ < 0) return IoError(path, "cannot create");
-  // Pages 0-2 are written at Finish(); the tree starts at page 3.
-  w->out_ = std::make_unique<BackgroundWriter>(w->fd_, path, 3ULL * page_size);
+  // Pages 0-2 are written at Finish(); new pages start at first_pgid.
+  w->out_ = std::make_unique<BackgroundWriter>(w->fd_, path, w->first_pgid_ * page_size);
   w->buffer_.reserve(kWriteChunk + page_size);
   return w;
 }
@@ -76,10 +83,10 @@ Writer::~Writer() {
 
 Result<void> Writer::Flush() {
   if (buffer_.empty()) return {};
-  std::string chunk;
-  chunk.reserve(kWriteChunk + page_size_);
-  chunk.swap(buffer_);
-  return out_->Append(std::move(chunk));
+  std::string next = out_->TakeSpare();
+  next.reserve(kWriteChunk + page_size_);
+  next.swap(buffer_);
+  return out_->Append(std::move(next));
 }
 
 Result<void> Writer::WritePages(const std::string& image) {
@@ -105,16 +112,30 @@ Result<void> Writer::BeginBucket(Bytes name) {
   leaf_.clear();
   leaf_size_ = kPageHeaderSize;
   wrote_leaf_ = false;
+  adopted_leaves_ = false;
   leaves_.clear();
   leaf_keys_.clear();
+  return {};
+}
+
+Result<void> Writer::AdoptLeaf(Pgid id, uint32_t overflow, Bytes first_key, uint64_t rank) {
+  if (!in_bucket_) return MakeError(Code::kInternal, path_, "AdoptLeaf outside a bucket");
+  if (id < 2 || id + overflow >= first_pgid_ || rank >= kPutRankBase)
+    return MakeError(Code::kInternal, path_,
+                     fmt::format("bucket {}: cannot adopt page {} (new pages start at {})",
+                                 bucket_name_, id, first_pgid_));
+  leaves_.push_back(Child{leaf_keys_.size(), static_cast<uint32_t>(first_key.size()), id, rank});
+  leaf_keys_.append(first_key);
+  adopted_leaves_ = true;
+  wrote_leaf_ = true;
   return {};
 }
 
 Result<void> Writer::FlushLeaf() {
   if (leaf_.empty()) return {};
   const Pgid id = CPR_TRY(WriteLeaf(leaf_, 0));
-  leaves_.push_back(
-      Child{leaf_keys_.size(), static_cast<uint32_t>(leaf_.front().first.size()), id});
+  leaves_.push_back(Child{leaf_keys_.size(), static_cast<uint32_t>(leaf_.front().first.size()), id,
+                          kPutRankBase + leaves_.size()});
   leaf_keys_.append(leaf_.front().first);
   leaf_.clear();
   leaf_size_ = kPageHeaderSize;
@@ -195,6 +216,17 @@ Result<void> Writer::EndBucket() {
     AppendLeafImage(value, leaf_, 0, 0, page_size_, true);
   } else {
     CPR_RETURN_IF_ERROR(FlushLeaf());
+    if (adopted_leaves_) {
+      std::sort(leaves_.begin(), leaves_.end(),
+                [](const Child& a, const Child& b) { return a.rank < b.rank; });
+      for (size_t i = 1; i < leaves_.size(); i++) {
+        const Bytes prev(leaf_keys_.data() + leaves_[i - 1].key_offset, leaves_[i - 1].key_size);
+        const Bytes next(leaf_keys_.data() + leaves_[i].key_offset, leaves_[i].key_size);
+        if (!(prev < next) || leaves_[i - 1].rank == leaves_[i].rank)
+          return MakeError(Code::kInternal, path_,
+                           fmt::format("bucket {}: leaves out of key order", bucket_name_));
+      }
+    }
     const Pgid root = CPR_TRY(BuildBranches(std::move(leaves_), std::move(leaf_keys_)));
     value = BucketValue(root);
   }
@@ -242,7 +274,7 @@ Result<void> Writer::WriteHead(Pgid root) {
   m.version = kVersion;
   m.page_size = page_size_;
   m.root = root;
-  m.freelist = 2;
+  m.freelist = freelist_ ? 2 : kNoFreelist;
   m.pgid = next_pgid_;
   for (Pgid id = 0; id < 2; id++) {
     m.txid = id;
@@ -251,6 +283,7 @@ Result<void> Writer::WriteHead(Pgid root) {
   char* fl = head.data() + 2ULL * page_size_;
   StoreLe64(fl, 2);
   StoreLe16(fl + 8, kFreelistPage);
+  if (!freelist_) head.resize(2ULL * page_size_);  // page 2 is adopted, or free
   if (::pwrite(fd_, head.data(), head.size(), 0) != static_cast<ssize_t>(head.size()))
     return IoError(path_, "cannot write the meta pages");
   // §1.13 step 5: the file is exactly pgid pages.

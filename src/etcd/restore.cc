@@ -16,13 +16,11 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <map>
 
-#include "bolt/writer.h"
 #include "etcd/backend.h"
+#include "etcd/restore_db.h"
 #include "etcd/snap_file.h"
 #include "etcd/snapshot_file.h"
-#include "etcd/verify.h"
 #include "etcd/wal.h"
 #include "util/atomic_file.h"
 #include "util/text.h"
@@ -32,12 +30,6 @@ namespace {
 
 constexpr const char* kStagingPrefix = ".cpr-restore-";
 constexpr const char* kWalIncompleteMark = ".cpr-restore-incomplete";
-// The key of the tombstone that carries --bump-revision: a key no one
-// writes (it starts with NUL). A tombstone for a key the index never saw is
-// skipped by etcd 3.4's index rebuild but still sets the store revision
-// (mvcc/kvstore.go restoreIntoIndex).
-constexpr std::string_view kBumpKey("\0cpr/bump-revision", 18);
-
 // Test seam: CPR_RESTORE_FAULT=<step> kills the process (SIGKILL, no
 // cleanup) when the restore reaches that step, to prove crash safety.
 void FaultPoint(const char* step) {
@@ -267,8 +259,8 @@ std::vector<std::string> RestorePlan::Steps() const {
   if (!move_member_to.empty()) s.push_back("move aside: " + member_dir + " -> " + move_member_to);
   if (!move_wal_to.empty()) s.push_back("move aside: " + wal_dir + " -> " + move_wal_to);
   s.push_back(
-      fmt::format("verify the source (SHA-256 trailer, bbolt structure, etcd schema) and "
-                  "write a compact db: {}/snap/db (source {})",
+      fmt::format("verify the source (SHA-256 trailer, bbolt structure, etcd schema) while "
+                  "copying it into the db: {}/snap/db (source {})",
                   member_dir, HumanizeBytes(source_bytes)));
   s.push_back(fmt::format("write the WAL: {}/{} (64 MB, {} records)", wal_dir, kFirstWalSegment,
                           4 + m.members.size()));
@@ -295,104 +287,6 @@ std::string RestorePlan::EtcdCommand() const {
 }
 
 namespace {
-
-// Verifies the source and writes the new db in the same walk: SchemaCheck
-// sees every element; this subclass also hands it to the writer, changing
-// what restore changes (§5.4): consistent_index = N, buckets key/meta/lease
-// present, optionally the bump, the compaction mark and cleared alarms.
-class RestoreWalk : public SchemaCheck {
- public:
-  RestoreWalk(bolt::Writer& w, const RestoreConfig& c, const RestorePlan& p)
-      : SchemaCheck(50), w_(w), c_(c), p_(p) {}
-
-  void OnBucketBegin(int depth, Bytes name, const bolt::BucketRef& ref) override {
-    SchemaCheck::OnBucketBegin(depth, name, ref);
-    if (depth != 1) return;
-    EmitMissingBefore(name);
-    Check(w_.BeginBucket(name));
-    current_ = std::string(name);
-  }
-
-  void OnElement(int depth, const bolt::LeafElement& e) override {
-    SchemaCheck::OnElement(depth, e);
-    if (depth != 1 || e.is_bucket()) return;
-    keys_++;
-    if (current_ == kMetaBucket) {
-      meta_[std::string(e.key)] = std::string(e.value);
-    } else if (current_ == kAlarmBucket && c_.clear_alarms) {
-      keys_--;
-    } else {
-      Check(w_.Put(e.key, e.value));
-      if (current_ == kKeyBucket && c_.bump_revision > 0 && KeyValueUserKey(e.value) == kBumpKey)
-        Add("restore", 0,
-            "the snapshot already holds the bump key: restore it without --bump-revision");
-    }
-  }
-
-  void OnBucketEnd(int depth) override {
-    if (depth != 1) return;
-    if (current_ == kKeyBucket) WriteBump();
-    if (current_ == kMetaBucket) WriteMeta();
-    Check(w_.EndBucket());
-    done_.push_back(current_);
-    current_.clear();
-  }
-
-  // Buckets etcd needs that the source lacked (§5.4 step 1), after the last.
-  void EmitRemainingBuckets() { EmitMissingBefore("\xff\xff"); }
-
-  uint64_t keys() const { return keys_; }
-  const Error* write_error() const { return write_error_ ? &*write_error_ : nullptr; }
-
- private:
-  void Check(const Result<void>& r) {
-    if (!r && !write_error_) write_error_ = r.error();
-  }
-
-  void EmitMissingBefore(Bytes name) {
-    for (std::string_view b : {kKeyBucket, kLeaseBucket, kMetaBucket}) {
-      if (!(b < name) || std::find(done_.begin(), done_.end(), b) != done_.end()) continue;
-      if (std::string(b) == std::string(name)) continue;
-      Check(w_.BeginBucket(b));
-      current_ = std::string(b);
-      OnBucketEnd(1);
-    }
-  }
-
-  void WriteBump() {
-    if (c_.bump_revision <= 0) return;
-    // A tombstone at the new revision (see kBumpKey).
-    bump_key_ = Revision{p_.new_revision, 0, true}.Encode();
-    bump_value_.clear();
-    AppendUvarint(bump_value_, (1 << 3) | 2);
-    AppendUvarint(bump_value_, kBumpKey.size());
-    bump_value_.append(kBumpKey);
-    Check(w_.Put(bump_key_, bump_value_));
-  }
-
-  void WriteMeta() {
-    // §6.2: consistent_index must equal the number of members.
-    std::string ci(8, '\0');
-    StoreBe64(ci.data(), p_.membership.members.size());
-    meta_["consistent_index"] = ci;
-    if (c_.mark_compacted) {
-      const std::string rev = Revision{p_.new_revision, 0, false}.Encode();
-      meta_["finishedCompactRev"] = rev;
-      meta_["scheduledCompactRev"] = rev;
-    }
-    for (const auto& [k, v] : meta_) Check(w_.Put(k, v));
-  }
-
-  bolt::Writer& w_;
-  const RestoreConfig& c_;
-  const RestorePlan& p_;
-  std::string current_;
-  std::vector<std::string> done_;
-  std::map<std::string, std::string> meta_;
-  std::string bump_key_, bump_value_;
-  uint64_t keys_ = 0;
-  std::optional<Error> write_error_;
-};
 
 Result<void> SetOwnerAndMode(const std::string& path, mode_t mode, const RestorePlan& p) {
   if (::chmod(path.c_str(), mode) != 0) return MakeError(Code::kIo, path, "chmod: " + ErrnoText());
@@ -487,47 +381,25 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     if (!n) return abandon(n.error());
     lap("extract snapshot.db from the archive");
   }
-  if (!p.source.snapshot_sha256.empty()) {
-    auto sha = FileSha256(source_file);
-    if (!sha) return abandon(sha.error());
-    if (*sha != p.source.snapshot_sha256)
-      return abandon(MakeError(
-          Code::kCorrupt, source_file,
-          fmt::format("SHA-256 {} differs from the manifest's {}", *sha, p.source.snapshot_sha256),
-          "the backup changed after it was taken: use another backup"));
-    lap("check the SHA-256 recorded in " + BaseName(p.source.manifest));
-  }
-
-  // 4. Verify and write the db in one walk.
+  // 4. Verify the source and write the db (etcd/restore_db.h), checking
+  // the SHA-256 the backup manifest records in the same pass.
   {
-    bolt::Reader::Options ro;
-    ro.prefetch = true;
-    auto backend = Backend::Open(source_file, ro);
+    auto backend = Backend::Open(source_file);
     if (!backend) return abandon(std::move(backend).error());
-    if (!HasHashTrailer((*backend)->reader().file().size()) && !c.skip_hash_check)
-      return abandon(MakeError(Code::kFailedPrecondition, source_file,
-                               "snapshot missing hash but --skip-hash-check=false"));
-    auto writer = bolt::Writer::Create(snap_dir + "/db", (*backend)->reader().page_size());
-    if (!writer) return abandon(std::move(writer).error());
-    RestoreWalk walk(**writer, c, p);
-    VerifyOptions vo;
-    vo.skip_hash_check = c.skip_hash_check;
-    const VerifyReport report = VerifyOpened(**backend, vo, walk);
-    walk.EmitRemainingBuckets();
-    if (!report.ok()) {
-      std::string list;
-      for (const auto& f : report.faults) list += "\n  " + f.check + ": " + f.what;
-      return abandon(MakeError(Code::kCorrupt, source_file,
-                               fmt::format("the source fails verification ({} faults); nothing "
-                                           "was restored:{}",
-                                           report.fault_count, list),
-                               "use another backup"));
-    }
-    if (walk.write_error()) return abandon(*walk.write_error());
-    if (auto r = (*writer)->Finish(); !r) return abandon(r.error());
-    result.db_bytes = (*writer)->bytes_written();
-    result.keys = walk.keys();
-    lap("verify the source and write the db");
+    RestoreDbEdits edits;
+    edits.consistent_index = p.membership.members.size();
+    edits.bump_to = c.bump_revision > 0 ? p.new_revision : 0;
+    edits.mark_compacted = c.mark_compacted;
+    edits.clear_alarms = c.clear_alarms;
+    edits.skip_hash_check = c.skip_hash_check;
+    edits.file_sha256 = p.source.snapshot_sha256;
+    auto db = WriteRestoredDb(**backend, snap_dir + "/db", edits);
+    if (!db) return abandon(std::move(db).error());
+    result.db_bytes = db->bytes;
+    result.keys = db->keys;
+    lap(edits.file_sha256.empty() ? "verify the source and write the db"
+                                  : "verify the source (and the SHA-256 in " +
+                                        BaseName(p.source.manifest) + ") and write the db");
   }
   if (p.source.kind == BackupSet::Kind::kLegacyTar) ::unlink(source_file.c_str());
   FaultPoint("db");

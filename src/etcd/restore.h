@@ -7,8 +7,8 @@
 //                 an existing member (or plan to move it aside), check space.
 //                 Reads only: its result is what --dry-run prints.
 //   RunRestore    in a staging dir inside the data dir (or beside it): verify
-//                 the source (trailer, structure, schema) in the same pass
-//                 that writes the compact db; write the WAL and .snap; fsync
+//                 the source (trailer, structure, schema) while writing the
+//                 db (etcd/restore_db.h); write the WAL and .snap; fsync
 //                 everything; rename the WAL dir (with --wal-dir) and then
 //                 the member dir into place: the member's rename is the
 //                 commit point. A kill at any moment leaves no member or a

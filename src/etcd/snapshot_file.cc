@@ -22,10 +22,15 @@ TrailerCheck CheckTrailer(const MappedFile& file) {
     }
     sha.Update(Bytes(buf.data(), n));
   }
-  const Sha256Digest digest = sha.Finish();
-  if (out.computed_hex.empty())
+  const Sha256Digest digest = sha.DigestSoFar();
+  const Bytes trailer = file.data().substr(body);
+  sha.Update(trailer);
+  const Sha256Digest whole = sha.Finish();
+  if (out.computed_hex.empty()) {
     out.computed_hex = HexOf(Bytes(reinterpret_cast<const char*>(digest.data()), digest.size()));
-  out.stored_hex = HexOf(file.data().substr(body));
+    out.file_hex = HexOf(Bytes(reinterpret_cast<const char*>(whole.data()), whole.size()));
+  }
+  out.stored_hex = HexOf(trailer);
   out.matches = out.computed_hex == out.stored_hex;
   return out;
 }

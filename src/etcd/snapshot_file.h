@@ -25,6 +25,8 @@ struct TrailerCheck {
   bool matches = false;
   std::string stored_hex;    // the trailer
   std::string computed_hex;  // SHA-256 of the bytes before it
+  std::string file_hex;      // SHA-256 of the whole file, trailer included (a backup
+                             // manifest records this one)
 };
 
 // Hashes the file's first size-32 bytes (streaming, bounded memory).

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <thread>
 
 #include "bolt/check.h"
@@ -64,7 +65,7 @@ void SchemaCheck::KeyRecord(const bolt::LeafElement& e) {
                     e.key.size(), Printable(e.key)));
     return;
   }
-  report_.revision = rev->main;
+  report_.revision = std::max(report_.revision, rev->main);  // restore reads leaves in file order
   auto kv = DecodeKeyValue(e.value);
   if (!kv) {
     Add("schema", page_,

@@ -24,6 +24,14 @@ Result<void> BackgroundWriter::Append(std::string chunk) {
   return {};
 }
 
+std::string BackgroundWriter::TakeSpare() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (spare_.empty()) return {};
+  std::string s = std::move(spare_.back());
+  spare_.pop_back();
+  return s;
+}
+
 Result<void> BackgroundWriter::Finish() {
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -45,7 +53,7 @@ void BackgroundWriter::Run() {
       item = std::move(queue_.front());
       queue_.pop_front();
     }
-    const auto& [offset, chunk] = item;
+    auto& [offset, chunk] = item;
     size_t done = 0;
     while (done < chunk.size()) {
       ssize_t n = ::pwrite(fd_, chunk.data() + done, chunk.size() - done,
@@ -62,7 +70,9 @@ void BackgroundWriter::Run() {
     }
     ::sync_file_range(fd_, static_cast<off_t>(offset), static_cast<off_t>(chunk.size()),
                       SYNC_FILE_RANGE_WRITE);
+    chunk.clear();
     std::lock_guard<std::mutex> lock(mu_);
+    if (spare_.size() <= kMaxQueued) spare_.push_back(std::move(chunk));
     cv_.notify_all();
   }
 }

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "util/result.h"
 
@@ -29,6 +30,9 @@ class BackgroundWriter {
 
   // Queues `chunk` (moved) for writing; blocks while the queue is full.
   Result<void> Append(std::string chunk);
+  // An empty string with the capacity of a chunk already written, when one
+  // is free: reusing it spares a page fault per 4 KB of every new chunk.
+  std::string TakeSpare();
   // Waits until every queued chunk is written (no fsync).
   Result<void> Finish();
 
@@ -44,6 +48,7 @@ class BackgroundWriter {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<std::pair<uint64_t, std::string>> queue_;
+  std::vector<std::string> spare_;  // written chunks, cleared, for reuse
   bool done_ = false;
   std::optional<Error> error_;
   std::thread thread_;

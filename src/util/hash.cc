@@ -145,6 +145,19 @@ Sha256::~Sha256() { EVP_MD_CTX_free(impl_->ctx); }
 
 void Sha256::Update(Bytes data) { EVP_DigestUpdate(impl_->ctx, data.data(), data.size()); }
 
+Sha256Digest Sha256::DigestSoFar() const {
+  Sha256Digest out{};
+  EVP_MD_CTX* copy = EVP_MD_CTX_new();
+  unsigned int len = 0;
+  if (copy == nullptr || EVP_MD_CTX_copy_ex(copy, impl_->ctx) != 1 ||
+      EVP_DigestFinal_ex(copy, out.data(), &len) != 1) {
+    EVP_MD_CTX_free(copy);
+    throw std::runtime_error("OpenSSL: cannot copy a SHA-256 context");
+  }
+  EVP_MD_CTX_free(copy);
+  return out;
+}
+
 Sha256Digest Sha256::Finish() {
   Sha256Digest out{};
   unsigned int len = 0;

@@ -58,6 +58,9 @@ class Sha256 {
   Sha256(const Sha256&) = delete;
   Sha256& operator=(const Sha256&) = delete;
   void Update(Bytes data);
+  // The digest of what was hashed so far; hashing can go on afterwards (a
+  // snapshot's body hash and whole-file hash come from one pass).
+  Sha256Digest DigestSoFar() const;
   Sha256Digest Finish();
 
  private:

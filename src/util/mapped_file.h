@@ -32,6 +32,8 @@ class MappedFile {
   MappedFile& operator=(const MappedFile&) = delete;
 
   const std::string& path() const { return path_; }
+  // The open file; -1 for FromBytes.
+  int fd() const { return fd_; }
   uint64_t size() const { return size_; }
   // The whole file; empty for an empty file.
   Bytes data() const { return {data_, static_cast<size_t>(size_)}; }

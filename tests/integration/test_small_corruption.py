@@ -139,6 +139,9 @@ class Corruption(etcdlab.TestCase):
                 self.assertTrue(f.get("what"), f)
             if v.check and not skip:
                 self.assertIn(v.check, [f.get("check") for f in doc["faults"]], doc["faults"][:5])
+        self.check_restore(v.name, path, v.verify, skip=False)
+        if v.skip != v.verify:
+            self.check_restore(v.name, path, v.skip, skip=True)
         for name, args in self.commands(path).items():
             r = self.c.run(*args)   # raises on crash / hang / sanitizer report
             if name in v.must_fail:
@@ -151,6 +154,31 @@ class Corruption(etcdlab.TestCase):
             got = self.c.json("snapshot", "status", path)
             ref = etcdlab.etcdctl_status(path)
             self.assertEqual({k: got[k] for k in ref}, ref, v.name)
+
+    def check_restore(self, name, path, expect, skip):
+        """Restore verifies in its own (file-order) pass: it must refuse what
+        verify refuses, write nothing then, and what it writes must verify."""
+        out = os.path.join(self.tmp, "%s-restored%s" % (name, "-skip" if skip else ""))
+        shutil.rmtree(out, ignore_errors=True)
+        args = ["snapshot", "restore", path, "--data-dir", out] + (
+            ["--skip-hash-check"] if skip else [])
+        r = self.c.run(*args)
+        what = "%s: restore%s" % (name, " --skip-hash-check" if skip else "")
+        text = (r.stdout + r.stderr).decode("utf-8", "replace")
+        self.assertIn(r.returncode, (0, 1, 2), what)
+        if expect == "fail":
+            self.assertIn(r.returncode, (1, 2), "%s should fail: %s" % (what, text[-800:]))
+        if expect == "ok":
+            self.assertEqual(r.returncode, 0, "%s should succeed: %s" % (what, text[-800:]))
+        if r.returncode != 0:
+            self.assertFalse(os.path.exists(os.path.join(out, "member")), what + " left a member")
+            self.assertTrue(r.stderr.strip(), what + " failed silently")
+        else:
+            db = os.path.join(out, "member", "snap", "db")
+            rv = self.c.run("snapshot", "verify", db, "--skip-hash-check")
+            self.assertEqual(rv.returncode, 0, "%s wrote a db that fails verify: %s" % (
+                what, (rv.stdout + rv.stderr).decode("utf-8", "replace")[-800:]))
+        shutil.rmtree(out, ignore_errors=True)
 
     def run_variants(self, variants):
         for v in variants:
@@ -359,6 +387,9 @@ class Corruption(etcdlab.TestCase):
                 r = self.c.run("snapshot", "verify", path)
                 self.assertIn(r.returncode, (0, 1))
                 n_detected += r.returncode == 1
+                if i % 2 == 0:  # restore's own pass must agree with verify (half: CI time)
+                    self.check_restore("random_%02d" % i, path, "fail" if r.returncode else "ok",
+                                       skip=False)
                 for args in self.commands(path).values():
                     self.assertIn(self.c.run(*args).returncode, (0, 1, 2))
                 self.c.run("snapshot", "diff", os.path.join(FIX, "snapB.db"), path, "-w", "json")

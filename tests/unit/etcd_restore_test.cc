@@ -2,6 +2,7 @@
 // the restore-r1 / restore-m1 fixtures it made): IDs, WAL records, .snap
 // files byte for byte; and a restore of snapA whose db carries the same
 // status hash as etcdctl's restored db.
+#include <fcntl.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -13,12 +14,14 @@
 
 #include "bolt/check.h"
 #include "bolt/cursor.h"
+#include "bolt/page_index.h"
 #include "bolt/writer.h"
 #include "etcd/membership.h"
 #include "etcd/restore.h"
 #include "etcd/snap_file.h"
 #include "etcd/status.h"
 #include "etcd/wal.h"
+#include "util/range_copier.h"
 
 namespace cpr::etcd {
 namespace {
@@ -183,6 +186,134 @@ TEST(BoltWriter, RefusesUnsortedInput) {
   ASSERT_TRUE((*w)->BeginBucket("b"));
   ASSERT_TRUE((*w)->Put("2", ""));
   EXPECT_FALSE((*w)->Put("1", ""));
+}
+
+RestoreConfig R1Config(const std::string& data_dir);
+
+// Every (key, value) of a bucket, in order.
+std::vector<std::pair<std::string, std::string>> Dump(const bolt::Reader& r, Bytes bucket) {
+  std::vector<std::pair<std::string, std::string>> out;
+  auto ref = r.Bucket(bucket);
+  if (!ref || !ref->has_value()) return out;
+  bolt::Cursor c(r, **ref);
+  for (auto ok = c.First(); ok && *ok; ok = c.Next())
+    out.emplace_back(c.element().key, c.element().value);
+  return out;
+}
+
+TEST(BoltWriter, AdoptsLeavesInPlaceInAnyOrder) {
+  TempDir dir;
+  // A source with a multi-level tree (and overflow leaves).
+  const std::string src = dir.path() + "/src";
+  std::vector<std::pair<std::string, std::string>> kv;
+  for (int i = 0; i < 30000; i++)
+    kv.emplace_back(fmt::format("k{:08d}", i), std::string(i % 500 == 0 ? 7000 : i % 40, 'v'));
+  {
+    auto w = bolt::Writer::Create(src, 4096);
+    ASSERT_TRUE((*w)->BeginBucket("b"));
+    for (const auto& [k, v] : kv) ASSERT_TRUE((*w)->Put(k, v));
+    ASSERT_TRUE((*w)->EndBucket());
+    ASSERT_TRUE((*w)->Finish());
+  }
+  auto source = bolt::Reader::Open(src);
+  ASSERT_TRUE(source);
+  const bolt::Reader& r = **source;
+  auto index = bolt::PageIndex::Build(r, [](const bolt::PageView&) {});
+  ASSERT_TRUE(index);
+  std::vector<bolt::Pgid> leaves;
+  std::vector<std::string> faults;
+  index->Leaves((*r.Bucket("b"))->root, leaves, faults);
+  ASSERT_TRUE(faults.empty());
+  ASSERT_GT(leaves.size(), 100u);
+
+  // The copy: pages 2.. in place, leaves adopted in reverse key order,
+  // one key Put after them.
+  bolt::Writer::Options o;
+  o.first_pgid = r.meta().pgid;
+  o.freelist = false;
+  const std::string out = dir.path() + "/out";
+  auto w = bolt::Writer::Create(out, 4096, o);
+  ASSERT_TRUE(w);
+  RangeCopier copier(r.file(), (*w)->fd(), out);
+  ASSERT_TRUE(copier.Copy(2 * 4096, (r.meta().pgid - 2) * 4096));
+  ASSERT_TRUE((*w)->BeginBucket("b"));
+  for (size_t i = leaves.size(); i-- > 0;) {
+    auto page = r.Page(leaves[i]);
+    ASSERT_TRUE(page);
+    ASSERT_TRUE((*w)->AdoptLeaf(leaves[i], page->overflow(), page->Leaf(0)->key, i));
+  }
+  EXPECT_FALSE((*w)->AdoptLeaf(r.meta().pgid, 0, "x", 0)) << "a page the writer owns";
+  ASSERT_TRUE((*w)->Put("zz-last", "after every adopted key"));
+  ASSERT_TRUE((*w)->EndBucket());
+  ASSERT_TRUE((*w)->Finish());
+
+  auto back = bolt::Reader::Open(out);
+  ASSERT_TRUE(back) << back.error().ToString();
+  EXPECT_EQ((*back)->meta().freelist, bolt::kNoFreelist);
+  EXPECT_TRUE(bolt::Check(**back).empty());
+  kv.emplace_back("zz-last", "after every adopted key");
+  EXPECT_EQ(Dump(**back, "b"), kv);
+}
+
+TEST(BoltWriter, RefusesAdoptedLeavesOutOfKeyOrder) {
+  TempDir dir;
+  bolt::Writer::Options o;
+  o.first_pgid = 10;
+  auto w = bolt::Writer::Create(dir.path() + "/db", 4096, o);
+  ASSERT_TRUE((*w)->BeginBucket("b"));
+  ASSERT_TRUE((*w)->AdoptLeaf(3, 0, "b", 0));
+  ASSERT_TRUE((*w)->AdoptLeaf(4, 0, "a", 1));  // rank 1, yet its first key sorts first
+  EXPECT_FALSE((*w)->EndBucket());
+}
+
+TEST(RangeCopier, KernelAndBufferedCopiesAgree) {
+  TempDir dir;
+  std::string bytes(3 << 20, '\0');
+  for (size_t i = 0; i < bytes.size(); i++) bytes[i] = static_cast<char>(i * 131 % 251);
+  const std::string src = dir.path() + "/src";
+  std::ofstream(src, std::ios::binary) << bytes;
+  auto file = MappedFile::Open(src);
+  ASSERT_TRUE(file);
+  auto memory = MappedFile::FromBytes(bytes, "in memory");
+  std::vector<std::string> outs;
+  for (int mode = 0; mode < 3; mode++) {
+    if (mode == 1) ::setenv("CPR_NO_COPY_FILE_RANGE", "1", 1);
+    const std::string out = dir.path() + "/out" + std::to_string(mode);
+    int fd = ::open(out.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    ASSERT_GE(fd, 0);
+    RangeCopier copier(mode == 2 ? *memory : **file, fd, out);
+    EXPECT_EQ(copier.in_kernel(), mode == 0);
+    ASSERT_TRUE(copier.Copy(4096, 8192));
+    ASSERT_TRUE(copier.Copy(1 << 20, 2 << 20));
+    EXPECT_FALSE(copier.Copy(3 << 20, 1)) << "past the end";
+    copier.StartWriteBack();
+    ::close(fd);
+    ::unsetenv("CPR_NO_COPY_FILE_RANGE");
+    outs.push_back(ReadFile(out));
+  }
+  std::string want(3 << 20, '\0');
+  want.replace(4096, 8192, bytes, 4096, 8192);
+  want.replace(1 << 20, 2 << 20, bytes, 1 << 20, 2 << 20);
+  for (const auto& got : outs) EXPECT_TRUE(got == want);
+}
+
+TEST(Restore, SnapBKeepsEveryRecordAndVerifies) {
+  // snapB has branch pages and overflow leaves: the adopted-leaf path.
+  TempDir dir;
+  RestoreConfig c = R1Config(dir.path() + "/r1");
+  c.source = Fixture("snapB.db");
+  auto plan = PlanRestore(c);
+  ASSERT_TRUE(plan) << plan.error().ToString();
+  auto r = RunRestore(c, *plan);
+  ASSERT_TRUE(r) << r.error().ToString();
+  auto src = bolt::Reader::Open(c.source);
+  auto out = bolt::Reader::Open(dir.path() + "/r1/member/snap/db");
+  ASSERT_TRUE(src && out);
+  EXPECT_TRUE(bolt::Check(**out).empty());
+  for (std::string_view b : {"key", "lease", "members", "cluster", "auth", "authUsers"})
+    EXPECT_EQ(Dump(**out, b), Dump(**src, b)) << b;
+  auto meta = Dump(**out, "meta");
+  ASSERT_FALSE(meta.empty());
 }
 
 RestoreConfig R1Config(const std::string& data_dir) {

@@ -47,6 +47,14 @@ TEST(Fnv1a64, EmptyIsOffsetBasis) { EXPECT_EQ(Fnv1a64(""), 0xcbf29ce484222325ULL
 
 TEST(Fnv1a64, KnownVector) { EXPECT_EQ(Fnv1a64("a"), 0xaf63dc4c8601ec8cULL); }
 
+TEST(Sha256, DigestSoFarLetsHashingGoOn) {
+  Sha256 h;
+  h.Update("body");
+  EXPECT_EQ(h.DigestSoFar(), Sha256Of("body"));
+  h.Update("+trailer");
+  EXPECT_EQ(h.Finish(), Sha256Of("body+trailer"));
+}
+
 TEST(Sha256, EmptyString) {
   Sha256Digest d = Sha256Of("");
   EXPECT_EQ(HexOf(Bytes(reinterpret_cast<const char*>(d.data()), d.size())),
