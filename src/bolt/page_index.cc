@@ -2,20 +2,56 @@
 
 #include <fmt/format.h>
 
+#include "bolt/meta.h"
+
 namespace cpr::bolt {
 namespace {
 constexpr uint64_t kReadChunk = 8ULL << 20;
 constexpr int kMaxDepth = 64;
 }  // namespace
 
+PageIndex::PageIndex(Pgid pgid) : pgid_(pgid), pages_(pgid), reachable_(pgid, false) {
+  if (pgid >= 2) reachable_[0] = reachable_[1] = true;
+}
+
+bool PageIndex::NoteHeader(Pgid id, const char* header) {
+  PageInfo& info = pages_[id];
+  info.flags = LoadLe16(header + 8);
+  info.overflow = LoadLe32(header + 12);
+  if (LoadLe64(header) != id || id + info.overflow >= pgid_) {
+    info.flags = 0;  // not a page start (stale or overflow data): never valid in a tree
+    return false;
+  }
+  return (info.flags & (kBranchPage | kLeafPage)) != 0;
+}
+
+void PageIndex::NoteSpan(const PageView& view,
+                         const std::function<void(const PageView&)>& on_leaf) {
+  if (!view.is_branch()) return on_leaf(view);
+  PageInfo& info = pages_[view.id()];
+  info.children_begin = static_cast<uint32_t>(children_.size());
+  if (!view.CheckElementArray()) {
+    info.bad_branch = true;
+  } else {
+    Bytes previous;
+    for (size_t e = 0; e < view.count(); e++) {
+      auto el = view.Branch(e);
+      // Keys strictly ascending, as bbolt's search over them requires.
+      if (!el || (e > 0 && !(previous < el->key))) {
+        info.bad_branch = true;
+        break;
+      }
+      previous = el->key;
+      children_.push_back(el->child);
+    }
+  }
+  info.children_end = static_cast<uint32_t>(children_.size());
+}
+
 Result<PageIndex> PageIndex::Build(const Reader& reader,
                                    const std::function<void(const PageView&)>& on_leaf) {
-  PageIndex index;
+  PageIndex index(reader.meta().pgid);
   const uint64_t ps = reader.page_size();
-  index.pgid_ = reader.meta().pgid;
-  index.pages_.resize(index.pgid_);
-  index.reachable_.assign(index.pgid_, false);
-  index.reachable_[0] = index.reachable_[1] = true;
   const MappedFile& file = reader.file();
   std::string buf(kReadChunk, '\0');
   const uint64_t pages_per_chunk = kReadChunk / ps;
@@ -25,52 +61,110 @@ Result<PageIndex> PageIndex::Build(const Reader& reader,
     for (uint64_t i = 0; i < n; i++) {
       const Pgid id = first + i;
       const char* p = buf.data() + i * ps;
-      PageInfo& info = index.pages_[id];
-      info.flags = LoadLe16(p + 8);
-      info.overflow = LoadLe32(p + 12);
-      if (LoadLe64(p) != id || id + info.overflow >= index.pgid_) {
-        info.flags = 0;  // not a page start (stale or overflow data): never valid in a tree
-        continue;
-      }
-      const bool branch = (info.flags & kBranchPage) != 0;
-      const bool leaf = !branch && (info.flags & kLeafPage) != 0;
-      if (!branch && !leaf) continue;
+      if (!index.NoteHeader(id, p)) continue;
+      const uint32_t overflow = index.pages_[id].overflow;
       // The whole span: in the buffer when it fits, else through the mapping.
-      PageView view;
-      if (i + info.overflow < n) {
-        view = PageView(Bytes(p, (uint64_t{info.overflow} + 1) * ps), &reader.name(), id, false);
+      if (i + overflow < n) {
+        index.NoteSpan(PageView(Bytes(p, (uint64_t{overflow} + 1) * ps), &reader.name(), id, false),
+                       on_leaf);
+      } else if (auto mapped = reader.Page(id)) {
+        index.NoteSpan(*mapped, on_leaf);
       } else {
-        auto mapped = reader.Page(id);
-        if (!mapped) {
-          info.flags = 0;
-          continue;
-        }
-        view = *mapped;
+        index.pages_[id].flags = 0;
       }
-      if (leaf) {
-        on_leaf(view);
-        continue;
-      }
-      info.children_begin = static_cast<uint32_t>(index.children_.size());
-      if (!view.CheckElementArray()) {
-        info.bad_branch = true;
-      } else {
-        Bytes previous;
-        for (size_t e = 0; e < view.count(); e++) {
-          auto el = view.Branch(e);
-          // Keys strictly ascending, as bbolt's search over them requires.
-          if (!el || (e > 0 && !(previous < el->key))) {
-            info.bad_branch = true;
-            break;
-          }
-          previous = el->key;
-          index.children_.push_back(el->child);
-        }
-      }
-      info.children_end = static_cast<uint32_t>(index.children_.size());
     }
   }
   return index;
+}
+
+PageIndexStream::PageIndexStream(std::function<void(const PageView&)> on_leaf, uint64_t max_bytes)
+    : on_leaf_(std::move(on_leaf)), max_bytes_(max_bytes) {}
+
+void PageIndexStream::Push(Bytes data) {
+  window_.append(data);
+  if (!started_ && !Start()) return;
+  Drain();
+}
+
+bool PageIndexStream::Start() {
+  // The page size and high-water mark from the meta pages at the head of
+  // the stream (§1.3: the one with the larger txid; the Reader that Finish()
+  // gets checks them for real).
+  if (window_.size() < 80) return false;
+  const Meta m0 = Meta::Decode(Bytes(window_).substr(0, 80));
+  if (m0.magic != kMagic || m0.page_size < 1024 || m0.page_size > (1u << 20) ||
+      (m0.page_size & (m0.page_size - 1)) != 0) {
+    failed_ = true;  // Finish() reads the file instead
+    started_ = true;
+    return false;
+  }
+  if (window_.size() < uint64_t{m0.page_size} + 80) return false;
+  const Meta m1 = Meta::Decode(Bytes(window_).substr(m0.page_size, 80));
+  const Meta& m = m1.magic == kMagic && m1.page_size == m0.page_size && m1.txid > m0.txid ? m1 : m0;
+  started_ = true;
+  if (m.pgid > max_bytes_ / m.page_size) {
+    failed_ = true;
+    return false;
+  }
+  page_size_ = m.page_size;
+  index_ = PageIndex(m.pgid);
+  return true;
+}
+
+void PageIndexStream::Drain() {
+  if (failed_) {
+    window_.clear();
+    return;
+  }
+  const uint64_t ps = page_size_;
+  while (next_ < index_.pgid_) {
+    const uint64_t at = (next_ - window_first_) * ps;
+    if (at + ps > window_.size()) break;
+    const char* p = window_.data() + at;
+    if (!index_.NoteHeader(next_, p)) {
+      next_++;
+      continue;
+    }
+    const uint64_t span = (uint64_t{index_.pages_[next_].overflow} + 1) * ps;
+    if (at + span <= window_.size()) {
+      index_.NoteSpan(PageView(Bytes(p, span), &name_, next_, false), on_leaf_);
+    } else if (span > kMaxWindow) {
+      later_.push_back(next_);  // read from the file by Finish()
+    } else {
+      break;  // wait for the rest of the span
+    }
+    next_++;
+  }
+  // Drop what is behind the next page to look at, in large steps.
+  const uint64_t done = (next_ - window_first_) * ps;
+  if (done >= kReadChunk || next_ >= index_.pgid_) {
+    window_.erase(0, std::min<uint64_t>(done, window_.size()));
+    window_first_ = next_;
+  }
+}
+
+Result<PageIndex> PageIndexStream::Finish(const Reader& reader) {
+  if (failed_ || !started_ || page_size_ != reader.page_size() ||
+      index_.pgid_ != reader.meta().pgid)
+    return PageIndex::Build(reader, on_leaf_);  // the stream's metas said otherwise: read the file
+  const uint64_t ps = page_size_;
+  const Bytes file = reader.file().data();
+  // Pages whose bytes never all arrived, then spans too long for the window.
+  for (; next_ < index_.pgid_; next_++) {
+    if ((next_ + 1) * ps > file.size()) {
+      index_.pages_[next_].flags = 0;
+      continue;
+    }
+    if (index_.NoteHeader(next_, file.data() + next_ * ps)) later_.push_back(next_);
+  }
+  for (Pgid id : later_) {
+    if (auto page = reader.Page(id))
+      index_.NoteSpan(*page, on_leaf_);
+    else
+      index_.pages_[id].flags = 0;
+  }
+  window_.clear();
+  return std::move(index_);
 }
 
 Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>& ids,

@@ -50,6 +50,13 @@ class PageIndex {
   uint64_t branch_pages_reached() const { return branches_reached_; }
 
  private:
+  friend class PageIndexStream;
+  explicit PageIndex(Pgid pgid);
+  // Pass 1 steps. NoteHeader: page `id`'s header; true when it starts a
+  // branch or leaf, whose span then goes to NoteSpan.
+  bool NoteHeader(Pgid id, const char* header);
+  void NoteSpan(const PageView& view, const std::function<void(const PageView&)>& on_leaf);
+
   struct PageInfo {
     uint16_t flags = 0;
     uint32_t overflow = 0;
@@ -62,6 +69,36 @@ class PageIndex {
   std::vector<bool> reachable_;
   uint64_t reachable_count_ = 2;
   uint64_t branches_reached_ = 0;
+};
+
+// Pass 1 over bytes that arrive in file order (a snapshot being
+// received): Push() them as they come (on_leaf sees leaf pages as their
+// spans complete), then Finish() with a Reader over the file they were
+// written to, which names the truth (its meta) and serves what the
+// window could not hold (spans over 64 MB). Memory: the window, a few MB.
+// `max_bytes`: the stream's announced size; metas claiming more pages make
+// Finish() read the file instead.
+class PageIndexStream {
+ public:
+  PageIndexStream(std::function<void(const PageView&)> on_leaf, uint64_t max_bytes);
+  void Push(Bytes data);
+  Result<PageIndex> Finish(const Reader& reader);
+
+ private:
+  static constexpr uint64_t kMaxWindow = 64ULL << 20;
+  bool Start();
+  void Drain();
+
+  std::function<void(const PageView&)> on_leaf_;
+  uint64_t max_bytes_;
+  PageIndex index_{0};
+  bool started_ = false, failed_ = false;
+  uint32_t page_size_ = 0;
+  std::string window_;     // the stream's bytes from page window_first_ on
+  Pgid window_first_ = 0;  // page of window_[0]
+  Pgid next_ = 2;          // next page start to look at
+  std::vector<Pgid> later_;
+  std::string name_ = "snapshot stream";
 };
 
 }  // namespace cpr::bolt

@@ -1,7 +1,6 @@
 #include "procedures/backup.h"
 
 #include <fmt/format.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
@@ -19,7 +18,9 @@
 #include <optional>
 #include <thread>
 
+#include "bolt/page_index.h"
 #include "etcd/backend.h"
+#include "etcd/file_order_check.h"
 #include "etcd/snapshot_file.h"
 #include "etcd/verify.h"
 #include "util/atomic_file.h"
@@ -62,43 +63,28 @@ std::string Hex(const uint8_t* p, size_t n) {
 // equal) for free beside the whole file's.
 class StreamHash {
  public:
-  StreamHash() : ctx_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(ctx_, EVP_sha256(), nullptr); }
-  ~StreamHash() { EVP_MD_CTX_free(ctx_); }
-  StreamHash(const StreamHash&) = delete;
-  StreamHash& operator=(const StreamHash&) = delete;
-
   // Bytes at `offset` of the file; the db is the first `db_size` bytes.
   void Update(uint64_t offset, Bytes data, uint64_t db_size) {
     if (offset < db_size && offset + data.size() >= db_size) {
       const size_t head = static_cast<size_t>(db_size - offset);
-      EVP_DigestUpdate(ctx_, data.data(), head);
-      FinishDb();
+      sha_.Update(data.substr(0, head));
+      const Sha256Digest db = sha_.DigestSoFar();
+      db_hex_ = Hex(db.data(), db.size());
       data.remove_prefix(head);
       offset = db_size;
     }
     if (offset >= db_size) trailer_.append(data.substr(0, std::min<size_t>(data.size(), 64)));
-    EVP_DigestUpdate(ctx_, data.data(), data.size());
+    sha_.Update(data);
   }
   std::string FileHex() {
-    uint8_t out[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(ctx_, out, &len);
-    return Hex(out, 32);
+    const Sha256Digest d = sha_.Finish();
+    return Hex(d.data(), d.size());
   }
   const std::optional<std::string>& db_hex() const { return db_hex_; }
   const std::string& trailer() const { return trailer_; }
 
  private:
-  void FinishDb() {
-    EVP_MD_CTX* copy = EVP_MD_CTX_new();
-    EVP_MD_CTX_copy_ex(copy, ctx_);
-    uint8_t out[32];
-    unsigned len = 0;
-    EVP_DigestFinal_ex(copy, out, &len);
-    EVP_MD_CTX_free(copy);
-    db_hex_ = Hex(out, 32);
-  }
-  EVP_MD_CTX* ctx_;
+  Sha256 sha_;
   std::optional<std::string> db_hex_;
   std::string trailer_;
 };
@@ -556,9 +542,18 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
   const auto t_stream = Clock::now();
   uint64_t received = 0;
   SnapshotWriter writer(db.get());
+  // Verification's first pass runs on the bytes as they arrive (the stream
+  // is etcd-bound: this thread has time), so only the trees are left to
+  // walk once the last byte is in (etcd/file_order_check.h).
+  etcd::FileOrderCheck files({});
+  std::optional<bolt::PageIndexStream> pass1;
   auto streamed = client.Snapshot(
       r.endpoint,
       [&](Bytes chunk, uint64_t db_size) -> Result<void> {
+        if (!pass1)
+          pass1.emplace([&](const bolt::PageView& page) { files.OnLeafPage(page); },
+                        db_size + etcd::kTrailerSize);
+        pass1->Push(chunk);
         CPR_RETURN_IF_ERROR(writer.Push(chunk, db_size));
         received += chunk.size();
         if (observer.progress) observer.progress(received, db_size + etcd::kTrailerSize);
@@ -587,13 +582,11 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
   // verify: the revision and meta first (cheap), then HashKV on the member
   // and the fsync run while the whole file is verified.
   const auto t_verify = Clock::now();
-  {
-    auto backend = CPR_TRY(etcd::Backend::Open(db->temp_path()));
-    r.revision = CPR_TRY(backend->LatestRevision()).main;
-    const etcd::MetaInfo meta = CPR_TRY(backend->Meta());
-    r.raft_index = meta.consistent_index.value_or(0);
-    r.compact_revision = meta.scheduled_compact ? meta.scheduled_compact : meta.finished_compact;
-  }
+  auto backend = CPR_TRY(etcd::Backend::Open(db->temp_path()));
+  r.revision = CPR_TRY(backend->LatestRevision()).main;
+  const etcd::MetaInfo meta = CPR_TRY(backend->Meta());
+  r.raft_index = meta.consistent_index.value_or(0);
+  r.compact_revision = meta.scheduled_compact ? meta.scheduled_compact : meta.finished_compact;
   // Revision 0 (nothing ever written): HashKV(0) would mean "latest" on
   // the member, so the empty history's hash is computed here (etcd hashes
   // the bucket name "key", then each record).
@@ -609,9 +602,18 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
   auto synced = std::async(std::launch::async, [&] { return db->Sync(); });
   // The trailer was checked on the very bytes written, as they arrived:
   // verify does not hash the file a second time.
-  etcd::VerifyOptions vo;
-  vo.skip_hash_check = true;
-  auto report = etcd::Verify(db->temp_path(), vo);
+  auto report = [&]() -> Result<etcd::VerifyReport> {
+    const bolt::Reader& reader = backend->reader();
+    bolt::PageIndex index =
+        pass1 ? CPR_TRY(pass1->Finish(reader))
+              : CPR_TRY(bolt::PageIndex::Build(
+                    reader, [&](const bolt::PageView& page) { files.OnLeafPage(page); }));
+    etcd::FileOrderVisitor check_only;
+    CPR_RETURN_IF_ERROR(files.Run(reader, index, check_only));
+    if (files.check().report().fault_count > 0)
+      return etcd::FullReport(*backend, files, /*skip_hash_check=*/true);
+    return files.check().report();
+  }();
   auto hk = hashkv.get();
   auto sy = synced.get();
   if (!report)

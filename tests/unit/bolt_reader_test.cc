@@ -3,12 +3,14 @@
 // byte at a time: every fault must be reported with its page, never crash.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 #include <sstream>
 
 #include "bolt/check.h"
 #include "bolt/cursor.h"
+#include "bolt/page_index.h"
 #include "bolt/reader.h"
 
 namespace cpr::bolt {
@@ -221,6 +223,53 @@ TEST(Cursor, SeekFindsEveryKeyOfSnapB) {
   // Past the end.
   Cursor end(**r, **key);
   EXPECT_FALSE(*end.Seek(std::string(20, '\xff')));
+}
+
+// Every bucket's leaves, in key order, and the leaf pages on_leaf saw.
+struct IndexView {
+  std::map<std::string, std::vector<Pgid>> leaves;
+  std::vector<Pgid> seen;
+  bool operator==(const IndexView&) const = default;
+};
+
+IndexView Describe(const Reader& r, PageIndex& index, std::vector<Pgid> seen) {
+  IndexView v;
+  std::sort(seen.begin(), seen.end());
+  v.seen = std::move(seen);
+  for (const char* b : {"key", "lease", "meta", "members", "cluster", "alarm"}) {
+    auto ref = r.Bucket(b);
+    if (!ref || !ref->has_value() || (*ref)->is_inline()) continue;
+    std::vector<std::string> faults;
+    index.Leaves((*ref)->root, v.leaves[b], faults);
+    EXPECT_TRUE(faults.empty()) << b;
+  }
+  return v;
+}
+
+TEST(PageIndexStream, EqualsTheFilePassWhateverTheChunks) {
+  const std::string& b = ReadFixture("snapB.db");
+  auto r = OpenBytes(b);
+  ASSERT_TRUE(r);
+  std::vector<Pgid> seen;
+  auto built = PageIndex::Build(**r, [&](const PageView& p) { seen.push_back(p.id()); });
+  ASSERT_TRUE(built);
+  const IndexView want = Describe(**r, *built, seen);
+  ASSERT_GT(want.leaves.at("key").size(), 3u);
+  for (size_t chunk :
+       {size_t{1}, size_t{100}, size_t{4096}, size_t{7000}, size_t{32768}, b.size()}) {
+    std::vector<Pgid> streamed_seen;
+    PageIndexStream stream([&](const PageView& p) { streamed_seen.push_back(p.id()); }, b.size());
+    for (size_t at = 0; at < b.size(); at += chunk) stream.Push(Bytes(b).substr(at, chunk));
+    auto streamed = stream.Finish(**r);
+    ASSERT_TRUE(streamed);
+    EXPECT_TRUE(Describe(**r, *streamed, streamed_seen) == want) << "chunks of " << chunk;
+  }
+  // A stream whose metas claim more than announced reads the file instead.
+  PageIndexStream lying([](const PageView&) {}, 4096);
+  lying.Push(b);
+  auto fallback = lying.Finish(**r);
+  ASSERT_TRUE(fallback);
+  EXPECT_TRUE(Describe(**r, *fallback, want.seen).leaves == want.leaves);
 }
 
 }  // namespace

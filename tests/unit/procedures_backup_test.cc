@@ -13,6 +13,8 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "bolt/cursor.h"
+#include "bolt/reader.h"
 #include "client_fake_etcd.h"
 #include "procedures/backup.h"
 #include "procedures/static_pod_resources.h"
@@ -66,7 +68,8 @@ std::map<std::string, std::string> ReadTarGz(const fs::path& p) {
     } else {
       char buf[4096];
       la_ssize_t n;
-      while ((n = archive_read_data(a, buf, sizeof buf)) > 0) content.append(buf, static_cast<size_t>(n));
+      while ((n = archive_read_data(a, buf, sizeof buf)) > 0)
+        content.append(buf, static_cast<size_t>(n));
     }
     out[archive_entry_pathname(e)] = content;
   }
@@ -77,15 +80,17 @@ std::map<std::string, std::string> ReadTarGz(const fs::path& p) {
 class BackupTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() / ("cpr-backup-" + std::to_string(::getpid()) + "-" +
-                                         ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    root_ = fs::temp_directory_path() /
+            ("cpr-backup-" + std::to_string(::getpid()) + "-" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(root_);
     fs::create_directories(root_);
     // An OpenShift 4.3+ layout: two revisions of each; the newest must be taken.
     res_ = root_ / "static-pod-resources";
     for (const char* c : {"kube-apiserver", "kube-controller-manager", "kube-scheduler", "etcd"}) {
       Write(res_ / (std::string(c) + "-pod-3") / "configmaps" / "config" / "x", "old");
-      Write(res_ / (std::string(c) + "-pod-12") / "secrets" / "tls" / "tls.crt", std::string(c) + "12");
+      Write(res_ / (std::string(c) + "-pod-12") / "secrets" / "tls" / "tls.crt",
+            std::string(c) + "12");
     }
     Write(res_ / "etcd-member" / "ca.crt", "member-ca");
     Write(res_ / "kube-apiserver-certs" / "x", "not taken");
@@ -127,7 +132,8 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   };
   auto r = Backup(*c, Options(dir), obs, nullptr);
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
-  EXPECT_EQ(steps, (std::vector<std::string>{"choose-member", "prepare", "stream", "verify", "commit"}));
+  EXPECT_EQ(steps,
+            (std::vector<std::string>{"choose-member", "prepare", "stream", "verify", "commit"}));
   EXPECT_EQ(last_bytes, fo.snapshot_db.size() + 32);
   EXPECT_EQ(last_total, fo.snapshot_db.size() + 32);
 
@@ -163,7 +169,8 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   EXPECT_NE(r->warnings.back().find("compacted"), std::string::npos);
 
   auto tar = ReadTarGz(dir / ("static_kuberesources_" + s + ".tar.gz"));
-  EXPECT_EQ(tar["static-pod-resources/kube-apiserver-pod-12/secrets/tls/tls.crt"], "kube-apiserver12");
+  EXPECT_EQ(tar["static-pod-resources/kube-apiserver-pod-12/secrets/tls/tls.crt"],
+            "kube-apiserver12");
   EXPECT_EQ(tar["static-pod-resources/etcd-pod-12/secrets/tls/tls.crt"], "etcd12");
   EXPECT_EQ(tar["static-pod-resources/etcd-member/ca.crt"], "member-ca");
   EXPECT_EQ(tar["static-pod-resources/kube-apiserver-pod-12/self"], "-> kube-apiserver-pod-12");
@@ -185,6 +192,30 @@ TEST_F(BackupTest, BadTrailerLeavesNothing) {
   EXPECT_EQ(r.error().code, Code::kCorrupt);
   EXPECT_NE(r.error().what.find("SHA-256 mismatch"), std::string::npos) << r.error().ToString();
   EXPECT_FALSE(fs::exists(dir)) << "the run created it, the run removes it";
+}
+
+TEST_F(BackupTest, SchemaFaultInTheStreamLeavesNothing) {
+  // A record of the key bucket that no longer decodes, served with a
+  // trailer that matches: only verification can tell.
+  FakeEtcdOptions fo;
+  fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+  auto reader = bolt::Reader::Open(MappedFile::FromBytes(fo.snapshot_db, "snapB"), {});
+  ASSERT_TRUE(reader);
+  auto key = (*reader)->Bucket("key");
+  ASSERT_TRUE(key && key->has_value() && !(*key)->is_inline());
+  bolt::Cursor c(**reader, **key);
+  ASSERT_TRUE(*c.Last());
+  const size_t at = static_cast<size_t>(c.element().value.data() - fo.snapshot_db.data());
+  fo.snapshot_db[at] = '\xff';  // wire type 7: not a KeyValue
+  FakeEtcd fake(fo);
+  auto cl = ClientFor(fake);
+  const fs::path dir = root_ / "bk";
+  auto r = Backup(*cl, Options(dir), {}, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kCorrupt);
+  EXPECT_NE(r.error().what.find("fails verification"), std::string::npos) << r.error().ToString();
+  EXPECT_NE(r.error().what.find("schema"), std::string::npos) << r.error().ToString();
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 TEST_F(BackupTest, CutStreamLeavesNothingAndARerunSucceeds) {
@@ -260,11 +291,12 @@ TEST_F(BackupTest, KeepPrunesOlderPairsOnlyAfterSuccess) {
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
   EXPECT_EQ(r->pruned, (std::vector<std::string>{"2020-01-02_000000", "2020-01-01_000000"}));
   const std::string s = r->stamp;
-  EXPECT_EQ(Names(dir), (std::vector<std::string>{
-                            "backup_" + s + ".json", "snapshot_2020-01-03_000000.db",
-                            "snapshot_" + s + ".db", "snapshot_db_kuberesources_2019-01-01_000000.tar.gz",
-                            "static_kuberesources_2020-01-03_000000.tar.gz",
-                            "static_kuberesources_" + s + ".tar.gz"}));
+  EXPECT_EQ(Names(dir),
+            (std::vector<std::string>{"backup_" + s + ".json", "snapshot_2020-01-03_000000.db",
+                                      "snapshot_" + s + ".db",
+                                      "snapshot_db_kuberesources_2019-01-01_000000.tar.gz",
+                                      "static_kuberesources_2020-01-03_000000.tar.gz",
+                                      "static_kuberesources_" + s + ".tar.gz"}));
 }
 
 TEST(StampOfSnapshotName, OnlyOurNames) {
@@ -291,7 +323,7 @@ TEST(SelectStaticPodResources, WholeFolderWithoutOpenShiftLayout) {
     return {};
   });
   ASSERT_TRUE(stats.has_value());
-  EXPECT_EQ(stats->entries, 3u);  // a/, a/b.txt, c.txt
+  EXPECT_EQ(stats->entries, 3u);                        // a/, a/b.txt, c.txt
   EXPECT_EQ(static_cast<unsigned char>(out[0]), 0x1f);  // gzip magic
   EXPECT_EQ(static_cast<unsigned char>(out[1]), 0x8b);
   fs::remove_all(root);
