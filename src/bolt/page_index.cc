@@ -2,11 +2,13 @@
 
 #include <fmt/format.h>
 
+#include <thread>
+
 #include "bolt/meta.h"
 
 namespace cpr::bolt {
 namespace {
-constexpr uint64_t kReadChunk = 8ULL << 20;
+constexpr uint64_t kReadChunk = 2ULL << 20;
 constexpr int kMaxDepth = 64;
 }  // namespace
 
@@ -27,9 +29,15 @@ bool PageIndex::NoteHeader(Pgid id, const char* header) {
 
 void PageIndex::NoteSpan(const PageView& view,
                          const std::function<void(const PageView&)>& on_leaf) {
+  NoteSpanInto(view, on_leaf, children_);
+}
+
+void PageIndex::NoteSpanInto(const PageView& view,
+                             const std::function<void(const PageView&)>& on_leaf,
+                             std::vector<Pgid>& children) {
   if (!view.is_branch()) return on_leaf(view);
   PageInfo& info = pages_[view.id()];
-  info.children_begin = static_cast<uint32_t>(children_.size());
+  info.children_begin = static_cast<uint32_t>(children.size());
   if (!view.CheckElementArray()) {
     info.bad_branch = true;
   } else {
@@ -42,39 +50,90 @@ void PageIndex::NoteSpan(const PageView& view,
         break;
       }
       previous = el->key;
-      children_.push_back(el->child);
+      children.push_back(el->child);
     }
   }
-  info.children_end = static_cast<uint32_t>(children_.size());
+  info.children_end = static_cast<uint32_t>(children.size());
 }
 
 Result<PageIndex> PageIndex::Build(const Reader& reader,
                                    const std::function<void(const PageView&)>& on_leaf) {
-  PageIndex index(reader.meta().pgid);
+  return BuildInParts(reader, 1, [&](const PageView& page, int) { on_leaf(page); });
+}
+
+Result<void> PageIndex::ScanRange(const Reader& reader, Pgid begin, Pgid end,
+                                  const std::function<void(const PageView&)>& on_leaf,
+                                  std::vector<Pgid>& children) {
   const uint64_t ps = reader.page_size();
   const MappedFile& file = reader.file();
   std::string buf(kReadChunk, '\0');
   const uint64_t pages_per_chunk = kReadChunk / ps;
-  for (Pgid first = 2; first < index.pgid_; first += pages_per_chunk) {
-    const uint64_t n = std::min<uint64_t>(pages_per_chunk, index.pgid_ - first);
+  for (Pgid first = begin; first < end; first += pages_per_chunk) {
+    const uint64_t n = std::min<uint64_t>(pages_per_chunk, end - first);
     CPR_RETURN_IF_ERROR(file.ReadAt(first * ps, buf.data(), n * ps));
     for (uint64_t i = 0; i < n; i++) {
       const Pgid id = first + i;
       const char* p = buf.data() + i * ps;
-      if (!index.NoteHeader(id, p)) continue;
-      const uint32_t overflow = index.pages_[id].overflow;
+      if (!NoteHeader(id, p)) continue;
+      const uint32_t overflow = pages_[id].overflow;
       // The whole span: in the buffer when it fits, else through the mapping.
       if (i + overflow < n) {
-        index.NoteSpan(PageView(Bytes(p, (uint64_t{overflow} + 1) * ps), &reader.name(), id, false),
-                       on_leaf);
+        NoteSpanInto(PageView(Bytes(p, (uint64_t{overflow} + 1) * ps), &reader.name(), id, false),
+                     on_leaf, children);
       } else if (auto mapped = reader.Page(id)) {
-        index.NoteSpan(*mapped, on_leaf);
+        NoteSpanInto(*mapped, on_leaf, children);
       } else {
-        index.pages_[id].flags = 0;
+        pages_[id].flags = 0;
       }
     }
   }
+  return {};
+}
+
+Result<PageIndex> PageIndex::BuildInParts(
+    const Reader& reader, int parts, const std::function<void(const PageView&, int)>& on_leaf) {
+  PageIndex index(reader.meta().pgid);
+  const Pgid pgid = index.pgid_;
+  const uint64_t pages_per_chunk = kReadChunk / reader.page_size();
+  // Part k covers [part_starts_[k], part_starts_[k+1]), whole chunks but the last.
+  parts = std::max(1, parts);
+  index.part_starts_.assign(1, 2);
+  for (int k = 1; k < parts; k++) {
+    const Pgid at = 2 + (pgid > 2 ? (pgid - 2) * k / parts : 0) / pages_per_chunk * pages_per_chunk;
+    index.part_starts_.push_back(std::max(at, index.part_starts_.back()));
+  }
+  const size_t n = index.part_starts_.size();
+  std::vector<std::vector<Pgid>> children(n);
+  std::vector<Result<void>> done(n);
+  auto scan = [&](size_t k) {
+    const Pgid end = k + 1 < n ? index.part_starts_[k + 1] : std::max<Pgid>(pgid, 2);
+    done[k] = index.ScanRange(
+        reader, index.part_starts_[k], end,
+        [&, k](const PageView& page) { on_leaf(page, static_cast<int>(k)); }, children[k]);
+  };
+  // Parts touch disjoint pages_ entries and their own children lists.
+  std::vector<std::thread> threads;
+  for (size_t k = 1; k < n; k++) threads.emplace_back(scan, k);
+  scan(0);
+  for (auto& t : threads) t.join();
+  for (size_t k = 0; k < n; k++) {
+    CPR_RETURN_IF_ERROR(done[k]);
+    const auto offset = static_cast<uint32_t>(index.children_.size());
+    const Pgid end = k + 1 < n ? index.part_starts_[k + 1] : pgid;
+    for (Pgid id = index.part_starts_[k]; id < end && offset > 0; id++) {
+      if ((index.pages_[id].flags & kBranchPage) == 0) continue;
+      index.pages_[id].children_begin += offset;
+      index.pages_[id].children_end += offset;
+    }
+    index.children_.insert(index.children_.end(), children[k].begin(), children[k].end());
+  }
   return index;
+}
+
+int PageIndex::part(Pgid id) const {
+  int k = 0;
+  while (k + 1 < static_cast<int>(part_starts_.size()) && id >= part_starts_[k + 1]) k++;
+  return k;
 }
 
 PageIndexStream::PageIndexStream(std::function<void(const PageView&)> on_leaf, uint64_t max_bytes)

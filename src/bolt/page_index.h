@@ -29,6 +29,14 @@ class PageIndex {
   static Result<PageIndex> Build(const Reader& reader,
                                  const std::function<void(const PageView&)>& on_leaf);
 
+  // The same pass on `parts` threads, each over its own contiguous range of
+  // pages (status uses two: the per-leaf work is most of its time).
+  // on_leaf(page, part) runs concurrently for different parts, never twice
+  // at once for one part. part(id) says which part saw page `id`.
+  static Result<PageIndex> BuildInParts(const Reader& reader, int parts,
+                                        const std::function<void(const PageView&, int)>& on_leaf);
+  int part(Pgid id) const;
+
   // The leaves of the tree rooted at `root`, in key order, appended to
   // `leaves`. Every page entered is marked reachable; faults (bad type,
   // out of bounds, a page referenced twice, a bad branch) are appended to
@@ -56,6 +64,11 @@ class PageIndex {
   // branch or leaf, whose span then goes to NoteSpan.
   bool NoteHeader(Pgid id, const char* header);
   void NoteSpan(const PageView& view, const std::function<void(const PageView&)>& on_leaf);
+  void NoteSpanInto(const PageView& view, const std::function<void(const PageView&)>& on_leaf,
+                    std::vector<Pgid>& children);
+  Result<void> ScanRange(const Reader& reader, Pgid begin, Pgid end,
+                         const std::function<void(const PageView&)>& on_leaf,
+                         std::vector<Pgid>& children);
 
   struct PageInfo {
     uint16_t flags = 0;
@@ -66,6 +79,7 @@ class PageIndex {
   Pgid pgid_ = 0;
   std::vector<PageInfo> pages_;
   std::vector<Pgid> children_;
+  std::vector<Pgid> part_starts_{2};
   std::vector<bool> reachable_;
   uint64_t reachable_count_ = 2;
   uint64_t branches_reached_ = 0;

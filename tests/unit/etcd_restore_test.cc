@@ -7,9 +7,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
+#include <set>
 #include <sstream>
 
 #include "bolt/check.h"
@@ -253,6 +256,58 @@ TEST(BoltWriter, AdoptsLeavesInPlaceInAnyOrder) {
   EXPECT_TRUE(bolt::Check(**back).empty());
   kv.emplace_back("zz-last", "after every adopted key");
   EXPECT_EQ(Dump(**back, "b"), kv);
+}
+
+TEST(PageIndex, PartsOnThreadsEqualOnePass) {
+  // ~12 MB: several 2 MB chunks, so every part has pages and branches.
+  TempDir dir;
+  const std::string path = dir.path() + "/db";
+  std::vector<std::pair<std::string, std::string>> kv;  // Put keeps views
+  for (int i = 0; i < 120000; i++)
+    kv.emplace_back(fmt::format("k{:08d}", i), std::string(i % 1000 == 0 ? 9000 : 60, 'v'));
+  {
+    auto w = bolt::Writer::Create(path, 4096);
+    ASSERT_TRUE((*w)->BeginBucket("b"));
+    for (const auto& [k, v] : kv) ASSERT_TRUE((*w)->Put(k, v));
+    ASSERT_TRUE((*w)->EndBucket());
+    ASSERT_TRUE((*w)->Finish());
+  }
+  auto r = bolt::Reader::Open(path);
+  ASSERT_TRUE(r);
+  const bolt::Pgid root = (*(*r)->Bucket("b"))->root;
+  auto describe = [&](bolt::PageIndex& index) {
+    std::vector<bolt::Pgid> leaves;
+    std::vector<std::string> faults;
+    index.Leaves(root, leaves, faults);
+    EXPECT_TRUE(faults.empty());
+    return leaves;
+  };
+  std::vector<bolt::Pgid> seen_once;
+  auto one =
+      bolt::PageIndex::Build(**r, [&](const bolt::PageView& p) { seen_once.push_back(p.id()); });
+  ASSERT_TRUE(one);
+  const auto want = describe(*one);
+  ASSERT_GT(want.size(), 1000u);
+  for (int parts : {2, 3}) {
+    std::mutex mu;
+    std::vector<bolt::Pgid> seen;
+    std::vector<int> part_of_page((*r)->meta().pgid, -1);
+    auto many = bolt::PageIndex::BuildInParts(**r, parts, [&](const bolt::PageView& p, int part) {
+      std::lock_guard<std::mutex> lock(mu);
+      seen.push_back(p.id());
+      part_of_page[p.id()] = part;
+    });
+    ASSERT_TRUE(many);
+    EXPECT_EQ(describe(*many), want) << parts << " parts";
+    std::sort(seen.begin(), seen.end());
+    EXPECT_EQ(seen, seen_once) << parts << " parts";
+    std::set<int> used;
+    for (bolt::Pgid id : seen) {
+      EXPECT_EQ(many->part(id), part_of_page[id]) << id;
+      used.insert(part_of_page[id]);
+    }
+    EXPECT_EQ(used.size(), static_cast<size_t>(parts)) << "every part saw leaves";
+  }
 }
 
 TEST(BoltWriter, RefusesAdoptedLeavesOutOfKeyOrder) {
