@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <map>
@@ -34,6 +35,7 @@ class PageCopy {
   PageCopy(const MappedFile& source, bolt::Writer& writer, uint32_t page_size)
       : source_(source), writer_(writer), page_size_(page_size) {}
   ~PageCopy() {
+    stop_ = true;  // a restore that failed does not wait for the rest of the copy
     if (thread_.joinable()) thread_.join();
   }
   PageCopy(const PageCopy&) = delete;
@@ -43,12 +45,12 @@ class PageCopy {
   void Start(bolt::Pgid first, bolt::Pgid end) {
     thread_ = std::thread([this, first, end] {
       RangeCopier copier(source_, writer_.fd(), writer_.path());
-      for (bolt::Pgid at = first; at < end && result_; at += kCopySpan / page_size_) {
+      for (bolt::Pgid at = first; at < end && result_ && !stop_; at += kCopySpan / page_size_) {
         const uint64_t n = std::min<uint64_t>(kCopySpan / page_size_, end - at);
         result_ = copier.Copy(at * page_size_, n * page_size_);
       }
       copier.StartWriteBack();
-      if (result_ && ::fdatasync(writer_.fd()) != 0)
+      if (result_ && !stop_ && ::fdatasync(writer_.fd()) != 0)
         result_ = MakeError(Code::kIo, writer_.path(),
                             std::string("cannot fsync: ") + std::strerror(errno));
     });
@@ -63,6 +65,7 @@ class PageCopy {
   const MappedFile& source_;
   bolt::Writer& writer_;
   const uint32_t page_size_;
+  std::atomic<bool> stop_{false};
   std::thread thread_;
   Result<void> result_;
 };
