@@ -387,7 +387,7 @@ class Corruption(etcdlab.TestCase):
                 r = self.c.run("snapshot", "verify", path)
                 self.assertIn(r.returncode, (0, 1))
                 n_detected += r.returncode == 1
-                if i % 2 == 0:  # restore's own pass must agree with verify (half: CI time)
+                if i % 4 == 0:  # restore's own pass must agree with verify (a quarter: CI time)
                     self.check_restore("random_%02d" % i, path, "fail" if r.returncode else "ok",
                                        skip=False)
                 for args in self.commands(path).values():
