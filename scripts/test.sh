@@ -50,7 +50,7 @@ asan() {
   cmake -S . -B build-asan -DCPR_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug &&
     cmake --build build-asan -j"$JOBS" &&
     ctest --test-dir build-asan --output-on-failure --no-tests=error -j"$JOBS" -LE integration &&
-    ctest --test-dir build-asan --output-on-failure --no-tests=error -j"$JOBS" -L small
+    CPR_TEST_SANITIZED=1 ctest --test-dir build-asan --output-on-failure --no-tests=error -j"$JOBS" -L small
 }
 
 fuzz() {
