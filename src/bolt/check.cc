@@ -30,7 +30,7 @@ class Walker {
     if (!stop_ && synced_freelist_) {
       // §1.12 step 4: with a real freelist, every page is reachable or free.
       for (Pgid id = 2; id < pgid_ && !stop_; id++)
-        if (!reachable_[id] && !free_[id]) Report(id, "unreachable unfreed");
+        if (!reachable_[id] && !free_[id]) ReportDerivable(id, "unreachable unfreed");
     }
     if (!synced_freelist_) summary_.free_pages = pgid_ - summary_.reachable_pages;
     summary_.stopped = stop_;
@@ -41,6 +41,12 @@ class Walker {
   void Report(Pgid page, std::string what) {
     summary_.faults++;
     Fault f{page, path_, std::move(what)};
+    if (!v_.OnFault(f)) stop_ = true;
+  }
+  // A fault of the freelist only (Fault::derivable).
+  void ReportDerivable(Pgid page, std::string what) {
+    summary_.faults++;
+    Fault f{page, path_, std::move(what), true};
     if (!v_.OnFault(f)) stop_ = true;
   }
   void Report(const Error& e, Pgid page) {
@@ -56,19 +62,19 @@ class Walker {
     if (fl == kNoFreelist) return;
     synced_freelist_ = true;
     auto page = r_.Page(fl);
-    if (!page) return Report(page.error(), fl);
+    if (!page) return ReportDerivable(fl, "the meta's freelist page: " + page.error().what);
     if ((page->flags() & kFreelistPage) == 0)
-      return Report(fl, "meta names it as the freelist, but it is a " +
-                            PageTypeName(page->flags()) + " page");
+      return ReportDerivable(fl, "meta names it as the freelist, but it is a " +
+                                     PageTypeName(page->flags()) + " page");
     for (Pgid id = fl; id <= fl + page->overflow(); id++) reachable_[id] = true;
     summary_.reachable_pages += page->overflow() + 1;
     auto ids = FreelistIds(*page);
-    if (!ids) return Report(fl, ids.error().what);
+    if (!ids) return ReportDerivable(fl, ids.error().what);
     for (Pgid id : *ids) {
       if (id < 2 || id >= pgid_) {
-        Report(fl, fmt::format("free id {} outside 2..{}", id, pgid_ - 1));
+        ReportDerivable(fl, fmt::format("free id {} outside 2..{}", id, pgid_ - 1));
       } else if (free_[id]) {
-        Report(id, "already freed");
+        ReportDerivable(id, "already freed");
       } else {
         free_[id] = true;
         summary_.free_pages++;
@@ -132,7 +138,9 @@ class Walker {
       reachable_[p] = true;
     }
     summary_.reachable_pages += last - id + 1;
-    if (free_[id]) return Report(id, "reachable freed");
+    // The freelist lies, not necessarily the page: walk it anyway, so its
+    // records are checked like any other (a repair keeps them).
+    if (free_[id]) ReportDerivable(id, "reachable freed");
     if (!page->is_branch() && !page->is_leaf())
       return Report(id, "invalid type: " + PageTypeName(page->flags()));
     if (auto ok = page->CheckElementArray(); !ok) return Report(ok.error(), id);

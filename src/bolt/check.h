@@ -24,6 +24,10 @@ struct Fault {
   Pgid page = 0;           // 0 when not about one page
   std::vector<Pgid> path;  // page ids from the root bucket's root down to `page`
   std::string what;
+  // True when the fault is only in what bbolt derives from the tree (the
+  // freelist, pages neither reachable nor free): a writer that computes the
+  // freelist anew repairs it without losing a record.
+  bool derivable = false;
   // "page 42 via 3>17>42: key 5 not after key 4"
   std::string ToString() const;
 };

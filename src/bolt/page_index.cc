@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <memory>
 #include <thread>
 
 #include "bolt/meta.h"
@@ -66,14 +67,17 @@ Result<void> PageIndex::ScanRange(const Reader& reader, Pgid begin, Pgid end,
                                   std::vector<Pgid>& children) {
   const uint64_t ps = reader.page_size();
   const MappedFile& file = reader.file();
-  std::string buf(kReadChunk, '\0');
   const uint64_t pages_per_chunk = kReadChunk / ps;
+  if (end <= begin) return {};
+  // Sized to the range, not filled: a small file costs no 2 MB buffer.
+  auto buf =
+      std::make_unique_for_overwrite<char[]>(std::min<uint64_t>(pages_per_chunk, end - begin) * ps);
   for (Pgid first = begin; first < end; first += pages_per_chunk) {
     const uint64_t n = std::min<uint64_t>(pages_per_chunk, end - first);
-    CPR_RETURN_IF_ERROR(file.ReadAt(first * ps, buf.data(), n * ps));
+    CPR_RETURN_IF_ERROR(file.ReadAt(first * ps, buf.get(), n * ps));
     for (uint64_t i = 0; i < n; i++) {
       const Pgid id = first + i;
-      const char* p = buf.data() + i * ps;
+      const char* p = buf.get() + i * ps;
       if (!NoteHeader(id, p)) continue;
       const uint32_t overflow = pages_[id].overflow;
       // The whole span: in the buffer when it fits, else through the mapping.
@@ -100,7 +104,9 @@ Result<PageIndex> PageIndex::BuildInParts(
   index.part_starts_.assign(1, 2);
   for (int k = 1; k < parts; k++) {
     const Pgid at = 2 + (pgid > 2 ? (pgid - 2) * k / parts : 0) / pages_per_chunk * pages_per_chunk;
-    index.part_starts_.push_back(std::max(at, index.part_starts_.back()));
+    // No empty parts: a file of a few chunks is read on fewer threads (one
+    // under two chunks per part), not by a thread started for nothing.
+    if (at > index.part_starts_.back()) index.part_starts_.push_back(at);
   }
   const size_t n = index.part_starts_.size();
   std::vector<std::vector<Pgid>> children(n);
@@ -230,17 +236,21 @@ Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>&
                                   const std::function<Result<void>(const PageView&)>& fn) {
   const uint64_t ps = reader.page_size();
   const uint64_t pages_per_chunk = kReadChunk / ps;
-  std::string buf(kReadChunk, '\0');
+  if (ids.empty()) return {};
+  // At most a chunk, at most the image; not filled (see ScanRange).
+  const Pgid pgid = reader.meta().pgid;
+  auto buf = std::make_unique_for_overwrite<char[]>(std::min<uint64_t>(pages_per_chunk, pgid) * ps);
   size_t next = 0;
   while (next < ids.size()) {
     const Pgid first = ids[next];
-    const uint64_t n = std::min<uint64_t>(pages_per_chunk, reader.meta().pgid - first);
-    CPR_RETURN_IF_ERROR(reader.file().ReadAt(first * ps, buf.data(), n * ps));
+    if (first >= pgid) return reader.Page(first).error();  // outside the image
+    const uint64_t n = std::min<uint64_t>(pages_per_chunk, pgid - first);
+    CPR_RETURN_IF_ERROR(reader.file().ReadAt(first * ps, buf.get(), n * ps));
     for (; next < ids.size() && ids[next] < first + n; next++) {
       const uint64_t i = ids[next] - first;
-      const uint32_t overflow = LoadLe32(buf.data() + i * ps + 12);
+      const uint32_t overflow = LoadLe32(buf.get() + i * ps + 12);
       if (i + overflow < n) {
-        CPR_RETURN_IF_ERROR(fn(PageView(Bytes(buf.data() + i * ps, (uint64_t{overflow} + 1) * ps),
+        CPR_RETURN_IF_ERROR(fn(PageView(Bytes(buf.get() + i * ps, (uint64_t{overflow} + 1) * ps),
                                         &reader.name(), ids[next], false)));
       } else {
         CPR_RETURN_IF_ERROR(fn(CPR_TRY(reader.Page(ids[next]))));  // runs past the chunk

@@ -164,8 +164,10 @@ void AddBackupCommand(CLI::App& app, RunState& state) {
       ->capture_default_str();
   backup->add_flag("--no-resources", flags->backup.no_resources,
                    "snapshot only (clusters without static pods)");
-  backup->add_option("--keep", flags->backup.keep,
-                     "after success, keep only the newest N backups in DIR (0: keep all)");
+  StrictInt(
+      backup->add_option("--keep", flags->backup.keep,
+                         "after success, keep only the newest N backups in DIR (0: keep all)"),
+      0, INT32_MAX);
   backup->add_flag("--cluster", flags->backup.cluster,
                    "choose among every member's client URLs (from the member list)");
   AddClientFlags(backup, &flags->client);

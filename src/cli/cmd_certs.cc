@@ -356,7 +356,8 @@ void AddCertsCommand(CLI::App& app, RunState& state) {
   req->add_option("--key-type", f.key_type, "ecdsa (P-256), rsa, rsa:3072, rsa:4096")
       ->capture_default_str();
   req->add_option("--lifetime", f.lifetime, "Ask for a shorter lifetime than the signer's bound");
-  req->add_option("--timeout", f.timeout, "Seconds to wait for the signer")->capture_default_str();
+  StrictInt(req->add_option("--timeout", f.timeout, "Seconds to wait for the signer"), 1, 86400)
+      ->capture_default_str();
   output(req);
   req->callback([&state] {
     auto r = RunRequest(f);

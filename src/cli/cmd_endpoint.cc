@@ -182,7 +182,8 @@ void AddEndpointCommand(CLI::App& app, RunState& state) {
       leaf("health", "A linearizable read on each endpoint (healthy when it commits)", RunHealth);
   AddClientFlags(health, &hf->client);
   auto [hashkv, kf] = leaf("hashkv", "The KV history hash of each endpoint", RunHashKV);
-  hashkv->add_option("--rev", kf->rev, "maximum revision to hash (default: all revisions)");
+  StrictInt(
+      hashkv->add_option("--rev", kf->rev, "maximum revision to hash (default: all revisions)"), 0);
   AddClientFlags(hashkv, &kf->client);
 }
 

@@ -410,8 +410,8 @@ void AddKvCommand(CLI::App& app, RunState& state) {
   };
   auto [get, gf] = leaf("get", "Get keys (linearizable unless --consistency s)", RunGet);
   range_flags(get, gf.get());
-  get->add_option("--rev", gf->rev, "revision to read at (0: latest)");
-  get->add_option("--limit", gf->limit, "maximum number of results");
+  StrictInt(get->add_option("--rev", gf->rev, "revision to read at (0: latest)"), 0);
+  StrictInt(get->add_option("--limit", gf->limit, "maximum number of results"), 0);
   get->add_flag("--keys-only", gf->keys_only, "keys only");
   get->add_flag("--count-only", gf->count_only, "only the count of keys");
   get->add_flag("--print-value-only", gf->print_value_only, "simple output: values only");

@@ -244,9 +244,10 @@ Result<bool> RunVerify(const Flags& f) {
     j["revisions"] = r.revisions;
     j["revision"] = r.revision;
     j["faultCount"] = r.fault_count;
+    j["repairableCount"] = r.repairable_count;
     Json faults = Json::array();
     for (const auto& fl : r.faults) {
-      Json x{{"check", fl.check}, {"what", fl.what}};
+      Json x{{"check", fl.check}, {"what", fl.what}, {"repairable", fl.repairable}};
       if (fl.page) x["page"] = fl.page;
       faults.push_back(x);
     }
@@ -262,10 +263,20 @@ Result<bool> RunVerify(const Flags& f) {
                                                : (r.trailer_present ? "not checked" : "absent"));
     return true;
   }
-  for (const auto& fl : r.faults) std::cout << fl.check << ": " << fl.what << '\n';
+  for (const auto& fl : r.faults)
+    std::cout << fl.check << ": " << fl.what << (fl.repairable ? " [repairable]" : "") << '\n';
   if (r.fault_count > r.faults.size())
     std::cout << fmt::format("... and {} more\n", r.fault_count - r.faults.size());
-  std::cout << fmt::format("{} faults found\n", r.fault_count);
+  if (r.only_repairable())
+    std::cout << fmt::format(
+        "{} faults found, all repairable: only what bbolt derives from the records is wrong "
+        "(`cpr snapshot restore --repair` rebuilds it); no record is damaged\n",
+        r.fault_count);
+  else if (r.repairable_count > 0)
+    std::cout << fmt::format("{} faults found: {} in the data, {} repairable\n", r.fault_count,
+                             r.data_faults(), r.repairable_count);
+  else
+    std::cout << fmt::format("{} faults found\n", r.fault_count);
   return false;
 }
 
@@ -298,35 +309,42 @@ Result<void> RunLs(const Flags& f) {
                              shown < set.size() ? fmt::format(" ({} shown)", shown) : "");
     return {};
   }
-  // Streamed: one element at a time, so a large file never sits in memory.
+  // Streamed: one element at a time, so a large file never sits in memory;
+  // spooled, so a record that fails half-way leaves no half document.
+  SpooledOutput spool;
+  std::ostream& out = spool.stream();
   if (format == Format::kJson) {
-    std::cout << "{\"header\":{\"revision\":" << rev << "},\"kvs\":[";
+    out << "{\"header\":{\"revision\":" << rev << "},\"kvs\":[";
   } else {
-    std::cout << "header:\n  revision: " << rev << "\nkvs:\n";
+    out << "header:\n  revision: " << rev << "\nkvs:\n";
   }
   for (size_t i = 0; i < shown; i++) {
     Json kv = KvJson(CPR_TRY(set.record(i)), !f.keys_only, true);
     if (format == Format::kJson) {
-      if (i) std::cout << ',';
-      std::cout << kv.dump(-1, ' ', false, Json::error_handler_t::replace);
+      if (i) out << ',';
+      out << kv.dump(-1, ' ', false, Json::error_handler_t::replace);
     } else {
-      PrintYamlItem(std::cout, kv);
+      PrintYamlItem(out, kv);
     }
   }
   if (format == Format::kJson) {
-    std::cout << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "")
-              << "}\n";
+    out << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "") << "}\n";
   } else {
-    std::cout << "count: " << set.size() << (shown < set.size() ? "\nmore: true" : "") << '\n';
+    out << "count: " << set.size() << (shown < set.size() ? "\nmore: true" : "") << '\n';
   }
-  return {};
+  return spool.Commit(std::cout);
 }
 
 Result<bool> RunGet(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, true));
-  auto backend = CPR_TRY(etcd::Backend::Open(f.file));
-  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, f.rev));
-  auto rec = CPR_TRY(etcd::GetKey(*backend, f.key, rev));
+  // get reads a few pages, not the file: no prefetch. The trailer is still
+  // checked (on a second thread): a value from a file whose SHA-256 is
+  // wrong is not printed.
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check, /*prefetch=*/false));
+  const etcd::Backend& backend = *snap.backend;
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(backend, f.rev));
+  auto rec = CPR_TRY(etcd::GetKey(backend, f.key, rev));
+  CPR_RETURN_IF_ERROR(snap.Finish());
   if (!rec) {
     std::cerr << fmt::format("cpr: {}: key {} not found at revision {}\n", f.file, Printable(f.key),
                              rev)
@@ -522,8 +540,9 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   auto* ls = snap->add_subcommand("ls", "List the live keys at the newest revision or at --rev");
   ls->add_option("file", f.file, kFile)->required();
   ls->add_option("prefix", f.prefix, "Only keys starting with this prefix (default: all)");
-  ls->add_option("--rev", f.rev, "Revision to list at (default: the newest in the file)");
-  ls->add_option("--limit", f.limit, "Show at most this many keys (0: all)");
+  StrictInt(ls->add_option("--rev", f.rev, "Revision to list at (default: the newest in the file)"),
+            1, INT64_MAX, "leave --rev out for the newest");
+  StrictInt(ls->add_option("--limit", f.limit, "Show at most this many keys (0: all)"), 0);
   ls->add_flag("--keys-only", f.keys_only, "Leave values out of json/yaml output");
   skip_hash(ls);
   output(ls, "Output format: table, json (etcdctl get -w json shape) or yaml");
@@ -533,7 +552,10 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
       snap->add_subcommand("get", "Print one key's value at the newest revision or at --rev");
   get->add_option("file", f.file, kFile)->required();
   get->add_option("key", f.key, "The key")->required();
-  get->add_option("--rev", f.rev, "Revision to read at (default: the newest in the file)");
+  StrictInt(
+      get->add_option("--rev", f.rev, "Revision to read at (default: the newest in the file)"), 1,
+      INT64_MAX, "leave --rev out for the newest");
+  skip_hash(get);
   output(get, "Output format: table, json, yaml (decoded Kubernetes object) or raw (exact bytes)");
   get->callback(Runner(state, [] { return RunGet(f); }));
 

@@ -9,6 +9,7 @@
 #include "cli/command.h"
 #include "cli/output.h"
 #include "etcd/restore.h"
+#include "etcd/revision.h"
 
 namespace cpr::cli {
 namespace {
@@ -65,6 +66,13 @@ Result<void> Run(const RestoreFlags& f) {
     if (!r.moved_wal_to.empty())
       std::cout << "moved the existing WAL dir aside to " << r.moved_wal_to << '\n';
     for (const auto& s : r.step_times) std::cout << "[restore] " << s << '\n';
+    if (r.repaired > 0) {
+      std::cout << fmt::format("repaired {} derivable faults of the source (--repair):\n",
+                               r.repaired);
+      for (const auto& s : r.repairs) std::cout << "  " << s << '\n';
+      if (r.repaired > r.repairs.size())
+        std::cout << fmt::format("  ... and {} more\n", r.repaired - r.repairs.size());
+    }
     std::cout << fmt::format("restored {} as member {} ({:x}) of cluster {:x}: {} keys, db {}\n",
                              plan.data_dir, plan.membership.me().name, plan.membership.me().id,
                              plan.membership.cluster_id, r.keys, r.db_bytes);
@@ -75,6 +83,8 @@ Result<void> Run(const RestoreFlags& f) {
     j["dbBytes"] = r.db_bytes;
     j["keys"] = r.keys;
     j["movedMemberTo"] = r.moved_member_to;
+    j["repaired"] = r.repaired;
+    j["repairs"] = r.repairs;
     j["timings"] = r.step_times;
     format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
   }
@@ -111,9 +121,14 @@ void AddSnapshotRestore(CLI::App& snapshot, RunState& state) {
                   "With a backup folder: the backup to restore (default: newest)");
   cmd->add_flag("--skip-hash-check", c.skip_hash_check,
                 "Ignore the snapshot's SHA-256 trailer (required for a db copied from a data dir)");
-  cmd->add_option("--bump-revision", c.bump_revision,
-                  "Start the member at the snapshot's newest revision + N, so revisions never go "
-                  "backwards for clients that saw newer ones");
+  StrictInt(cmd->add_option("--bump-revision", c.bump_revision,
+                            "Start the member at the snapshot's newest revision + N, so revisions "
+                            "never go backwards for clients that saw newer ones"),
+            0, etcd::kMaxRevision, "etcd's revisions must keep room to count up");
+  cmd->add_flag("--repair", c.repair,
+                "Restore a source whose only faults are derivable (a bad freelist, unreferenced "
+                "pages, a missing members/cluster/alarm bucket): the new db rebuilds them and "
+                "the restore lists what it repaired. Faults in the records still refuse");
   cmd->add_flag("--mark-compacted", c.mark_compacted,
                 "Record the bumped revision as compacted, so every watch from an older revision "
                 "fails with 'compacted' and clients relist (requires --bump-revision)");

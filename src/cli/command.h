@@ -3,6 +3,8 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
+#include <string>
 
 #include "util/result.h"
 
@@ -15,6 +17,12 @@ struct RunState {
 
 // Prints "cpr: <error>" to stderr and returns the exit code for it.
 int ReportError(const Error& error);
+
+// Makes an integer option strict (cli/int_flag.cc): decimal digits with an
+// optional '-', nothing else, within [min, max]; anything else is a usage
+// error (exit 2) naming the flag. `hint` is said with an out-of-range value.
+CLI::Option* StrictInt(CLI::Option* option, int64_t min, int64_t max = INT64_MAX,
+                       const std::string& hint = "");
 
 void AddSnapshotCommand(CLI::App& app, RunState& state);
 // `cpr snapshot restore`, registered under the snapshot command.

@@ -4,7 +4,11 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
 #include <ostream>
+#include <streambuf>
 
 namespace cpr::cli {
 
@@ -104,6 +108,75 @@ void Table::Print(std::ostream& out) const {
   rule();
   for (const auto& row : rows_) line(row, false);
   rule();
+}
+
+// ---- SpooledOutput ----------------------------------------------------------
+
+class SpooledOutput::Buffer : public std::streambuf {
+ public:
+  ~Buffer() override {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+
+  Result<void> CopyTo(std::ostream& out) {
+    CPR_RETURN_IF_ERROR(Spill());
+    if (file_ == nullptr) {
+      out.write(memory_.data(), static_cast<std::streamsize>(memory_.size()));
+    } else {
+      std::rewind(file_);
+      std::string chunk(1 << 20, '\0');
+      size_t n;
+      while ((n = std::fread(chunk.data(), 1, chunk.size(), file_)) > 0)
+        out.write(chunk.data(), static_cast<std::streamsize>(n));
+      if (std::ferror(file_)) return Fail("cannot read back the spooled output");
+    }
+    out.flush();
+    return {};
+  }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (traits_type::eq_int_type(c, traits_type::eof())) return traits_type::not_eof(c);
+    const char ch = traits_type::to_char_type(c);
+    return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    memory_.append(s, static_cast<size_t>(n));
+    if (memory_.size() >= kMemory && !Spill()) return 0;
+    return n;
+  }
+
+ private:
+  static constexpr size_t kMemory = 8 << 20;
+
+  Result<void> Fail(const std::string& what) {
+    return MakeError(Code::kIo, "stdout", what + ": " + std::strerror(errno));
+  }
+  // Moves what is in memory to the temporary file (made on first use).
+  Result<void> Spill() {
+    if (memory_.empty() || (file_ == nullptr && memory_.size() < kMemory)) return {};
+    if (file_ == nullptr && (file_ = std::tmpfile()) == nullptr)
+      return Fail("cannot make a temporary file to hold the output");
+    if (std::fwrite(memory_.data(), 1, memory_.size(), file_) != memory_.size())
+      return Fail("cannot write the spooled output");
+    memory_.clear();
+    return {};
+  }
+
+  std::string memory_;
+  std::FILE* file_ = nullptr;
+};
+
+SpooledOutput::SpooledOutput()
+    : buffer_(std::make_unique<Buffer>()), stream_(std::make_unique<std::ostream>(buffer_.get())) {}
+SpooledOutput::~SpooledOutput() = default;
+
+std::ostream& SpooledOutput::stream() { return *stream_; }
+
+Result<void> SpooledOutput::Commit(std::ostream& out) {
+  stream_->flush();
+  if (!*stream_) return MakeError(Code::kIo, "stdout", "the output could not be spooled");
+  return buffer_->CopyTo(out);
 }
 
 }  // namespace cpr::cli

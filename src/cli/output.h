@@ -3,9 +3,12 @@
 #pragma once
 
 #include <iosfwd>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
+
+#include "util/result.h"
 
 namespace cpr::cli {
 
@@ -19,6 +22,26 @@ bool ParseFormat(const std::string& text, Format* out);
 // One JSON document on one line, as etcdctl -w json prints.
 void PrintJson(std::ostream& out, const Json& doc);
 void PrintYaml(std::ostream& out, const Json& doc);
+
+// Holds a streamed document until it is whole: a command that fails
+// half-way leaves stdout empty, never half a document. The first 8 MB stay
+// in memory, the rest goes to an unlinked temporary file, so memory stays
+// bounded whatever the document's size.
+class SpooledOutput {
+ public:
+  SpooledOutput();
+  ~SpooledOutput();
+  SpooledOutput(const SpooledOutput&) = delete;
+  SpooledOutput& operator=(const SpooledOutput&) = delete;
+  std::ostream& stream();
+  // Copies the document to `out`, in order.
+  Result<void> Commit(std::ostream& out);
+
+ private:
+  class Buffer;
+  std::unique_ptr<Buffer> buffer_;
+  std::unique_ptr<std::ostream> stream_;
+};
 
 // A bordered table like etcdctl's tablewriter output.
 class Table {

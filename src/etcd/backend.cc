@@ -9,6 +9,11 @@
 
 namespace cpr::etcd {
 
+bool IsDerivableBucket(std::string_view name) {
+  return name == kAlarmBucket || name == kClusterBucket || name == kMembersBucket ||
+         name == kMembersRemovedBucket;
+}
+
 Result<std::unique_ptr<Backend>> Backend::Open(const std::string& path,
                                                const bolt::Reader::Options& options) {
   std::unique_ptr<Backend> b(new Backend());

@@ -31,6 +31,15 @@ inline constexpr std::string_view kAuthBucket = "auth";
 inline constexpr std::string_view kAuthUsersBucket = "authUsers";
 inline constexpr std::string_view kAuthRolesBucket = "authRoles";
 inline constexpr std::string_view kAlarmBucket = "alarm";
+// etcd 3.4 creates exactly these, and each exists in every db it wrote, in
+// this (byte) order (§2.1).
+inline constexpr std::string_view kEtcdBuckets[] = {
+    kAlarmBucket, kAuthBucket,  kAuthRolesBucket, kAuthUsersBucket,      kClusterBucket,
+    kKeyBucket,   kLeaseBucket, kMembersBucket,   kMembersRemovedBucket, kMetaBucket};
+// Of those, the ones whose loss loses no data: a restore writes them anew
+// (members, members_removed and cluster come from the new membership; an
+// alarm is raised again by the member that hits it).
+bool IsDerivableBucket(std::string_view name);
 
 // meta bucket (§2.3).
 struct MetaInfo {

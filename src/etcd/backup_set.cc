@@ -15,6 +15,7 @@
 
 #include "util/atomic_file.h"
 #include "util/hash.h"
+#include "util/mapped_file.h"
 
 namespace cpr::etcd {
 namespace {
@@ -190,9 +191,7 @@ Result<uint64_t> ExtractLegacySnapshot(const std::string& tar_gz, const std::str
 }
 
 Result<std::string> FileSha256(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return MakeError(Code::kIo, path, std::string("cannot open: ") + std::strerror(errno));
+  const int fd = CPR_TRY(OpenRegularFile(path));
   Sha256 sha;
   std::string buf(1 << 20, '\0');
   for (;;) {

@@ -7,7 +7,8 @@ namespace cpr::etcd {
 
 void LiveKeyCounter::Grow() {
   std::vector<uint64_t> old = std::move(slots_);
-  slots_.assign(old.empty() ? 1 << 16 : old.size() * 2, 0);
+  // Starts small (a small file needs no 512 KB table) and doubles.
+  slots_.assign(old.empty() ? 1 << 10 : old.size() * 2, 0);
   const uint64_t mask = slots_.size() - 1;
   for (uint64_t s : old) {
     if (s == 0) continue;

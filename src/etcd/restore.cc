@@ -16,6 +16,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <filesystem>
 
 #include "etcd/backend.h"
 #include "etcd/restore_db.h"
@@ -147,6 +148,35 @@ Result<void> CheckFreeSpace(const std::string& dir, uint64_t need, const std::st
   return {};
 }
 
+// The WAL dir must be a dir of its own: not the data dir, not the member
+// dir or a dir inside it other than member/wal (the default), and not a dir
+// the data dir is inside (moving it aside would move the data dir).
+// Checked on absolute, normalized paths before anything is written.
+// True when it names <data-dir>/member/wal, the default layout.
+Result<bool> CheckWalDir(const std::string& data_dir, const std::string& wal_dir) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  const fs::path data = fs::absolute(data_dir, ec).lexically_normal();
+  const fs::path wal = fs::absolute(wal_dir, ec).lexically_normal();
+  const fs::path member = data / "member";
+  auto inside = [](const fs::path& p, const fs::path& dir) {
+    const fs::path rel = p.lexically_relative(dir);
+    return !rel.empty() && *rel.begin() != "..";
+  };
+  auto clash = [&](const std::string& what) {
+    return MakeError(Code::kInvalidArgument, "--wal-dir", wal_dir + " " + what,
+                     "leave --wal-dir out (the WAL goes to <data-dir>/member/wal), or name a "
+                     "directory of its own outside " +
+                         data_dir);
+  };
+  if (wal == data || wal == data / "") return clash("is the data dir");
+  if (wal == member) return clash("is the member dir");
+  if (wal == member / "wal") return true;
+  if (inside(wal, member)) return clash("is inside the member dir");
+  if (inside(data, wal)) return clash("holds the data dir");
+  return false;
+}
+
 }  // namespace
 
 Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
@@ -160,6 +190,10 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
                      "as etcdutl: compaction is marked at the bumped revision");
   if (c.bump_revision < 0)
     return MakeError(Code::kInvalidArgument, "--bump-revision", "must not be negative");
+  if (c.bump_revision > kMaxRevision)
+    return MakeError(Code::kInvalidArgument, "--bump-revision",
+                     fmt::format("{} is beyond etcd's revision range (at most {})", c.bump_revision,
+                                 kMaxRevision));
 
   p.data_dir = c.data_dir.empty() ? c.name + ".etcd" : c.data_dir;
   while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
@@ -167,12 +201,8 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
   std::string wal = c.wal_dir;
   while (wal.size() > 1 && wal.back() == '/') wal.pop_back();
   // <data-dir>/member/wal given explicitly is the default layout.
-  p.custom_wal_dir = !wal.empty() && wal != p.member_dir + "/wal";
+  p.custom_wal_dir = !wal.empty() && !CPR_TRY(CheckWalDir(p.data_dir, wal));
   p.wal_dir = p.custom_wal_dir ? wal : p.member_dir + "/wal";
-  if (p.custom_wal_dir && wal.rfind(p.member_dir + "/", 0) == 0)
-    return MakeError(Code::kInvalidArgument, "--wal-dir",
-                     "inside the member dir, only <data-dir>/member/wal is possible",
-                     "leave --wal-dir out, or put it outside " + p.member_dir);
   // A WAL dir under the data dir needs the data dir first: stage inside it.
   p.stage_inside = p.custom_wal_dir && wal.rfind(p.data_dir + "/", 0) == 0;
   struct stat st {};
@@ -227,6 +257,12 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
     p.source_bytes = static_cast<uint64_t>(ts.st_size) * 4;  // room for the extracted db
   }
   const int64_t newest = std::max(p.revision, p.compact_revision);
+  if (c.bump_revision > kMaxRevision - newest)
+    return MakeError(Code::kInvalidArgument, "--bump-revision",
+                     fmt::format("the snapshot's revision {} + {} is beyond etcd's revision "
+                                 "range (at most {})",
+                                 newest, c.bump_revision, kMaxRevision),
+                     "a bump of a billion (1000000000) outruns any client's cache");
   p.new_revision = newest + c.bump_revision;
   for (const auto& a : p.alarms)
     if (!c.clear_alarms)
@@ -282,8 +318,9 @@ std::string RestorePlan::EtcdCommand() const {
   return fmt::format(
       "etcd --name {} --data-dir {}{} --initial-advertise-peer-urls {} --listen-peer-urls {} "
       "--initial-cluster {} --initial-cluster-state new",
-      membership.me().name, data_dir, custom_wal_dir ? " --wal-dir " + wal_dir : "", urls, urls,
-      cluster);
+      ShellQuote(membership.me().name), ShellQuote(data_dir),
+      custom_wal_dir ? " --wal-dir " + ShellQuote(wal_dir) : "", ShellQuote(urls), ShellQuote(urls),
+      ShellQuote(cluster));
 }
 
 namespace {
@@ -393,10 +430,13 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     edits.clear_alarms = c.clear_alarms;
     edits.skip_hash_check = c.skip_hash_check;
     edits.file_sha256 = p.source.snapshot_sha256;
+    edits.repair = c.repair;
     auto db = WriteRestoredDb(**backend, snap_dir + "/db", edits);
     if (!db) return abandon(std::move(db).error());
     result.db_bytes = db->bytes;
     result.keys = db->keys;
+    result.repaired = db->repaired;
+    result.repairs = db->repairs;
     lap(edits.file_sha256.empty() ? "verify the source and write the db"
                                   : "verify the source (and the SHA-256 in " +
                                         BaseName(p.source.manifest) + ") and write the db");

@@ -43,6 +43,7 @@ struct RestoreConfig {
   bool move_aside = false;      // move an existing member aside instead of refusing
   bool clear_alarms = false;    // drop alarms (NOSPACE) stored in the snapshot
   std::string owner;            // user[:group]; default: owner of an existing data dir
+  bool repair = false;          // rebuild derivable faults (etcd/restore_db.h)
 };
 
 struct RestorePlan {
@@ -77,6 +78,8 @@ struct RestoreResult {
   uint64_t db_bytes = 0;
   uint64_t keys = 0;
   std::string moved_member_to, moved_wal_to;
+  uint64_t repaired = 0;                // derivable faults of the source rebuilt (--repair)
+  std::vector<std::string> repairs;     // the first of them
   std::vector<std::string> step_times;  // "verify+write db 0.41s", ...
 };
 

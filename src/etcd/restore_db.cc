@@ -11,6 +11,7 @@
 #include <optional>
 #include <thread>
 
+#include "bolt/cursor.h"
 #include "bolt/page_index.h"
 #include "bolt/writer.h"
 #include "etcd/backup_set.h"
@@ -136,9 +137,11 @@ class RestoreVisitor : public FileOrderVisitor {
   uint64_t dropped() const { return dropped_; }
 
  private:
-  // Buckets etcd needs that the source lacked (§5.4 step 1), before `name`.
+  // Buckets etcd writes that the source lacked, before `name`: only a
+  // derivable one can be missing here (the check refuses the others
+  // unless repairing), and it is written empty.
   Result<void> EmitMissingBefore(Bytes name) {
-    for (std::string_view b : {kKeyBucket, kLeaseBucket, kMetaBucket}) {
+    for (std::string_view b : kEtcdBuckets) {
       if (!(b < name) || std::find(done_.begin(), done_.end(), b) != done_.end()) continue;
       bucket_ = std::string(b);
       CPR_RETURN_IF_ERROR(w_.BeginBucket(b));
@@ -163,13 +166,76 @@ struct Join {
   }
 };
 
-Error VerificationFailed(const VerifyReport& report, const std::string& file) {
+Error VerificationFailed(const VerifyReport& report, const std::string& file, bool repair) {
   std::string list;
-  for (const auto& f : report.faults) list += "\n  " + f.check + ": " + f.what;
+  for (const auto& f : report.faults)
+    list += "\n  " + f.check + ": " + f.what + (f.repairable ? " [repairable]" : "");
+  std::string hint = "use another backup";
+  if (report.only_repairable() && !repair)
+    hint =
+        "every fault is in what bbolt derives from the records (freelist, unreferenced pages, "
+        "an empty bucket), none in the records: --repair rebuilds them";
+  else if (report.repairable_count > 0)
+    hint = fmt::format("{} of the faults are in the data itself, which --repair cannot rebuild: {}",
+                       report.data_faults(), hint);
   return MakeError(Code::kCorrupt, file,
                    fmt::format("the source fails verification ({} faults); nothing was restored:{}",
                                report.fault_count, list),
-                   "use another backup");
+                   hint);
+}
+
+// What the new db must hold, from what was read.
+struct Expected {
+  uint64_t key_records = 0;
+  int64_t revision = 0;
+  uint64_t consistent_index = 0;
+};
+
+// Records in the tree under `page`, reading only page headers.
+Result<uint64_t> CountRecords(const bolt::Reader& r, const bolt::PageView& page, int depth) {
+  if (depth > 64) return MakeError(Code::kCorrupt, r.name(), "tree deeper than 64 levels");
+  if (page.is_leaf()) return static_cast<uint64_t>(page.count());
+  uint64_t n = 0;
+  for (size_t i = 0; i < page.count(); i++) {
+    auto e = CPR_TRY(page.Branch(i));
+    n += CPR_TRY(CountRecords(r, CPR_TRY(r.Page(e.child)), depth + 1));
+  }
+  return n;
+}
+
+// Reads the new db back: a bug in the writer (or a disk that lies) must
+// not commit a member that etcd would boot with less than the source had.
+Result<void> CrossCheck(const std::string& path, const Expected& want) {
+  auto r = CPR_TRY(bolt::Reader::Open(path));
+  auto fail = [&](const std::string& what) {
+    return MakeError(Code::kInternal, path,
+                     "the db written does not hold what the source held: " + what,
+                     "nothing was committed; report this as a bug in CPR");
+  };
+  std::vector<std::string> names;
+  bolt::Cursor root(*r, r->root());
+  for (bool ok = CPR_TRY(root.First()); ok; ok = CPR_TRY(root.Next()))
+    names.emplace_back(root.element().key);
+  if (!std::equal(names.begin(), names.end(), std::begin(kEtcdBuckets), std::end(kEtcdBuckets)))
+    return fail(fmt::format("{} top-level buckets, not etcd's ten", names.size()));
+  const bolt::BucketRef key = CPR_TRY(r->Bucket(kKeyBucket)).value();
+  const uint64_t records = CPR_TRY(CountRecords(*r, CPR_TRY(r->RootPage(key)), 0));
+  if (records != want.key_records)
+    return fail(fmt::format("{} revisions in the key bucket, the source had {}", records,
+                            want.key_records));
+  bolt::Cursor last(*r, key);
+  int64_t newest = 0;
+  if (CPR_TRY(last.Last())) {
+    auto rev = Revision::Parse(last.element().key);
+    newest = rev ? rev->main : -1;
+  }
+  if (newest != want.revision)
+    return fail(fmt::format("newest revision {}, want {}", newest, want.revision));
+  const MetaInfo meta = CPR_TRY(Backend::Over(std::move(r))->Meta());
+  if (meta.consistent_index != want.consistent_index)
+    return fail(fmt::format("consistent index {}, want {}", meta.consistent_index.value_or(0),
+                            want.consistent_index));
+  return {};
 }
 
 }  // namespace
@@ -226,8 +292,15 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
               fmt::format("SHA-256 mismatch: trailer {}, content {}", hashed.stored_hex,
                           hashed.computed_hex));
 
-  if (check.report().fault_count > 0)
-    return VerificationFailed(FullReport(source, files, edits.skip_hash_check), source.name());
+  RestoreDbResult result;
+  if (check.report().fault_count > 0) {
+    // The full list, from verify's tree walk: a repair must agree with it.
+    VerifyReport full = FullReport(source, files, edits.skip_hash_check);
+    if (!edits.repair || !full.only_repairable() || !check.report().only_repairable())
+      return VerificationFailed(full, source.name(), edits.repair);
+    result.repaired = full.fault_count;
+    for (const auto& f : full.faults) result.repairs.push_back(f.check + ": " + f.what);
+  }
   if (!ran) return ran.error();
   CPR_RETURN_IF_ERROR(copy.Wait());
   if (!edits.file_sha256.empty()) {
@@ -239,7 +312,13 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
           "the backup changed after it was taken: use another backup");
   }
   CPR_RETURN_IF_ERROR(writer->Finish());
-  return RestoreDbResult{writer->bytes_written(), files.records() - visitor.dropped()};
+  result.bytes = writer->bytes_written();
+  result.keys = files.records() - visitor.dropped();
+  const int64_t newest = check.report().revision;
+  CPR_RETURN_IF_ERROR(CrossCheck(
+      path, Expected{check.report().revisions + (edits.bump_to > 0 ? 1 : 0),
+                     edits.bump_to > 0 ? edits.bump_to : newest, edits.consistent_index}));
+  return result;
 }
 
 }  // namespace cpr::etcd

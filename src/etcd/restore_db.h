@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "etcd/backend.h"
 #include "util/result.h"
@@ -34,14 +35,23 @@ struct RestoreDbEdits {
   bool clear_alarms = false;      // drop the alarm bucket's records
   bool skip_hash_check = false;   // no SHA-256 trailer to check (a bare db)
   std::string file_sha256;        // from a backup manifest (whole file); empty: none
+  // Accept a source whose only faults are derivable (VerifyFault::
+  // repairable): the new db's freelist is computed anew from its trees, and
+  // a missing derivable bucket is written empty.
+  bool repair = false;
 };
 
 struct RestoreDbResult {
-  uint64_t bytes = 0;  // of the new db
-  uint64_t keys = 0;   // records written
+  uint64_t bytes = 0;                // of the new db
+  uint64_t keys = 0;                 // records written
+  uint64_t repaired = 0;             // repairable faults the source had (with repair)
+  std::vector<std::string> repairs;  // the first of them, as verify names them
 };
 
-// Writes `path` (must not exist). On any error the caller removes it.
+// Writes `path` (must not exist), then reads it back and checks it against
+// what was read from the source before returning: the ten buckets, the key
+// bucket's record count and newest revision, the consistent index. On any
+// error the caller removes it.
 Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string& path,
                                         const RestoreDbEdits& edits);
 

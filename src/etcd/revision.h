@@ -14,6 +14,11 @@ namespace cpr::etcd {
 constexpr size_t kRevisionKeySize = 17;
 constexpr size_t kTombstoneKeySize = 18;
 
+// The highest revision CPR starts a member at (--bump-revision): etcd keeps
+// counting up from it in int64, and 2^62 leaves room for 4.6e18 more writes
+// where a bump to near 2^63 would overflow on etcd's next write.
+constexpr int64_t kMaxRevision = int64_t{1} << 62;
+
 struct Revision {
   int64_t main = 0;
   int64_t sub = 0;

@@ -1,5 +1,7 @@
 #include "etcd/snapshot_file.h"
 
+#include <memory>
+
 #include "util/hash.h"
 
 namespace cpr::etcd {
@@ -13,14 +15,15 @@ TrailerCheck CheckTrailer(const MappedFile& file) {
   const uint64_t body = file.size() - kTrailerSize;
   Sha256 sha;
   constexpr uint64_t kChunk = 1ULL << 20;
-  std::string buf(kChunk, '\0');
+  // Sized to the file, not filled: a small snapshot costs no 1 MB buffer.
+  auto buf = std::make_unique_for_overwrite<char[]>(std::min(kChunk, body));
   for (uint64_t off = 0; off < body; off += kChunk) {
     const uint64_t n = std::min(kChunk, body - off);
-    if (!file.ReadAt(off, buf.data(), n)) {
+    if (!file.ReadAt(off, buf.get(), n)) {
       out.computed_hex = "(unreadable)";
       break;
     }
-    sha.Update(Bytes(buf.data(), n));
+    sha.Update(Bytes(buf.get(), n));
   }
   const Sha256Digest digest = sha.DigestSoFar();
   const Bytes trailer = file.data().substr(body);

@@ -12,13 +12,15 @@
 
 namespace cpr::etcd {
 
-void SchemaCheck::Add(const std::string& check, uint64_t page, std::string what) {
+void SchemaCheck::Add(const std::string& check, uint64_t page, std::string what, bool repairable) {
   report_.fault_count++;
-  if (report_.faults.size() < max_) report_.faults.push_back({check, page, std::move(what)});
+  if (repairable) report_.repairable_count++;
+  if (report_.faults.size() < max_)
+    report_.faults.push_back({check, page, std::move(what), repairable});
 }
 
 bool SchemaCheck::OnFault(const bolt::Fault& f) {
-  Add("bolt", f.page, f.ToString());
+  Add("bolt", f.page, f.ToString(), f.derivable);
   return true;
 }
 
@@ -31,7 +33,16 @@ void SchemaCheck::OnBucketBegin(int depth, Bytes name, const bolt::BucketRef&) {
     return;
   }
   bucket_ = std::string(name);
-  if (bucket_ == kMetaBucket) saw_meta_ = true;
+  buckets_.push_back(bucket_);
+  // One changed byte in a bucket's name keeps bbolt's order valid, and etcd
+  // would boot on the file without that bucket's records (it creates an
+  // empty one): a name etcd never writes is a fault in the data.
+  if (std::find(std::begin(kEtcdBuckets), std::end(kEtcdBuckets), name) == std::end(kEtcdBuckets))
+    Add("schema", page_,
+        fmt::format("unknown top-level bucket '{}': etcd 3.4 writes only alarm, auth, authRoles, "
+                    "authUsers, cluster, key, lease, members, members_removed and meta (a "
+                    "damaged bucket name?)",
+                    Printable(name)));
 }
 
 void SchemaCheck::OnElement(int depth, const bolt::LeafElement& e) {
@@ -48,12 +59,54 @@ void SchemaCheck::OnElement(int depth, const bolt::LeafElement& e) {
 }
 
 void SchemaCheck::Finish() {
-  if (!saw_meta_) Add("schema", 0, "no meta bucket: not an etcd backend");
+  auto seen = [&](std::string_view b) {
+    return std::find(buckets_.begin(), buckets_.end(), b) != buckets_.end();
+  };
+  for (std::string_view b : kEtcdBuckets) {
+    if (seen(b)) continue;
+    if (IsDerivableBucket(b))
+      Add("schema", 0,
+          fmt::format("bucket '{}' is missing (etcd 3.4 always writes it; its content is "
+                      "derivable: restore --repair writes it anew)",
+                      b),
+          /*repairable=*/true);
+    else
+      Add("schema", 0,
+          fmt::format("bucket '{}' is missing: etcd would boot on this file without its "
+                      "records{}",
+                      b, b == kMetaBucket ? " (not an etcd backend?)" : ""));
+  }
   // A member that has applied no write yet (a fresh cluster: `etcdctl
   // snapshot save` right after bootstrap) has not stored one; restore sets
   // it anyway (etcd-formats.md 6.2).
-  else if (!saw_consistent_index_ && report_.revisions > 0)
+  if (seen(kMetaBucket) && !saw_consistent_index_ && report_.revisions > 0)
     Add("schema", 0, "meta/consistent_index is missing");
+}
+
+// Bytes 9..16 of a revision key (§2.2): the change's index within its
+// transaction. etcd numbers a transaction's changes 0, 1, ... (compaction
+// may remove some), one per user key: a transaction naming a key twice is
+// refused ("duplicate key given in txn request").
+void SchemaCheck::SubRevision(const Revision& rev, Bytes user_key) {
+  // A transaction fits in one request (< 2 GiB), so its index fits in 31 bits.
+  constexpr int64_t kMaxSub = INT32_MAX;
+  if (rev.main < 1 || rev.sub < 0 || rev.sub > kMaxSub) {
+    Add("schema", page_,
+        fmt::format("revision {}: impossible for etcd (main >= 1, sub 0..{})", rev.ToString(),
+                    kMaxSub));
+    return;
+  }
+  if (rev.main != run_main_) {
+    run_main_ = rev.main;
+    run_first_key_.assign(user_key);
+    run_keys_.clear();
+    return;
+  }
+  if (run_keys_.empty()) run_keys_.insert(run_first_key_);
+  if (!run_keys_.emplace(user_key).second)
+    Add("schema", page_,
+        fmt::format("revision {}: key {} changed twice in one transaction", rev.ToString(),
+                    Printable(user_key)));
 }
 
 void SchemaCheck::KeyRecord(const bolt::LeafElement& e) {
@@ -74,6 +127,7 @@ void SchemaCheck::KeyRecord(const bolt::LeafElement& e) {
   }
   if (kv->key.empty())
     Add("schema", page_, fmt::format("revision {}: empty user key", rev->ToString()));
+  SubRevision(*rev, kv->key);
   if (rev->tombstone) return;  // a tombstone holds only the key (§2.2)
   if (kv->mod_revision != rev->main)
     Add("schema", page_,

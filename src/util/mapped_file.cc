@@ -21,20 +21,49 @@ constexpr uint64_t kFaultAround = 64 << 10;  // /proc/sys/vm/fault_around_bytes 
 
 std::string ErrnoText() { return std::strerror(errno); }
 
+const char* FileTypeName(mode_t mode) {
+  if (S_ISDIR(mode)) return "a directory";
+  if (S_ISFIFO(mode)) return "a FIFO (named pipe)";
+  if (S_ISSOCK(mode)) return "a socket";
+  if (S_ISCHR(mode) || S_ISBLK(mode)) return "a device";
+  return "not a regular file";
+}
+
 }  // namespace
 
-Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
-  std::unique_ptr<MappedFile> f(new MappedFile());
-  f->path_ = path;
-  f->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f->fd_ < 0) {
-    int err = errno;
+Result<int> OpenRegularFile(const std::string& path) {
+  if (path.empty())
+    return MakeError(Code::kInvalidArgument, "\"\"", "the path is empty",
+                     "name a snapshot or db file");
+  // O_NONBLOCK: opening a FIFO without a writer would block forever.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    const int err = errno;
     return MakeError(err == ENOENT ? Code::kNotFound : Code::kIo, path,
                      "cannot open: " + ErrnoText());
   }
   struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Error e = MakeError(Code::kIo, path, "cannot stat: " + ErrnoText());
+    ::close(fd);
+    return e;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return MakeError(Code::kInvalidArgument, path,
+                     std::string("is ") + FileTypeName(st.st_mode) + ", not a regular file",
+                     "copy the snapshot to a file first");
+  }
+  ::fcntl(fd, F_SETFL, ::fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+  return fd;
+}
+
+Result<std::unique_ptr<MappedFile>> MappedFile::Open(const std::string& path) {
+  std::unique_ptr<MappedFile> f(new MappedFile());
+  f->path_ = path;
+  f->fd_ = CPR_TRY(OpenRegularFile(path));
+  struct stat st {};
   if (::fstat(f->fd_, &st) != 0) return MakeError(Code::kIo, path, "cannot stat: " + ErrnoText());
-  if (!S_ISREG(st.st_mode)) return MakeError(Code::kIo, path, "not a regular file");
   f->size_ = static_cast<uint64_t>(st.st_size);
   if (f->size_ > 0) {
     void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_SHARED, f->fd_, 0);

@@ -21,6 +21,12 @@
 
 namespace cpr {
 
+// Opens `path` read-only, refusing anything but a regular file before a
+// read can block: the open itself is non-blocking, so a FIFO with no writer
+// (or a device) is refused at once instead of hanging. An empty path is an
+// error that says so. Returns the descriptor (O_CLOEXEC, blocking again).
+Result<int> OpenRegularFile(const std::string& path);
+
 class MappedFile {
  public:
   static Result<std::unique_ptr<MappedFile>> Open(const std::string& path);

@@ -34,4 +34,12 @@ bool IsReadableText(Bytes s);
 // replaced by U+FFFD (nlohmann::json refuses to dump invalid UTF-8).
 std::string ToValidUtf8(Bytes s);
 
+// `s` as one POSIX shell word: unchanged when it holds only characters no
+// shell treats specially, else in single quotes ('it'\''s').
+std::string ShellQuote(std::string_view s);
+
+// A decimal integer, strictly: an optional '-' then digits, nothing else (no
+// spaces, no '+', no 0x); nullopt when malformed or outside int64.
+std::optional<int64_t> ParseInt64(std::string_view s);
+
 }  // namespace cpr

@@ -23,6 +23,9 @@ import os
 import subprocess
 import shutil
 import tempfile
+import time
+
+import grpc
 
 import etcdlab
 import restorelab as rl
@@ -249,14 +252,33 @@ class Restore(etcdlab.TestCase):
     # -------------------------------------------------------------- alarm
     def test_nospace_alarm(self):
         w = self.dirs("alarm")
-        src = etcdlab.Etcd("full", workdir=w, extra=["--quota-backend-bytes", str(1 << 20)])
+        # etcd checks the quota against the db size recorded at the last backend
+        # commit (every --backend-batch-interval, 100 ms by default), not the
+        # size after the writes in flight: on a fast machine 40 puts of 100 KB
+        # fit between two commits and none is refused. --backend-batch-limit 1
+        # commits after every write, so each put sees the size its predecessors
+        # made and the quota is hit after a handful of puts on any machine.
+        src = etcdlab.Etcd("full", workdir=w, extra=["--quota-backend-bytes", str(1 << 20),
+                                                     "--backend-batch-limit", "1"])
         try:
-            for i in range(40):
+            refused = None
+            for i in range(200):  # 20 MB of values against a 1 MB quota
                 try:
                     src.put("/fill/%d" % i, os.urandom(100_000))
-                except Exception:
+                except grpc.RpcError as e:
+                    if e.code() != grpc.StatusCode.RESOURCE_EXHAUSTED:
+                        raise
+                    refused = (i, e.details())
                     break
-            self.assertIn(b"NOSPACE", src.ctl("alarm", "list").stdout, "the source should be full")
+            self.assertIsNotNone(refused, "200 puts of 100 KB under a 1 MB quota: none refused")
+            self.assertIn("database space exceeded", refused[1])
+            self.assertGreater(refused[0], 0, "the first put should fit in 1 MB")
+            # the refusal raises the alarm through raft; wait for it to be applied
+            t_end = time.time() + 30
+            while b"NOSPACE" not in src.ctl("alarm", "list").stdout and time.time() < t_end:
+                time.sleep(0.1)
+            self.assertIn(b"NOSPACE", src.ctl("alarm", "list").stdout,
+                          "put %d refused, yet no NOSPACE alarm" % refused[0])
             snap = src.save(os.path.join(w, "full.db"))
         finally:
             src.stop()
