@@ -38,5 +38,10 @@ void AddKvCommand(CLI::App& app, RunState& state);
 void AddPkiCommand(CLI::App& app, RunState& state);
 void AddCertsCommand(CLI::App& app, RunState& state);
 void AddSignerCommand(CLI::App& app, RunState& state);
+// Host procedures and the lab (cmd_restore.cc, cmd_drill.cc, cmd_lab.cc).
+void AddRestoreQuorumCommand(CLI::App& app, RunState& state);
+void AddRestoreClusterCommand(CLI::App& app, RunState& state);
+void AddDrillCommand(CLI::App& app, RunState& state);
+void AddLabCommand(CLI::App& app, RunState& state);
 
 }  // namespace cpr::cli

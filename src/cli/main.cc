@@ -31,6 +31,9 @@ int main(int argc, char** argv) {
   cpr::cli::AddPkiCommand(app, state);
   cpr::cli::AddCertsCommand(app, state);
   cpr::cli::AddSignerCommand(app, state);
+  cpr::cli::AddRestoreQuorumCommand(app, state);
+  cpr::cli::AddRestoreClusterCommand(app, state);
+  cpr::cli::AddLabCommand(app, state);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -233,4 +233,67 @@ Result<ArchiveStats> WriteResourcesTarGz(const ResourceSelection& sel,
   return stats;
 }
 
+Result<std::vector<std::string>> ExtractResourcesTarGz(const std::string& tar_gz,
+                                                       const std::string& staging) {
+  if (::mkdir(staging.c_str(), 0700) != 0)
+    return MakeError(Code::kIo, staging, std::string("cannot create: ") + std::strerror(errno));
+  archive* in = archive_read_new();
+  archive_read_support_filter_gzip(in);
+  archive_read_support_format_tar(in);
+  archive* out = archive_write_disk_new();
+  // Entry names are checked here (under static-pod-resources/, no `..`) and
+  // rewritten to absolute paths in `staging`; libarchive refuses writes
+  // through symlinks.
+  archive_write_disk_set_options(out, ARCHIVE_EXTRACT_TIME | ARCHIVE_EXTRACT_PERM |
+                                          ARCHIVE_EXTRACT_SECURE_NODOTDOT |
+                                          ARCHIVE_EXTRACT_SECURE_SYMLINKS);
+  auto fail = [&](const std::string& what) {
+    Error e = MakeError(Code::kCorrupt, tar_gz, what);
+    archive_read_free(in);
+    archive_write_free(out);
+    return e;
+  };
+  if (archive_read_open_filename(in, tar_gz.c_str(), 1 << 20) != ARCHIVE_OK)
+    return fail(std::string("cannot read: ") + archive_error_string(in));
+  const std::string prefix = std::string(kArchiveRoot) + "/";
+  std::vector<std::string> tops;
+  archive_entry* e = nullptr;
+  int r;
+  while ((r = archive_read_next_header(in, &e)) == ARCHIVE_OK) {
+    std::string name = archive_entry_pathname(e);
+    if (name.rfind("./", 0) == 0) name = name.substr(2);
+    if (name == kArchiveRoot || name == prefix) continue;
+    if (name.rfind(prefix, 0) != 0 || name.find("/../") != std::string::npos ||
+        name.ends_with("/.."))
+      return fail(fmt::format("entry {} is outside {}/", name, kArchiveRoot));
+    const std::string rel = name.substr(prefix.size());
+    const std::string top = rel.substr(0, rel.find('/'));
+    if (top.empty() || top == "." || top == "..") return fail("entry " + name + ": bad path");
+    if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+    archive_entry_set_pathname(e, (staging + "/" + rel).c_str());
+    if (const char* link = archive_entry_hardlink(e)) {
+      std::string l = link;
+      if (l.rfind("./", 0) == 0) l = l.substr(2);
+      if (l.rfind(prefix, 0) != 0) return fail("entry " + name + ": hard link outside the archive");
+      archive_entry_set_hardlink(e, (staging + "/" + l.substr(prefix.size())).c_str());
+    }
+    if (archive_write_header(out, e) != ARCHIVE_OK)
+      return fail("cannot extract " + name + ": " + archive_error_string(out));
+    const void* buf;
+    size_t size;
+    la_int64_t offset;
+    while ((r = archive_read_data_block(in, &buf, &size, &offset)) == ARCHIVE_OK)
+      if (archive_write_data_block(out, buf, size, offset) != ARCHIVE_OK)
+        return fail("cannot write " + name + ": " + archive_error_string(out));
+    if (r != ARCHIVE_EOF)
+      return fail("damaged archive at " + name + ": " + archive_error_string(in));
+    if (archive_write_finish_entry(out) != ARCHIVE_OK)
+      return fail("cannot finish " + name + ": " + archive_error_string(out));
+  }
+  if (r != ARCHIVE_EOF) return fail(std::string("damaged archive: ") + archive_error_string(in));
+  archive_read_free(in);
+  archive_write_free(out);
+  return tops;
+}
+
 }  // namespace cpr::procedures

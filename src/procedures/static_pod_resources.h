@@ -51,4 +51,11 @@ struct ArchiveStats {
 Result<ArchiveStats> WriteResourcesTarGz(const ResourceSelection& selection,
                                          const std::function<Result<void>(Bytes)>& out);
 
+// Extracts such a tar.gz (entries under static-pod-resources/) into
+// `staging` (created; must not exist), refusing absolute paths, `..` and
+// writes through symlinks. Returns the top-level directories it holds;
+// the caller moves them into place.
+Result<std::vector<std::string>> ExtractResourcesTarGz(const std::string& tar_gz,
+                                                       const std::string& staging);
+
 }  // namespace cpr::procedures

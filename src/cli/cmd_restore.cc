@@ -1,0 +1,227 @@
+// `cpr restore-quorum` and `cpr restore-cluster`: seed §3.2 step 1 and §3.3
+// as one command per master (procedures/restore_host.h). Flags into
+// options, one library call, the step report through a printer.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <mutex>
+
+#include "cli/command.h"
+#include "cli/output.h"
+#include "lab/lab.h"
+#include "procedures/restore_host.h"
+
+namespace cpr::cli {
+namespace {
+
+struct RestoreFlags {
+  procedures::RestoreHostOptions o;
+  bool dry_run = false;
+  bool no_bump = false;
+  std::string format = "table";
+  std::string lab;
+  std::vector<std::string> hosts;
+};
+
+std::mutex g_out;
+
+void Progress(const std::string& line) {
+  std::lock_guard<std::mutex> lock(g_out);
+  std::cerr << line << '\n';
+}
+
+Json StepsJson(const procedures::ProcedureReport& r) {
+  Json steps = Json::array();
+  for (const auto& s : r.steps) {
+    Json j{{"name", s.name},
+           {"summary", s.summary},
+           {"state", s.state},
+           {"start", s.start},
+           {"seconds", s.seconds}};
+    if (!s.error.empty()) j["error"] = s.error;
+    steps.push_back(j);
+  }
+  return steps;
+}
+
+Json PlanJson(const procedures::RestoreHostPlan& p) {
+  Json fenced = Json::array();
+  for (const auto& f : p.fenced)
+    fenced.push_back({{"member", f.name}, {"url", f.url}, {"answers", f.answers}});
+  return Json{{"member", p.name},
+              {"peer_url", p.peer_url},
+              {"client_url", p.client_url},
+              {"data_dir", p.data_dir},
+              {"backup", p.backup.snapshot},
+              {"stamp", p.backup.stamp},
+              {"resources", p.backup.resources},
+              {"backup_sha256", p.backup_sha256},
+              {"skipped_backups", p.skipped_backups},
+              {"backup_revision", p.backup_revision},
+              {"bump", p.bump},
+              {"token", p.token},
+              {"fencing", fenced},
+              {"notes", p.notes}};
+}
+
+void PrintReport(const std::string& host, const procedures::RestoreHostPlan& plan,
+                 const procedures::ProcedureReport& r, bool dry_run) {
+  if (dry_run) {
+    std::cout << fmt::format("{} plan for member {} (--dry-run: nothing is changed):\n",
+                             r.procedure, plan.name);
+    for (const auto& s : r.steps) std::cout << fmt::format("  {:<18} {}\n", s.name, s.summary);
+  } else {
+    Table t({"STEP", "STATE", "START", "SECONDS"});
+    for (const auto& s : r.steps)
+      t.Add({s.name, s.state, fmt::format("{:.2f}", s.start), fmt::format("{:.2f}", s.seconds)});
+    t.Print(std::cout);
+    std::cout << fmt::format("{}{} {} in {:.2f}s{}\n", host.empty() ? "" : host + ": ", r.procedure,
+                             r.ok ? "done" : "FAILED", r.seconds, r.resumed ? " (resumed)" : "");
+  }
+  for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
+  for (const auto& s : plan.skipped_backups) std::cout << "skipped backup " << s << '\n';
+}
+
+Result<void> RunQuorum(RestoreFlags& f) {
+  Format format;
+  if (!ParseFormat(f.format, &format) || format == Format::kRaw)
+    return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'");
+  f.o.mode = procedures::RestoreMode::kQuorum;
+  f.o.bump = !f.no_bump;
+  f.o.out = Progress;
+  procedures::RestoreHostPlan plan;
+  procedures::ProcedureReport report;
+  auto r = procedures::RestoreHost(f.o, f.dry_run, &plan, &report);
+  if (format == Format::kJson) {
+    Json j{{"procedure", "restore-quorum"}, {"ok", r.has_value()},       {"dry_run", f.dry_run},
+           {"seconds", report.seconds},     {"journal", report.journal}, {"plan", PlanJson(plan)},
+           {"steps", StepsJson(report)}};
+    if (!r) j["error"] = r.error().ToString();
+    PrintJson(std::cout, j);
+  } else if (!report.steps.empty()) {
+    PrintReport("", plan, report, f.dry_run);
+  }
+  return r ? Result<void>() : Result<void>(r.error());
+}
+
+Result<void> RunCluster(RestoreFlags& f) {
+  Format format;
+  if (!ParseFormat(f.format, &format) || format == Format::kRaw)
+    return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'");
+  f.o.mode = procedures::RestoreMode::kCluster;
+  f.o.bump = !f.no_bump;
+  f.o.out = Progress;
+  std::vector<std::string> roots = f.hosts;
+  if (!f.lab.empty()) {
+    const lab::Lab l = CPR_TRY(lab::Load(f.lab));
+    for (const auto& h : l.hosts) roots.push_back(h.root);
+  }
+  if (roots.empty()) {
+    // One host: this one (--root).
+    procedures::RestoreHostPlan plan;
+    procedures::ProcedureReport report;
+    auto r = procedures::RestoreHost(f.o, f.dry_run, &plan, &report);
+    if (format == Format::kJson) {
+      Json j{{"procedure", "restore-cluster"},
+             {"ok", r.has_value()},
+             {"plan", PlanJson(plan)},
+             {"steps", StepsJson(report)}};
+      if (!r) j["error"] = r.error().ToString();
+      PrintJson(std::cout, j);
+    } else if (!report.steps.empty()) {
+      PrintReport("", plan, report, f.dry_run);
+    }
+    return r ? Result<void>() : Result<void>(r.error());
+  }
+  const auto runs = CPR_TRY(procedures::RestoreClusterHosts(f.o, roots, f.dry_run));
+  Json hosts = Json::array();
+  const Result<void>* failed = nullptr;
+  for (const auto& run : runs) {
+    if (!run.result && failed == nullptr) failed = &run.result;
+    if (format == Format::kJson) {
+      Json j{{"root", run.root},
+             {"ok", run.result.has_value()},
+             {"plan", PlanJson(run.plan)},
+             {"steps", StepsJson(run.report)}};
+      if (!run.result) j["error"] = run.result.error().ToString();
+      hosts.push_back(j);
+    } else {
+      PrintReport(run.plan.name, run.plan, run.report, f.dry_run);
+    }
+  }
+  if (format == Format::kJson)
+    PrintJson(std::cout, Json{{"procedure", "restore-cluster"},
+                              {"ok", failed == nullptr},
+                              {"backup_sha256", runs.empty() ? "" : runs[0].plan.backup_sha256},
+                              {"hosts", hosts}});
+  return failed == nullptr ? Result<void>() : Result<void>(failed->error());
+}
+
+void CommonFlags(CLI::App* c, RestoreFlags& f) {
+  c->add_option("backup", f.o.backup,
+                "Backup folder (snapshot_<stamp>.db + static_kuberesources_<stamp>.tar.gz, paired "
+                "by backup_<stamp>.json), a legacy snapshot_db_kuberesources_<stamp>.tar.gz, or a "
+                "snapshot file")
+      ->required();
+  c->add_option("initial_cluster", f.o.initial_cluster,
+                "INITIAL_CLUSTER: name=https://ip:2380,... naming this host's member at its own "
+                "peer URL")
+      ->required();
+  c->add_option("--root", f.o.root, "The master's root (its /etc/kubernetes, /var/lib/etcd, ...)")
+      ->capture_default_str();
+  c->add_option("--stamp", f.o.stamp, "Which backup of the folder (default: the newest pair)");
+  c->add_flag("--fallback", f.o.fallback,
+              "When the chosen backup does not verify, take the newest that does (and say which)");
+  c->add_flag("--no-bump", f.no_bump,
+              "Keep the backup's revisions (default: bump them past anything clients saw and "
+              "mark them compacted, so watchers relist)");
+  StrictInt(c->add_option("--wait", f.o.wait_seconds,
+                          "Seconds to wait for the member to serve a linearizable read"),
+            1, 3600)
+      ->capture_default_str();
+  c->add_flag("--dry-run", f.dry_run, "Print the plan (every check made) and change nothing");
+  c->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+}
+
+}  // namespace
+
+void AddRestoreQuorumCommand(CLI::App& app, RunState& state) {
+  static RestoreFlags f;
+  auto* c = app.add_subcommand(
+      "restore-quorum",
+      "Seed §3.2 step 1 on the surviving master: restore the backup as a one-member cluster "
+      "(old members fenced, pods stopped, old data dir kept, revisions bumped), start it, wait "
+      "until it serves");
+  CommonFlags(c, f);
+  c->add_flag("--force", f.o.force,
+              "Restore even though an old member answers, or the backup looks like another "
+              "cluster's");
+  c->footer(
+      "Steps: restore-db, stop-pods, swap-data-dir, restore-resources, start-pods, "
+      "wait-serving, report. Journaled under ROOT/var/lib/cpr/journal: killed and run again "
+      "with the same arguments, it resumes.");
+  c->callback([&state] {
+    auto r = RunQuorum(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+}
+
+void AddRestoreClusterCommand(CLI::App& app, RunState& state) {
+  static RestoreFlags f;
+  auto* c = app.add_subcommand(
+      "restore-cluster",
+      "Seed §3.3 on every master: the same backup and INITIAL_CLUSTER everywhere; the members "
+      "start together and form quorum");
+  CommonFlags(c, f);
+  c->add_option("--expect-sha256", f.o.expect_sha256,
+                "Refuse unless the backup's snapshot has this SHA-256 (the same on every master)");
+  c->add_option("--lab", f.lab, "Run on every host of this lab, in parallel");
+  c->add_option("--hosts", f.hosts, "Run on these roots, in parallel (comma-separated)")
+      ->delimiter(',');
+  c->callback([&state] {
+    auto r = RunCluster(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+}
+
+}  // namespace cpr::cli

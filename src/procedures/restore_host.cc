@@ -1,0 +1,560 @@
+#include "procedures/restore_host.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <ftw.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "client/client.h"
+#include "etcd/backend.h"
+#include "etcd/membership.h"
+#include "etcd/restore.h"
+#include "etcd/verify.h"
+#include "host/host.h"
+#include "host/probe.h"
+#include "host/static_pods.h"
+#include "procedures/serving.h"
+#include "procedures/static_pod_resources.h"
+#include "util/atomic_file.h"
+#include "util/hash.h"
+#include "util/text.h"
+
+namespace cpr::procedures {
+namespace {
+
+// With no way to tell how far the lost cluster got past the backup, a bump
+// of a billion revisions outruns any client's cache (etcdutl's advice).
+constexpr int64_t kDefaultBump = 1'000'000'000;
+
+bool Exists(const std::string& p) {
+  struct stat st {};
+  return ::lstat(p.c_str(), &st) == 0;
+}
+
+std::string Stamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
+  return buf;
+}
+
+std::string FreeAside(const std::string& base, const std::string& stamp) {
+  std::string name = base + ".moved-aside-" + stamp;
+  for (int n = 2; Exists(name); n++)
+    name = base + ".moved-aside-" + stamp + "-" + std::to_string(n);
+  return name;
+}
+
+Result<void> Rename(const std::string& from, const std::string& to) {
+  if (::rename(from.c_str(), to.c_str()) != 0)
+    return MakeError(Code::kIo, from, "cannot move to " + to + ": " + std::strerror(errno));
+  CPR_RETURN_IF_ERROR(FsyncDir(DirName(to)));
+  return DirName(to) == DirName(from) ? Result<void>() : FsyncDir(DirName(from));
+}
+
+// rm -rf, only for CPR's own staged data dir (a copy it made).
+void RemoveStaged(const std::string& path) {
+  if (!path.ends_with(".cpr-staged")) return;
+  auto rm = [](const char* p, const struct stat*, int, struct FTW*) { return ::remove(p); };
+  ::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+std::vector<std::string> Split(const std::string& s, char sep) {
+  std::vector<std::string> out;
+  size_t at = 0;
+  while (at <= s.size() && !s.empty()) {
+    size_t next = s.find(sep, at);
+    if (next == std::string::npos) next = s.size();
+    if (next > at) out.push_back(s.substr(at, next - at));
+    at = next + 1;
+  }
+  return out;
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
+  return out;
+}
+
+// The member's own TLS files, as OpenShift's scripts use them to talk to
+// their etcd: the server certificate carries clientAuth (pki/etcd_pki.h).
+client::TlsFiles MemberTls(const host::Host& h) {
+  return {h.etcd_certs() + "/ca.crt", h.etcd_certs() + "/server.crt",
+          h.etcd_certs() + "/server.key"};
+}
+
+// Backups in a folder, newest first, by the stamp of their .db.
+std::vector<std::string> StampsNewestFirst(const std::string& dir) {
+  std::vector<std::string> stamps;
+  if (DIR* d = ::opendir(dir.c_str())) {
+    while (dirent* e = ::readdir(d)) {
+      const std::string n = e->d_name;
+      if (n.rfind("snapshot_", 0) == 0 && n.ends_with(".db"))
+        stamps.push_back(n.substr(9, n.size() - 12));
+    }
+    ::closedir(d);
+  }
+  std::sort(stamps.rbegin(), stamps.rend());
+  return stamps;
+}
+
+bool IsDir(const std::string& p) {
+  struct stat st {};
+  return ::stat(p.c_str(), &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+// The backup to restore: the pair named, or with --fallback the newest that
+// verifies (saying which were skipped and why).
+Result<void> ChooseBackup(const RestoreHostOptions& o, RestoreHostPlan& p) {
+  auto resolved = etcd::ResolveBackupSource(o.backup, o.stamp);
+  if (!o.fallback) {
+    p.backup = CPR_TRY(std::move(resolved));
+    return {};
+  }
+  std::vector<std::string> stamps =
+      IsDir(o.backup) ? StampsNewestFirst(o.backup) : std::vector<std::string>{o.stamp};
+  for (const auto& stamp : stamps) {
+    auto set = etcd::ResolveBackupSource(o.backup, stamp);
+    if (!set) {
+      p.skipped_backups.push_back(stamp + ": " + set.error().what);
+      continue;
+    }
+    if (set->kind == etcd::BackupSet::Kind::kLegacyTar) {
+      p.backup = *set;  // verified as it is extracted
+      return {};
+    }
+    etcd::VerifyOptions vo;
+    vo.skip_hash_check = false;
+    auto report = etcd::Verify(set->snapshot, vo);
+    if (report && report->ok()) {
+      p.backup = *set;
+      p.backup_verified = true;
+      return {};
+    }
+    p.skipped_backups.push_back(
+        fmt::format("{}: {}", stamp,
+                    !report ? report.error().what
+                            : fmt::format("{} faults, first: {}", report->fault_count,
+                                          report->faults.empty() ? "" : report->faults[0].what)));
+  }
+  return MakeError(Code::kFailedPrecondition, o.backup,
+                   "no backup here verifies: " + Join(p.skipped_backups, "; "),
+                   "restore from another backup folder");
+}
+
+// Members this host knows of, from a db (its own data dir, the backup).
+void KnownMembers(const std::string& db, std::vector<etcd::Member>& out) {
+  auto be = etcd::Backend::Open(db);
+  if (!be) return;
+  auto ms = (*be)->Members();
+  if (!ms) return;
+  for (auto& m : *ms) out.push_back(std::move(m));
+}
+
+uint64_t ConsistentIndex(const std::string& db) {
+  auto be = etcd::Backend::Open(db);
+  if (!be) return 0;
+  auto meta = (*be)->Meta();
+  return meta && meta->consistent_index ? *meta->consistent_index : 0;
+}
+
+}  // namespace
+
+Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
+  RestoreHostPlan p;
+  const host::Host h(o.root == "/" ? "" : o.root);
+  const host::StaticPods pods(h);
+  // 1. The member this host runs, from its etcd manifest.
+  const host::PodFile etcd_pod = CPR_TRY(pods.Etcd());
+  p.etcd_manifest = etcd_pod.file;
+  p.name = etcd_pod.pod.Flag("--name");
+  p.peer_url = etcd_pod.pod.Flag("--initial-advertise-peer-urls");
+  p.client_url = Split(etcd_pod.pod.Flag("--advertise-client-urls"), ',').empty()
+                     ? ""
+                     : Split(etcd_pod.pod.Flag("--advertise-client-urls"), ',')[0];
+  p.data_dir = etcd_pod.pod.Flag("--data-dir");
+  if (p.data_dir.empty()) p.data_dir = h.data_dir();
+  if (p.name.empty() || p.peer_url.empty() || p.client_url.empty())
+    return MakeError(Code::kFailedPrecondition, h.manifests() + "/" + etcd_pod.file,
+                     "the etcd manifest has no --name, --initial-advertise-peer-urls or "
+                     "--advertise-client-urls",
+                     "restore this host by hand (cpr snapshot restore)");
+  // 2. INITIAL_CLUSTER: well formed, naming this member at its own peer URL.
+  auto probe_membership = etcd::ComputeMembership(o.initial_cluster, "probe", p.name, p.peer_url);
+  if (!probe_membership) {
+    Error e = probe_membership.error();
+    e.where = "INITIAL_CLUSTER";
+    e.hint = fmt::format("it must name this host's member {} at {} (from its etcd manifest)",
+                         p.name, p.peer_url);
+    return e;
+  }
+  if (o.mode == RestoreMode::kQuorum && probe_membership->members.size() != 1)
+    p.notes.push_back(fmt::format(
+        "INITIAL_CLUSTER names {} members: restore-quorum starts a {}-member cluster that waits "
+        "for the others (seed §3.2 restores one member, then grows it)",
+        probe_membership->members.size(), probe_membership->members.size()));
+  // 3. The backup.
+  CPR_RETURN_IF_ERROR(ChooseBackup(o, p));
+  if (o.mode == RestoreMode::kCluster || !o.expect_sha256.empty()) {
+    p.backup_sha256 = !p.backup.snapshot_sha256.empty()
+                          ? p.backup.snapshot_sha256
+                          : CPR_TRY(etcd::FileSha256(p.backup.snapshot));
+    if (!o.expect_sha256.empty() && p.backup_sha256 != o.expect_sha256)
+      return MakeError(
+          Code::kFailedPrecondition, p.backup.snapshot,
+          fmt::format("SHA-256 {} is not the expected {}", p.backup_sha256, o.expect_sha256),
+          "every master must restore the same backup: copy that one here");
+  }
+  const bool legacy = p.backup.kind == etcd::BackupSet::Kind::kLegacyTar;
+  std::vector<etcd::Member> backup_members, own_members;
+  if (!legacy) {
+    auto be = CPR_TRY(etcd::Backend::Open(p.backup.snapshot));
+    p.backup_revision = CPR_TRY(be->LatestRevision()).main;
+    auto meta = CPR_TRY(be->Meta());
+    p.backup_consistent_index = meta.consistent_index.value_or(0);
+    KnownMembers(p.backup.snapshot, backup_members);
+  }
+  const std::string own_db = p.data_dir + "/member/snap/db";
+  KnownMembers(own_db, own_members);
+  p.survivor_consistent_index = ConsistentIndex(own_db);
+  // 4. Another cluster's backup: no member ID in common with this host's own.
+  // (Not on a resumed run: the data dir then holds the restored member, whose
+  // IDs are new by design.)
+  const bool resuming = Exists(h.state() + "/journal/restore-quorum.json");
+  if (o.mode == RestoreMode::kQuorum && !backup_members.empty() && !own_members.empty() &&
+      !o.force && !resuming) {
+    bool common = false;
+    for (const auto& a : backup_members)
+      for (const auto& b : own_members) common = common || a.id == b.id;
+    if (!common)
+      return MakeError(Code::kFailedPrecondition, p.backup.snapshot,
+                       "the backup's members share no ID with this host's data dir: a backup of "
+                       "another cluster?",
+                       "check the backup; --force restores it anyway");
+  }
+  // 5. The revision bump: past every revision the lost cluster can have
+  // made since the backup (each one took a raft entry).
+  if (o.bump) {
+    p.bump = kDefaultBump;
+    if (p.survivor_consistent_index > p.backup_consistent_index && p.backup_consistent_index > 0)
+      p.bump = std::min<int64_t>(kDefaultBump,
+                                 1'000'000 + 2 * static_cast<int64_t>(p.survivor_consistent_index -
+                                                                      p.backup_consistent_index));
+  }
+  // 6. The cluster token: fresh for quorum; for restore-cluster derived, so
+  // every host restoring this backup into this INITIAL_CLUSTER agrees.
+  if (o.mode == RestoreMode::kCluster) {
+    Sha256 sha;
+    sha.Update(p.backup_sha256);
+    sha.Update(o.initial_cluster);
+    const Sha256Digest d = sha.Finish();
+    p.token = "cpr-" + HexOf(Bytes(reinterpret_cast<const char*>(d.data()), 8));
+  } else {
+    std::random_device rd;
+    p.token = fmt::format("cpr-{}-{:08x}", Stamp(), rd());
+  }
+  // 7. Fencing (restore-quorum): every other member must be down.
+  if (o.mode == RestoreMode::kQuorum) {
+    std::vector<host::Probe> probes;
+    std::set<std::string> seen;
+    for (const auto* list : {&own_members, &backup_members})
+      for (const auto& m : *list) {
+        if (m.name == p.name) continue;
+        for (const auto* urls : {&m.peer_urls, &m.client_urls})
+          for (const auto& u : *urls)
+            if (u != p.peer_url && u != p.client_url && seen.insert(u).second)
+              probes.push_back({m.name.empty() ? fmt::format("{:x}", m.id) : m.name, u, false});
+      }
+    std::vector<std::string> alive;
+    for (const auto& pr : host::ProbeAll(probes, 300)) {
+      p.fenced.push_back({pr.who, pr.url, pr.answers});
+      if (pr.answers && std::find(alive.begin(), alive.end(), pr.who) == alive.end())
+        alive.push_back(pr.who);
+    }
+    if (!alive.empty() && !o.force) {
+      std::string urls;
+      for (const auto& f : p.fenced)
+        if (f.answers) urls += (urls.empty() ? "" : ", ") + f.url;
+      return MakeError(
+          Code::kFailedPrecondition, "fencing",
+          fmt::format("old member(s) {} still answer ({}): restoring quorum here would split the "
+                      "cluster (\"request cluster ID mismatch\")",
+                      Join(alive, ", "), urls),
+          "stop etcd on those hosts (or power them off), or pass --force if they are fenced "
+          "otherwise");
+    }
+  }
+  p.inputs =
+      fmt::format("{} {} {}{} {}", o.mode == RestoreMode::kQuorum ? "quorum" : "cluster",
+                  p.backup.snapshot, p.backup.stamp,
+                  p.backup_sha256.empty() ? "" : " sha256:" + p.backup_sha256, o.initial_cluster);
+  return p;
+}
+
+std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHostPlan& p) {
+  const host::Host h(o.root == "/" ? "" : o.root);
+  const std::string staged = p.data_dir + ".cpr-staged";
+  std::vector<Step> steps;
+
+  steps.push_back(
+      {"restore-db",
+       fmt::format(
+           "restore {} ({}) natively into {} as member {} of a new cluster (token {}){}",
+           p.backup.snapshot, p.backup.KindName(), staged, p.name, p.token,
+           p.bump > 0 ? fmt::format(", revisions bumped by {} and marked compacted", p.bump) : ""),
+       [o, p, staged](StepContext& ctx) -> Result<void> {
+         if (ctx.Get("staged") == "yes" || (ctx.Get("swapped") == "yes")) return {};
+         if (Exists(staged)) RemoveStaged(staged);  // a killed run's: CPR's own copy
+         etcd::RestoreConfig c;
+         c.source = p.backup.kind == etcd::BackupSet::Kind::kFile ? p.backup.snapshot : o.backup;
+         c.stamp = p.backup.stamp;
+         c.name = p.name;
+         c.initial_cluster = o.initial_cluster;
+         c.token = p.token;
+         c.advertise_peer_urls = p.peer_url;
+         c.data_dir = staged;
+         c.bump_revision = p.bump;
+         c.mark_compacted = p.bump > 0;
+         const etcd::RestorePlan plan = CPR_TRY(etcd::PlanRestore(c));
+         const etcd::RestoreResult r = CPR_TRY(etcd::RunRestore(c, plan));
+         ctx.Say(fmt::format("{} keys, db {} bytes, revision {} -> {}", r.keys, r.db_bytes,
+                             plan.revision, plan.new_revision));
+         ctx.Set("staged", "yes");
+         return {};
+       }});
+
+  steps.push_back(
+      {"stop-pods",
+       "stop the static pods etcd, kube-apiserver, kube-controller-manager and "
+       "kube-scheduler (manifests moved to " +
+           h.stopped_manifests() + "; others keep running) and wait until they are gone",
+       [h](StepContext& ctx) -> Result<void> {
+         const host::StaticPods pods(h);
+         std::vector<std::string> stopped = Split(ctx.Get("stopped"), ',');
+         for (const auto& pf : CPR_TRY(pods.List())) {
+           if (pf.stopped || !host::IsControlPlanePod(pf.pod)) continue;
+           CPR_RETURN_IF_ERROR(pods.Stop(pf.file));
+           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end())
+             stopped.push_back(pf.file);
+           ctx.Set("stopped", Join(stopped, ","));
+           CPR_RETURN_IF_ERROR(ctx.Save());
+         }
+         for (const auto& pf : CPR_TRY(pods.List())) {
+           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) continue;
+           const std::string note = CPR_TRY(pods.WaitGone(pf, std::chrono::seconds(60)));
+           ctx.Say(pf.pod.name + " gone" + (note.empty() ? "" : " (" + note + ")"));
+         }
+         return {};
+       }});
+
+  steps.push_back(
+      {"swap-data-dir",
+       fmt::format("move {} aside (kept, never deleted) and rename the restored member into its "
+                   "place",
+                   p.data_dir),
+       [p, staged](StepContext& ctx) -> Result<void> {
+         if (ctx.Get("swapped") == "yes") return {};
+         if (host::StaticPods::DataDirLocked(p.data_dir))
+           return MakeError(Code::kFailedPrecondition, p.data_dir, "etcd still holds the data dir",
+                            "stop etcd on this host");
+         if (ctx.Get("moved_data_dir").empty() && Exists(p.data_dir)) {
+           const std::string aside = FreeAside(p.data_dir, Stamp());
+           CPR_RETURN_IF_ERROR(Rename(p.data_dir, aside));
+           ctx.Set("moved_data_dir", aside);
+           CPR_RETURN_IF_ERROR(ctx.Save());
+           ctx.Say("the old data dir is kept at " + aside);
+         }
+         if (Exists(staged)) {
+           if (Exists(p.data_dir))
+             return MakeError(Code::kFailedPrecondition, p.data_dir,
+                              "a data dir appeared while the restore ran",
+                              "move it aside by hand and run again");
+           CPR_RETURN_IF_ERROR(Rename(staged, p.data_dir));
+         } else if (!Exists(p.data_dir + "/member")) {
+           return MakeError(Code::kInternal, staged, "the restored member is gone",
+                            "move the journal aside and run again");
+         }
+         ctx.Set("swapped", "yes");
+         return {};
+       }});
+
+  if (!p.backup.resources.empty())
+    steps.push_back(
+        {"restore-resources",
+         fmt::format("put back the static pod resources of {} into {} as one set (revisions of "
+                     "the same names moved aside)",
+                     p.backup.resources, h.resources()),
+         [h, p](StepContext& ctx) -> Result<void> {
+           if (ctx.Get("resources") == "yes") return {};
+           // CPR's own staging (a killed run's goes): never a user's folder.
+           const std::string staging = h.Path("etc/kubernetes/resources.cpr-staged");
+           RemoveStaged(staging);
+           CPR_RETURN_IF_ERROR(MakeDirs(h.resources(), 0755));
+           const auto tops = CPR_TRY(ExtractResourcesTarGz(p.backup.resources, staging));
+           const int fd = ::open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+           if (fd >= 0) {
+             ::syncfs(fd);  // every extracted file durable before it is renamed into place
+             ::close(fd);
+           }
+           // Revisions of the same names move aside together, out of the
+           // folder (a later backup must not take them for live revisions).
+           const std::string aside = FreeAside(h.resources(), Stamp());
+           std::vector<std::string> manifests;
+           for (const auto& top : tops) {
+             const std::string dest = h.resources() + "/" + top;
+             if (Exists(dest)) {
+               CPR_RETURN_IF_ERROR(MakeDirs(aside, 0700));
+               CPR_RETURN_IF_ERROR(Rename(dest, aside + "/" + top));
+             }
+             CPR_RETURN_IF_ERROR(Rename(staging + "/" + top, dest));
+             // <component>-pod-<N>/<component>-pod.yaml: the manifest of that revision.
+             const size_t pod = top.rfind("-pod-");
+             if (pod != std::string::npos) {
+               const std::string file = top.substr(0, pod) + "-pod.yaml";
+               if (Exists(dest + "/" + file)) manifests.push_back(file + "=" + dest + "/" + file);
+             }
+           }
+           ::rmdir(staging.c_str());
+           ctx.Set("resource_manifests", Join(manifests, ","));
+           ctx.Set("resources", "yes");
+           ctx.Say(fmt::format("{} resource folders restored: {}", tops.size(), Join(tops, ", ")));
+           return {};
+         }});
+
+  steps.push_back(
+      {"start-pods",
+       "start the stopped pods: etcd from its own manifest, the control plane from the restored "
+       "resources' manifests where they carry one",
+       [h](StepContext& ctx) -> Result<void> {
+         const host::StaticPods pods(h);
+         std::map<std::string, std::string> restored;
+         for (const auto& kv : Split(ctx.Get("resource_manifests"), ',')) {
+           const size_t eq = kv.find('=');
+           if (eq != std::string::npos) restored[kv.substr(0, eq)] = kv.substr(eq + 1);
+         }
+         const std::string stamp = Stamp();
+         for (const auto& file : Split(ctx.Get("stopped"), ',')) {
+           const std::string stopped = h.stopped_manifests() + "/" + file;
+           auto it = restored.find(file);
+           if (it != restored.end() && Exists(stopped)) {
+             // The restored revision's manifest replaces the one stopped (kept aside).
+             const std::string text = CPR_TRY(ReadFileLimited(it->second, 1 << 20));
+             CPR_RETURN_IF_ERROR(Rename(stopped, FreeAside(stopped, stamp)));
+             CPR_RETURN_IF_ERROR(WriteFileAtomic(h.manifests() + "/" + file, text, 0600));
+           } else {
+             CPR_RETURN_IF_ERROR(pods.Start(file));
+           }
+         }
+         return {};
+       }});
+
+  steps.push_back(
+      {"wait-serving",
+       fmt::format(
+           "wait (at most {} s) until {} answers a linearizable read{}", o.wait_seconds,
+           p.client_url,
+           o.mode == RestoreMode::kCluster ? " (once a quorum of members has started)" : ""),
+       [h, p, o](StepContext& ctx) -> Result<void> {
+         const double s = CPR_TRY(WaitLinearizableRead(p.client_url, MemberTls(h),
+                                                       std::chrono::seconds(o.wait_seconds)));
+         ctx.Say(fmt::format("serving after {:.2f}s", s));
+         return {};
+       }});
+
+  steps.push_back({"report", "print the member table; name old members that try to reach this one",
+                   [h, p](StepContext& ctx) -> Result<void> {
+                     client::Config cfg;
+                     cfg.endpoints = CPR_TRY(client::ParseEndpoints(p.client_url, "endpoint"));
+                     cfg.tls = MemberTls(h);
+                     auto c = CPR_TRY(client::Client::Create(cfg));
+                     const auto members = CPR_TRY(c->MemberList());
+                     for (const auto& m : members.members)
+                       ctx.Say(fmt::format("member {:x} {} peer {} client {}{}", m.id, m.name,
+                                           Join(m.peer_urls, ","), Join(m.client_urls, ","),
+                                           m.is_learner ? " (learner)" : ""));
+                     // The lab's runner logs etcd's output: old members knocking show as
+                     // cluster ID mismatches there (a real kubelet's logs are elsewhere).
+                     std::ifstream log(h.pod_logs() + "/etcd-member.log");
+                     std::string line;
+                     int knocks = 0;
+                     while (std::getline(log, line))
+                       if (line.find("cluster ID mismatch") != std::string::npos ||
+                           line.find("mismatch cluster") != std::string::npos)
+                         knocks++;
+                     if (knocks > 0)
+                       ctx.Say(fmt::format(
+                           "{} log lines of peers from another cluster knocking (cluster ID "
+                           "mismatch): an old member is running somewhere",
+                           knocks));
+                     return {};
+                   }});
+  return steps;
+}
+
+Result<std::vector<ClusterHostRun>> RestoreClusterHosts(const RestoreHostOptions& base,
+                                                        const std::vector<std::string>& roots,
+                                                        bool dry_run) {
+  std::vector<ClusterHostRun> runs(roots.size());
+  // Every host planned (and so every refusal made) before any changes.
+  for (size_t i = 0; i < roots.size(); i++) {
+    RestoreHostOptions o = base;
+    o.root = roots[i];
+    runs[i].root = roots[i];
+    runs[i].plan = CPR_TRY(PlanRestoreHost(o));
+    if (runs[i].plan.backup_sha256 != runs[0].plan.backup_sha256)
+      return MakeError(Code::kFailedPrecondition, roots[i],
+                       fmt::format("restores backup {} (SHA-256 {}), {} restores {}",
+                                   runs[i].plan.backup.snapshot, runs[i].plan.backup_sha256,
+                                   roots[0], runs[0].plan.backup_sha256),
+                       "every master must restore the same backup");
+  }
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < roots.size(); i++)
+    threads.emplace_back([&, i] {
+      RestoreHostOptions o = base;
+      o.root = roots[i];
+      const std::string name = runs[i].plan.name;
+      if (base.out) o.out = [&base, name](const std::string& line) { base.out(name + " " + line); };
+      ProcedureOptions po;
+      po.procedure = "restore-cluster";
+      po.state_dir = host::Host(o.root == "/" ? "" : o.root).state();
+      po.inputs = runs[i].plan.inputs;
+      po.dry_run = dry_run;
+      po.out = o.out;
+      auto r = RunProcedure(RestoreHostSteps(o, runs[i].plan), po, &runs[i].report);
+      runs[i].result = r ? Result<void>() : Result<void>(r.error());
+    });
+  for (auto& t : threads) t.join();
+  return runs;
+}
+
+Result<ProcedureReport> RestoreHost(const RestoreHostOptions& o, bool dry_run,
+                                    RestoreHostPlan* plan_out, ProcedureReport* report) {
+  const RestoreHostPlan plan = CPR_TRY(PlanRestoreHost(o));
+  if (plan_out != nullptr) *plan_out = plan;
+  ProcedureOptions po;
+  po.procedure = o.mode == RestoreMode::kQuorum ? "restore-quorum" : "restore-cluster";
+  po.state_dir = host::Host(o.root == "/" ? "" : o.root).state();
+  po.inputs = plan.inputs;
+  po.dry_run = dry_run;
+  po.out = o.out;
+  return RunProcedure(RestoreHostSteps(o, plan), po, report);
+}
+
+}  // namespace cpr::procedures

@@ -1,0 +1,181 @@
+#include "procedures/steps.h"
+
+#include <fmt/format.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <ctime>
+#include <nlohmann/json.hpp>
+
+#include "util/atomic_file.h"
+
+namespace cpr::procedures {
+
+using Json = nlohmann::ordered_json;
+
+const std::string& StepContext::Get(const std::string& key) const {
+  static const std::string kEmpty;
+  auto it = facts_.find(key);
+  return it == facts_.end() ? kEmpty : it->second;
+}
+
+void StepContext::Set(const std::string& key, std::string value) { facts_[key] = std::move(value); }
+
+Result<void> StepContext::Save() { return save_ ? save_() : Result<void>(); }
+
+void StepContext::Say(const std::string& line) const {
+  if (say_) say_(line);
+}
+
+class Runner {
+ public:
+  Runner(const std::vector<Step>& steps, const ProcedureOptions& o, ProcedureReport& report)
+      : steps_(steps), o_(o), r_(report) {
+    r_.procedure = o.procedure;
+    r_.journal = o.state_dir + "/journal/" + o.procedure + ".json";
+  }
+
+  Result<void> Run() {
+    const auto t0 = Clock::now();
+    if (o_.dry_run) {
+      for (const auto& s : steps_) r_.steps.push_back({s.name, s.summary, "planned", 0, 0, ""});
+      r_.ok = true;
+      return {};
+    }
+    CPR_RETURN_IF_ERROR(Load());
+    ctx_.save_ = [this] { return Save(); };
+    for (const auto& s : steps_) {
+      StepResult res{s.name, s.summary, "", Since(t0), 0, ""};
+      std::string& state = states_[s.name];
+      if (state == "done") {
+        res.state = "skipped";
+        r_.steps.push_back(res);
+        Print(s.name, "done by an earlier run (journal)");
+        continue;
+      }
+      state = "started";
+      CPR_RETURN_IF_ERROR(Save());
+      ctx_.say_ = [this, name = s.name](const std::string& line) { Print(name, line); };
+      const auto st = Clock::now();
+      Print(s.name, s.summary);
+      Result<void> ran = s.run(ctx_);
+      res.seconds = Since(st);
+      if (!ran) {
+        res.state = "failed";
+        res.error = ran.error().ToString();
+        r_.steps.push_back(res);
+        r_.seconds = Since(t0);
+        (void)Save();
+        Error e = ran.error();
+        e.where = fmt::format("[{}] {}", s.name, e.where);
+        if (e.hint.empty())
+          e.hint = "fix the cause and run the same command again: it resumes from this step";
+        return e;
+      }
+      state = "done";
+      res.state = "done";
+      r_.steps.push_back(res);
+      Print(s.name, fmt::format("done in {:.2f}s", res.seconds));
+      CPR_RETURN_IF_ERROR(Save());
+    }
+    r_.seconds = Since(t0);
+    r_.ok = true;
+    return Finish();
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  static double Since(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+  }
+
+  void Print(const std::string& step, const std::string& line) const {
+    if (o_.out) o_.out(fmt::format("[{}] {}", step, line));
+  }
+
+  Result<void> Load() {
+    auto text = ReadFileLimited(r_.journal, 4 << 20);
+    if (!text) {
+      if (text.error().code == Code::kNotFound) return {};
+      struct stat st {};
+      if (::stat(r_.journal.c_str(), &st) != 0) return {};
+      return text.error();
+    }
+    Json j;
+    try {
+      j = Json::parse(*text);
+    } catch (const std::exception& e) {
+      return MakeError(Code::kCorrupt, r_.journal, std::string("not a journal: ") + e.what(),
+                       "move it aside to start over");
+    }
+    if (j.value("inputs", "") != o_.inputs)
+      return MakeError(
+          Code::kFailedPrecondition, r_.journal,
+          fmt::format("an unfinished {} with other inputs is journaled here ({})", o_.procedure,
+                      j.value("inputs", "")),
+          "finish it by running it again with its own arguments, or move the journal aside to "
+          "start over (what it moved aside stays where the journal says)");
+    const Json steps = j.contains("steps") ? j["steps"] : Json::object();
+    const Json facts = j.contains("facts") ? j["facts"] : Json::object();
+    for (const auto& [k, v] : steps.items()) states_[k] = v.value("state", "");
+    for (const auto& [k, v] : facts.items()) ctx_.facts_[k] = v.get<std::string>();
+    r_.resumed = true;
+    std::string last;
+    for (const auto& s : steps_)
+      if (states_[s.name] == "done") last = s.name;
+    if (o_.out)
+      o_.out(fmt::format("[{}] resuming an interrupted run{} (journal {})", o_.procedure,
+                         last.empty() ? "" : " after step " + last, r_.journal));
+    return {};
+  }
+
+  Result<void> Save() {
+    Json steps = Json::object();
+    for (const auto& s : steps_)
+      if (!states_[s.name].empty()) steps[s.name] = {{"state", states_[s.name]}};
+    Json facts = Json::object();
+    for (const auto& [k, v] : ctx_.facts_) facts[k] = v;
+    Json j{{"procedure", o_.procedure},
+           {"inputs", o_.inputs},
+           {"updated", static_cast<int64_t>(std::time(nullptr))},
+           {"steps", steps},
+           {"facts", facts}};
+    CPR_RETURN_IF_ERROR(MakeDirs(DirName(r_.journal), 0700));
+    return WriteFileAtomic(r_.journal, j.dump(2) + "\n", 0600);
+  }
+
+  // A finished journal is kept under a name of its own: the next run starts fresh.
+  Result<void> Finish() {
+    char stamp[32];
+    const std::time_t t = std::time(nullptr);
+    std::tm tm{};
+    ::localtime_r(&t, &tm);
+    std::strftime(stamp, sizeof stamp, "%Y-%m-%d_%H%M%S", &tm);
+    std::string done = r_.journal.substr(0, r_.journal.size() - 5) + "-" + stamp + ".json";
+    for (int n = 2; ::access(done.c_str(), F_OK) == 0; n++)
+      done = r_.journal.substr(0, r_.journal.size() - 5) + "-" + stamp + "-" + std::to_string(n) +
+             ".json";
+    if (::rename(r_.journal.c_str(), done.c_str()) != 0)
+      return MakeError(Code::kIo, r_.journal, "cannot keep the finished journal");
+    r_.journal = done;
+    return FsyncDir(DirName(done));
+  }
+
+  const std::vector<Step>& steps_;
+  const ProcedureOptions& o_;
+  ProcedureReport& r_;
+  StepContext ctx_;
+  std::map<std::string, std::string> states_;
+};
+
+Result<ProcedureReport> RunProcedure(const std::vector<Step>& steps, const ProcedureOptions& o,
+                                     ProcedureReport* report) {
+  ProcedureReport local;
+  ProcedureReport& r = report != nullptr ? *report : local;
+  CPR_RETURN_IF_ERROR(Runner(steps, o, r).Run());
+  return r;
+}
+
+}  // namespace cpr::procedures
