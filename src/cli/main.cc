@@ -33,6 +33,7 @@ int main(int argc, char** argv) {
   cpr::cli::AddSignerCommand(app, state);
   cpr::cli::AddRestoreQuorumCommand(app, state);
   cpr::cli::AddRestoreClusterCommand(app, state);
+  cpr::cli::AddDrillCommand(app, state);
   cpr::cli::AddLabCommand(app, state);
   try {
     app.parse(argc, argv);

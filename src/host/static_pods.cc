@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <csignal>
 #include <cstring>
 #include <thread>
@@ -108,9 +109,43 @@ bool StaticPods::DataDirLocked(const std::string& data_dir) {
   return locked;
 }
 
-Result<std::string> StaticPods::WaitGone(const PodFile& p,
-                                         std::chrono::milliseconds timeout) const {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+namespace {
+
+// Processes that have `path` open (a scan of /proc/*/fd).
+std::vector<pid_t> Holders(const std::string& path) {
+  std::vector<pid_t> out;
+  char want[PATH_MAX];
+  if (::realpath(path.c_str(), want) == nullptr) return out;
+  DIR* proc = ::opendir("/proc");
+  if (proc == nullptr) return out;
+  while (dirent* e = ::readdir(proc)) {
+    const std::string pid = e->d_name;
+    if (pid.find_first_not_of("0123456789") != std::string::npos) continue;
+    const std::string fds = "/proc/" + pid + "/fd";
+    DIR* d = ::opendir(fds.c_str());
+    if (d == nullptr) continue;
+    while (dirent* f = ::readdir(d)) {
+      char target[PATH_MAX];
+      const std::string link = fds + "/" + f->d_name;
+      const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
+      if (n > 0 && std::string(target, static_cast<size_t>(n)) == want) {
+        out.push_back(static_cast<pid_t>(std::stol(pid)));
+        break;
+      }
+    }
+    ::closedir(d);
+  }
+  ::closedir(proc);
+  return out;
+}
+
+}  // namespace
+
+Result<std::string> StaticPods::WaitGone(const PodFile& p, std::chrono::milliseconds timeout,
+                                         std::chrono::milliseconds kill_etcd_after) const {
+  const auto started = std::chrono::steady_clock::now();
+  const auto deadline = started + timeout;
+  std::string killed;
   const std::string stem = p.file.substr(0, p.file.rfind('.'));
   const pid_t pid = RecordedPid(host_.pod_pids() + "/" + stem + ".pid");
   // The lab's runner removes a pod's PID file once it reaped it: no file in
@@ -134,6 +169,16 @@ Result<std::string> StaticPods::WaitGone(const PodFile& p,
     return true;
   };
   while (!gone()) {
+    const std::string data = p.pod.Flag("--data-dir");
+    if (p.pod.RunsEtcd() && killed.empty() && kill_etcd_after.count() > 0 && !data.empty() &&
+        std::chrono::steady_clock::now() > started + kill_etcd_after) {
+      for (pid_t holder : Holders(data + "/member/snap/db")) {
+        if (holder == ::getpid()) continue;
+        ::kill(holder, SIGKILL);
+        killed += (killed.empty() ? "" : ",") + std::to_string(holder);
+      }
+      if (!killed.empty()) killed = "etcd still up after its manifest left: killed PID " + killed;
+    }
     if (std::chrono::steady_clock::now() > deadline)
       return MakeError(
           Code::kUnavailable, p.file,
@@ -142,9 +187,8 @@ Result<std::string> StaticPods::WaitGone(const PodFile& p,
           "is the kubelet running? stop the pod by hand, then re-run");
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  if (!watched && !p.pod.RunsEtcd())
-    return std::string("no PID to watch (the kubelet stops it)");
-  return std::string();
+  if (!watched && !p.pod.RunsEtcd()) return std::string("no PID to watch (the kubelet stops it)");
+  return killed;
 }
 
 }  // namespace cpr::host

@@ -45,8 +45,15 @@ class StaticPods {
   // Moves it back (no-op when already in manifests/).
   Result<void> Start(const std::string& file) const;
   // Waits until the pod's processes are gone. Returns what it could not
-  // observe ("" when all was seen gone); an error on timeout.
-  Result<std::string> WaitGone(const PodFile& pod, std::chrono::milliseconds timeout) const;
+  // observe, or did ("" when all was seen gone); an error on timeout.
+  // `kill_etcd_after` > 0: an etcd still holding its data dir that long
+  // after its manifest left is SIGKILLed (found by the open db file). For
+  // the procedures whose next step replaces that data dir anyway: an etcd
+  // without quorum that is leader waits seconds on SIGTERM for a dead peer
+  // to take over leadership, and a kill loses nothing (bbolt and the WAL
+  // are crash-safe; the data dir is moved aside, not deleted).
+  Result<std::string> WaitGone(const PodFile& pod, std::chrono::milliseconds timeout,
+                               std::chrono::milliseconds kill_etcd_after = {}) const;
 
   // True while an etcd holds the data dir (member/snap/db flocked).
   static bool DataDirLocked(const std::string& data_dir);

@@ -357,7 +357,8 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          }
          for (const auto& pf : CPR_TRY(pods.List())) {
            if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) continue;
-           const std::string note = CPR_TRY(pods.WaitGone(pf, std::chrono::seconds(60)));
+           const std::string note = CPR_TRY(
+               pods.WaitGone(pf, std::chrono::seconds(60), std::chrono::milliseconds(250)));
            ctx.Say(pf.pod.name + " gone" + (note.empty() ? "" : " (" + note + ")"));
          }
          return {};
