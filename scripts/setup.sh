@@ -18,6 +18,7 @@ PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client python3-etcd3 python3-yaml hyperfine
   python3-cryptography # CSRs and certificates made without CPR in the signer/pki tests
+  chromium             # the drill's HTML report rendered and screenshotted in a test
   time # /usr/bin/time for peak RSS
 )
 

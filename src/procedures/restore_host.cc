@@ -417,13 +417,21 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            // folder (a later backup must not take them for live revisions).
            const std::string aside = FreeAside(h.resources(), Stamp());
            std::vector<std::string> manifests;
+           // Each folder put in place is journaled at once: a re-run after a
+           // kill neither moves a restored folder aside nor puts it back twice.
+           std::vector<std::string> placed = Split(ctx.Get("resources_placed"), ',');
            for (const auto& top : tops) {
              const std::string dest = h.resources() + "/" + top;
-             if (Exists(dest)) {
-               CPR_RETURN_IF_ERROR(MakeDirs(aside, 0700));
-               CPR_RETURN_IF_ERROR(Rename(dest, aside + "/" + top));
+             if (std::find(placed.begin(), placed.end(), top) == placed.end()) {
+               if (Exists(dest)) {
+                 CPR_RETURN_IF_ERROR(MakeDirs(aside, 0700));
+                 CPR_RETURN_IF_ERROR(Rename(dest, aside + "/" + top));
+               }
+               CPR_RETURN_IF_ERROR(Rename(staging + "/" + top, dest));
+               placed.push_back(top);
+               ctx.Set("resources_placed", Join(placed, ","));
+               CPR_RETURN_IF_ERROR(ctx.Save());
              }
-             CPR_RETURN_IF_ERROR(Rename(staging + "/" + top, dest));
              // <component>-pod-<N>/<component>-pod.yaml: the manifest of that revision.
              const size_t pod = top.rfind("-pod-");
              if (pod != std::string::npos) {
@@ -431,7 +439,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
                if (Exists(dest + "/" + file)) manifests.push_back(file + "=" + dest + "/" + file);
              }
            }
-           ::rmdir(staging.c_str());
+           RemoveStaged(staging);  // what a re-run extracted again and did not need
            ctx.Set("resource_manifests", Join(manifests, ","));
            ctx.Set("resources", "yes");
            ctx.Say(fmt::format("{} resource folders restored: {}", tops.size(), Join(tops, ", ")));

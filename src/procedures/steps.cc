@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -28,6 +30,17 @@ Result<void> StepContext::Save() { return save_ ? save_() : Result<void>(); }
 void StepContext::Say(const std::string& line) const {
   if (say_) say_(line);
 }
+
+namespace {
+
+// Test seam: CPR_STEP_FAULT=<step>:before|after kills the process (SIGKILL,
+// no cleanup) at that point, to prove a re-run resumes from any of them.
+void FaultPoint(const std::string& step, const char* when) {
+  const char* at = std::getenv("CPR_STEP_FAULT");
+  if (at != nullptr && step + ":" + when == at) std::raise(SIGKILL);
+}
+
+}  // namespace
 
 class Runner {
  public:
@@ -57,6 +70,7 @@ class Runner {
       }
       state = "started";
       CPR_RETURN_IF_ERROR(Save());
+      FaultPoint(s.name, "before");
       ctx_.say_ = [this, name = s.name](const std::string& line) { Print(name, line); };
       const auto st = Clock::now();
       Print(s.name, s.summary);
@@ -74,6 +88,7 @@ class Runner {
           e.hint = "fix the cause and run the same command again: it resumes from this step";
         return e;
       }
+      FaultPoint(s.name, "after");  // run, not yet journaled as done
       state = "done";
       res.state = "done";
       r_.steps.push_back(res);

@@ -1,0 +1,339 @@
+#!/usr/bin/python3
+"""restore-quorum and restore-cluster on `cpr lab` hosts running real etcd 3.4
+with mutual TLS (issue 9). Data is written and read with python3-etcd3 and
+etcdctl over the lab's admin certificates, never with cpr.
+
+  lab          up -w json shape, status, kill (ports closed), start (serving
+               again), down (every process it started gone, DIR removed)
+  quorum       seed §3.2: two masters killed, restore-quorum on the survivor:
+               every key and value of the backup, nothing written after it,
+               one member, revision forward, a watch from the backup's
+               revision refused as compacted, the old data dir kept
+  cluster      seed §3.3: restore-cluster --lab: every member back to the
+               backup, hashkv equal
+  traps        a live old member refused (named), INITIAL_CLUSTER without this
+               host or malformed, a backup of another cluster, a SHA-256 that
+               is not the expected one, --dry-run: each refused or planned
+               before any change, the host's data dir and manifests
+               byte-equal to before
+  faults       restore-quorum SIGKILLed before and after every step
+               (CPR_STEP_FAULT), then run again: the same end state as an
+               uninterrupted run, the old data dir still kept
+"""
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+
+import etcdlab
+
+PREFIX = "/registry/it/"
+
+
+class Lab:
+    """A `cpr lab` for one test: up in setUp, down (by the lab, then any
+    leftover by PID) in tearDown."""
+
+    def __init__(self, c, workdir, masters=3):
+        self.c = c
+        self.dir = os.path.join(workdir, "lab")
+        r = c.ok("lab", "up", "--dir", self.dir, "--masters", str(masters), "-w", "json",
+                 timeout=180)
+        self.info = json.loads(r.stdout)
+        self.hosts = {h["name"]: h for h in self.info["hosts"]}
+        self.admin = self.info["admin"]
+        self.names = sorted(self.hosts)
+
+    def env(self):
+        return dict(os.environ, ETCDCTL_API="3", ETCDCTL_CACERT=self.admin["cacert"],
+                    ETCDCTL_CERT=self.admin["cert"], ETCDCTL_KEY=self.admin["key"])
+
+    def ctl(self, names, *args, check=True, timeout=30):
+        eps = ",".join(self.hosts[n]["client_url"] for n in names)
+        r = subprocess.run([etcdlab.ETCDCTL, "--endpoints", eps, "--command-timeout=10s", *args],
+                           capture_output=True, env=self.env(), timeout=timeout)
+        if check and r.returncode != 0:
+            raise AssertionError("etcdctl %s: %s" % (" ".join(args), r.stderr.decode()[-800:]))
+        return r
+
+    def client(self, name):
+        import etcd3
+        host, port = self.hosts[name]["client_url"].split("//", 1)[1].rsplit(":", 1)
+        return etcd3.client(host=host, port=int(port), ca_cert=self.admin["cacert"],
+                            cert_key=self.admin["key"], cert_cert=self.admin["cert"], timeout=10,
+                            grpc_options=[("grpc.max_receive_message_length", 1 << 30)])
+
+    def read_all(self, name, serializable=False):
+        kw = {"serializable": True} if serializable else {}
+        return {m.key.decode(): v for v, m in self.client(name).get_prefix(PREFIX, **kw)}
+
+    def members(self, name):
+        r = self.ctl([name], "member", "list", "-w", "json")
+        return sorted(m.get("name", "") for m in json.loads(r.stdout)["members"])
+
+    def revision(self, name):
+        r = self.ctl([name], "endpoint", "status", "-w", "json")
+        return int(json.loads(r.stdout)[0]["Status"]["header"]["revision"])
+
+    def root(self, name):
+        return self.hosts[name]["root"]
+
+    def initial_cluster(self, names):
+        return ",".join("%s=%s" % (n, self.hosts[n]["peer_url"]) for n in names)
+
+    def backup(self, name, dest):
+        r = self.c.ok("backup", dest, "--endpoints", self.hosts[name]["client_url"],
+                      "--cacert", self.admin["cacert"], "--cert", self.admin["cert"],
+                      "--key", self.admin["key"], "--resources",
+                      os.path.join(self.root(name), "etc/kubernetes/static-pod-resources"),
+                      "-w", "json", timeout=120)
+        return json.loads(r.stdout)
+
+    def runner_pids(self):
+        with open(os.path.join(self.dir, "lab.json")) as f:
+            return [h["runner_pid"] for h in json.load(f)["hosts"]]
+
+    def down(self):
+        self.c.run("lab", "down", "--dir", self.dir, timeout=120)
+        # anything left that names the lab's folder dies by PID
+        for pid in os.listdir("/proc"):
+            if not pid.isdigit() or int(pid) == os.getpid():
+                continue
+            try:
+                with open("/proc/%s/cmdline" % pid, "rb") as f:
+                    if self.dir.encode() in f.read():
+                        os.kill(int(pid), 9)
+            except OSError:
+                pass
+
+
+def load(lab, name, n=300, seed=1):
+    import random
+    rnd = random.Random(seed)
+    c = lab.client(name)
+    want = {}
+    for i in range(n):
+        k = "%sns-%02d/obj-%05d" % (PREFIX, i % 7, i)
+        v = rnd.randbytes(rnd.randint(100, 3000))
+        c.put(k, v)
+        want[k] = v
+    return want
+
+
+def tree_digest(root, rels):
+    """SHA-256 over every file (path, mode, bytes) under root/rel for each rel."""
+    h = hashlib.sha256()
+    for rel in rels:
+        base = os.path.join(root, rel)
+        for d, dirs, files in sorted(os.walk(base)):
+            dirs.sort()
+            for f in sorted(files):
+                p = os.path.join(d, f)
+                h.update(p.encode())
+                st = os.lstat(p)
+                h.update(str(st.st_mode).encode())
+                if os.path.isfile(p) and not os.path.islink(p):
+                    with open(p, "rb") as fh:
+                        h.update(fh.read())
+    return h.hexdigest()
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+class Procedures(etcdlab.TestCase):
+    def setUp(self):
+        self.c = etcdlab.cpr()
+        self.tmp = tempfile.mkdtemp(prefix="cpr-proc-")
+        self.lab = Lab(self.c, self.tmp)
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.addCleanup(self.lab.down)
+
+    def assertServesBackup(self, lab, name, want, serializable=False):
+        got = lab.read_all(name, serializable)
+        missing = [k for k in want if k not in got]
+        extra = [k for k in got if k not in want]
+        wrong = [k for k in want if k in got and got[k] != want[k]]
+        self.assertFalse(missing or extra or wrong, "%s: %d missing, %d extra, %d wrong (%s)" % (
+            name, len(missing), len(extra), len(wrong), (missing + extra + wrong)[:3]))
+
+    # ------------------------------------------------------------------
+    def test_lab_lifecycle(self):
+        lab = self.lab
+        self.assertEqual(lab.names, ["m1", "m2", "m3"])
+        for h in lab.hosts.values():
+            self.assertTrue(h["ip"].startswith("127."), h)
+            self.assertTrue(h["client_url"].endswith(":2379") and h["peer_url"].endswith(":2380"))
+            self.assertTrue(os.path.isfile(os.path.join(h["root"],
+                                                        "etc/kubernetes/manifests/etcd-member.yaml")))
+        self.assertEqual(lab.members("m1"), ["m1", "m2", "m3"])
+        st = json.loads(self.c.ok("lab", "status", "--dir", lab.dir, "-w", "json").stdout)
+        self.assertTrue(all(h["up"] and h["etcd_answers"] and len(h["running"]) == 5
+                            for h in st["hosts"]), st)
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        st = {h["name"]: h for h in json.loads(
+            self.c.ok("lab", "status", "--dir", lab.dir, "-w", "json").stdout)["hosts"]}
+        self.assertFalse(st["m3"]["up"] or st["m3"]["etcd_answers"] or st["m3"]["running"], st)
+        lab.client("m1").put(PREFIX + "while-m3-down", b"x")  # quorum of two
+        self.c.ok("lab", "start", "--dir", lab.dir, "m3")
+        deadline = time.time() + 60
+        while lab.ctl(["m3"], "get", PREFIX + "while-m3-down", check=False).stdout.count(b"x") == 0:
+            self.assertLess(time.time(), deadline, "m3 did not catch up after booting again")
+            time.sleep(0.2)
+        pids = lab.runner_pids()
+        self.c.ok("lab", "down", "--dir", lab.dir, timeout=120)
+        self.assertFalse(os.path.exists(lab.dir))
+        self.assertFalse([p for p in pids if pid_alive(p)], "lab down left runners alive")
+        out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        self.assertNotIn(lab.dir, out, "lab down left a process of the lab")
+
+    def test_restore_quorum(self):
+        lab = self.lab
+        want = load(lab, "m1")
+        bdir = os.path.join(self.tmp, "backups")
+        man = lab.backup("m2", bdir)
+        c = lab.client("m1")
+        for i in range(20):
+            c.put(PREFIX + "after/%d" % i, b"after the backup")
+        deleted = sorted(want)[0]
+        c.delete(deleted)
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        r = self.c.ok("restore-quorum", bdir, lab.initial_cluster(["m1"]), "--root",
+                      lab.root("m1"), "-w", "json", timeout=300)
+        doc = json.loads(r.stdout)
+        self.assertTrue(doc["ok"])
+        self.assertEqual([s["name"] for s in doc["steps"]],
+                         ["restore-db", "stop-pods", "swap-data-dir", "restore-resources",
+                          "start-pods", "wait-serving", "report"])
+        self.assertServesBackup(lab, "m1", want)
+        self.assertEqual(lab.members("m1"), ["m1"])
+        self.assertGreater(lab.revision("m1"), int(man["revision"]))
+        w = subprocess.run([etcdlab.ETCDCTL, "--endpoints", lab.hosts["m1"]["client_url"], "watch",
+                            deleted, "--rev", str(int(man["revision"]))], capture_output=True,
+                           env=lab.env(), timeout=20)
+        self.assertIn(b"compacted", w.stdout + w.stderr)
+        aside = [d for d in os.listdir(os.path.join(lab.root("m1"), "var/lib"))
+                 if d.startswith("etcd.moved-aside-")]
+        self.assertEqual(len(aside), 1, aside)
+        self.assertTrue(os.path.isfile(os.path.join(lab.root("m1"), "var/lib", aside[0],
+                                                    "member/snap/db")))
+        # the pods that are not control plane were never stopped
+        self.assertTrue(os.path.isfile(os.path.join(lab.root("m1"),
+                                                    "etc/kubernetes/manifests/haproxy.yaml")))
+
+    def test_restore_cluster_lab(self):
+        lab = self.lab
+        want = load(lab, "m1", seed=2)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m1", bdir)
+        lab.client("m1").delete_prefix(PREFIX + "ns-0")
+        r = self.c.ok("restore-cluster", bdir, lab.initial_cluster(lab.names), "--lab", lab.dir,
+                      "-w", "json", timeout=300)
+        doc = json.loads(r.stdout)
+        self.assertTrue(doc["ok"], doc)
+        self.assertEqual(len(doc["hosts"]), 3)
+        self.assertEqual(lab.members("m1"), lab.names)
+        for n in lab.names:
+            self.assertServesBackup(lab, n, want, serializable=True)
+        r = lab.ctl(lab.names, "endpoint", "hashkv", "-w", "json")
+        hashes = {h["HashKV"]["hash"] for h in json.loads(r.stdout)}
+        self.assertEqual(len(hashes), 1, hashes)
+
+    def test_traps_refused_before_any_change(self):
+        lab = self.lab
+        want = load(lab, "m1", n=50, seed=3)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m1", bdir)
+        root = lab.root("m1")
+        rels = ["var/lib/etcd", "etc/kubernetes/manifests", "etc/kubernetes/static-pod-resources"]
+        before = tree_digest(root, ["etc/kubernetes"])
+        ic = lab.initial_cluster(["m1"])
+        cases = [
+            ("live old members", [bdir, ic], "m2"),
+            ("name not in INITIAL_CLUSTER", [bdir, "elsewhere=" + lab.hosts["m1"]["peer_url"],
+                                             "--force"], "INITIAL_CLUSTER"),
+            ("malformed INITIAL_CLUSTER", [bdir, "m1=not-a-url", "--force"], "INITIAL_CLUSTER"),
+            ("wrong peer URL", [bdir, "m1=https://127.0.0.1:1", "--force"], "INITIAL_CLUSTER"),
+            ("missing backup", [os.path.join(self.tmp, "nothing"), ic, "--force"], "nothing"),
+        ]
+        for what, args, named in cases:
+            with self.subTest(trap=what):
+                r = self.c.run("restore-quorum", *args, "--root", root, timeout=120)
+                self.assertNotEqual(r.returncode, 0, what)
+                self.assertIn(named, (r.stdout + r.stderr).decode(), what)
+                self.assertEqual(tree_digest(root, ["etc/kubernetes"]), before, what)
+        # a backup of another cluster (a lab of its own)
+        other = Lab(self.c, os.path.join(self.tmp, "other"), masters=1)
+        try:
+            obdir = os.path.join(self.tmp, "other-backups")
+            other.backup("m1", obdir)
+        finally:
+            other.down()
+        lab.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        lab.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        r = self.c.run("restore-quorum", obdir, ic, "--root", root, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"another cluster", r.stderr)
+        # restore-cluster: a backup whose SHA-256 is not the one every master expects
+        r = self.c.run("restore-cluster", bdir, lab.initial_cluster(lab.names), "--root", root,
+                       "--expect-sha256", "0" * 64, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"SHA-256", r.stderr)
+        # --dry-run prints the plan and changes nothing
+        r = self.c.ok("restore-quorum", bdir, ic, "--root", root, "--dry-run", timeout=120)
+        self.assertIn(b"restore-db", r.stdout)
+        self.assertIn(b"swap-data-dir", r.stdout)
+        self.assertEqual(tree_digest(root, ["etc/kubernetes"]), before)
+        self.assertFalse(os.path.exists(os.path.join(root, "var/lib/cpr/journal/restore-quorum.json")))
+        self.assertFalse(any(d.startswith("etcd.") for d in os.listdir(os.path.join(root, "var/lib"))))
+        del want, rels
+
+    def test_killed_at_every_step_resumes(self):
+        lab = self.lab
+        want = load(lab, "m1", n=100, seed=4)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m1", bdir)
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        root = lab.root("m1")
+        ic = lab.initial_cluster(["m1"])
+        steps = ["restore-db", "stop-pods", "swap-data-dir", "restore-resources", "start-pods",
+                 "wait-serving", "report"]
+        # each kill point in turn, on one run: every re-run resumes the last one
+        for step in steps:
+            for when in ("before", "after"):
+                with self.subTest(fault="%s:%s" % (step, when)):
+                    env = dict(os.environ, CPR_STEP_FAULT="%s:%s" % (step, when))
+                    r = subprocess.run([self.c.path, "restore-quorum", bdir, ic, "--root", root],
+                                       capture_output=True, env=env, timeout=300)
+                    self.assertEqual(r.returncode, -9, "the fault point %s:%s was not reached: %s"
+                                     % (step, when, r.stderr.decode()[-600:]))
+        r = self.c.ok("restore-quorum", bdir, ic, "--root", root, "-w", "json", timeout=300)
+        doc = json.loads(r.stdout)
+        self.assertTrue(doc["ok"])
+        self.assertServesBackup(lab, "m1", want)
+        self.assertEqual(lab.members("m1"), ["m1"])
+        aside = [d for d in os.listdir(os.path.join(root, "var/lib")) if ".moved-aside-" in d]
+        self.assertEqual(len(aside), 1, "the old data dir should be kept exactly once: %s" % aside)
+        self.assertTrue(os.path.isfile(os.path.join(root, "var/lib", aside[0], "member/snap/db")))
+        self.assertFalse(os.path.exists(os.path.join(root, "var/lib/etcd.cpr-staged")))
+        journals = os.listdir(os.path.join(root, "var/lib/cpr/journal"))
+        self.assertNotIn("restore-quorum.json", journals)  # finished: kept under a stamped name
+        self.assertTrue(any(j.startswith("restore-quorum-") for j in journals), journals)
+
+
+if __name__ == "__main__":
+    etcdlab.main()
