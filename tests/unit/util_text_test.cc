@@ -108,5 +108,27 @@ TEST(Printable, TextOrHex) {
   EXPECT_EQ(Printable(std::string("\x00\xff", 2)), "0x00ff");
 }
 
+TEST(ShellQuote, PlainWordsStayAndTheRestIsQuoted) {
+  EXPECT_EQ(ShellQuote("m1"), "m1");
+  EXPECT_EQ(ShellQuote("/var/lib/etcd"), "/var/lib/etcd");
+  EXPECT_EQ(ShellQuote("m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380"),
+            "m1=https://10.0.0.1:2380,m2=https://10.0.0.2:2380");
+  EXPECT_EQ(ShellQuote(""), "''");
+  EXPECT_EQ(ShellQuote("a dir"), "'a dir'");
+  EXPECT_EQ(ShellQuote("it's"), "'it'\\''s'");
+  EXPECT_EQ(ShellQuote("$(rm -rf /)"), "'$(rm -rf /)'");
+}
+
+TEST(ParseInt64, StrictDecimal) {
+  EXPECT_EQ(ParseInt64("0"), 0);
+  EXPECT_EQ(ParseInt64("42"), 42);
+  EXPECT_EQ(ParseInt64("-7"), -7);
+  EXPECT_EQ(ParseInt64("9223372036854775807"), INT64_MAX);
+  EXPECT_EQ(ParseInt64("-9223372036854775808"), INT64_MIN);
+  for (const char* bad : {"", "-", "+5", " 5", "5 ", "0x10", "1e3", "9223372036854775808",
+                          "18446744073709551616", "--5", "5-", "1_000"})
+    EXPECT_FALSE(ParseInt64(bad).has_value()) << bad;
+}
+
 }  // namespace
 }  // namespace cpr
