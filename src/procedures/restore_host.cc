@@ -332,7 +332,16 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          c.bump_revision = p.bump;
          c.mark_compacted = p.bump > 0;
          const etcd::RestorePlan plan = CPR_TRY(etcd::PlanRestore(c));
-         const etcd::RestoreResult r = CPR_TRY(etcd::RunRestore(c, plan));
+         auto restored = etcd::RunRestore(c, plan);
+         if (!restored) {
+           Error e = restored.error();
+           if (e.code == Code::kCorrupt)
+             e.hint =
+                 "nothing on this host changed; --fallback takes the newest backup that "
+                 "verifies";
+           return e;
+         }
+         const etcd::RestoreResult& r = *restored;
          ctx.Say(fmt::format("{} keys, db {} bytes, revision {} -> {}", r.keys, r.db_bytes,
                              plan.revision, plan.new_revision));
          ctx.Set("staged", "yes");
@@ -357,8 +366,8 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          }
          for (const auto& pf : CPR_TRY(pods.List())) {
            if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) continue;
-           const std::string note = CPR_TRY(
-               pods.WaitGone(pf, std::chrono::seconds(60), std::chrono::milliseconds(250)));
+           const std::string note =
+               CPR_TRY(pods.WaitGone(pf, std::chrono::seconds(60), std::chrono::milliseconds(250)));
            ctx.Say(pf.pod.name + " gone" + (note.empty() ? "" : " (" + note + ")"));
          }
          return {};

@@ -81,7 +81,15 @@ class Runner {
         res.error = ran.error().ToString();
         r_.steps.push_back(res);
         r_.seconds = Since(t0);
-        (void)Save();
+        // Failed at the first step, nothing done: nothing to resume either
+        // (the next run, say with another backup, starts fresh). A step
+        // that changed something and failed says so in a fact it saved.
+        bool any_done = false;
+        for (const auto& [name, st] : states_) any_done = any_done || st == "done";
+        if (!any_done && ctx_.facts_.empty())
+          ::unlink(r_.journal.c_str());
+        else
+          (void)Save();
         Error e = ran.error();
         e.where = fmt::format("[{}] {}", s.name, e.where);
         if (e.hint.empty())

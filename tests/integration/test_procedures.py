@@ -301,6 +301,39 @@ class Procedures(etcdlab.TestCase):
         self.assertFalse(any(d.startswith("etcd.") for d in os.listdir(os.path.join(root, "var/lib"))))
         del want, rels
 
+    def test_corrupt_newest_backup_named_and_fallback(self):
+        lab = self.lab
+        want = load(lab, "m1", n=80, seed=5)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m1", bdir)
+        time.sleep(1.1)  # backup stamps have a resolution of one second
+        lab.client("m1").put(PREFIX + "in-the-newest-only", b"x")
+        newest = lab.backup("m1", bdir)
+        db = newest["snapshot"]["path"] if isinstance(newest.get("snapshot"), dict) else None
+        if db is None:
+            db = sorted(os.path.join(bdir, f) for f in os.listdir(bdir) if f.endswith(".db"))[-1]
+        with open(db, "r+b") as f:  # a byte of a page in the middle
+            f.seek(os.path.getsize(db) // 2)
+            b = f.read(1)
+            f.seek(-1, 1)
+            f.write(bytes([b[0] ^ 0xFF]))
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        root = lab.root("m1")
+        before = tree_digest(root, ["etc/kubernetes", "var/lib/etcd"])
+        ic = lab.initial_cluster(["m1"])
+        r = self.c.run("restore-quorum", bdir, ic, "--root", root, timeout=120)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(os.path.basename(db).encode(), r.stderr)
+        self.assertIn(b"--fallback", r.stderr)
+        self.assertEqual(tree_digest(root, ["etc/kubernetes", "var/lib/etcd"]), before)
+        r = self.c.ok("restore-quorum", bdir, ic, "--root", root, "--fallback", "-w", "json",
+                      timeout=300)
+        doc = json.loads(r.stdout)
+        self.assertTrue(doc["ok"])
+        self.assertTrue(doc["plan"]["skipped_backups"], doc["plan"])
+        self.assertServesBackup(lab, "m1", want)
+
     def test_killed_at_every_step_resumes(self):
         lab = self.lab
         want = load(lab, "m1", n=100, seed=4)

@@ -77,8 +77,8 @@ spec:
 TEST(PodManifest, RefusesWhatIsNotAPod) {
   EXPECT_FALSE(ParsePodManifest("kind: Deployment\nmetadata: {name: x}\n", "x"));
   EXPECT_FALSE(ParsePodManifest("kind: Pod\nmetadata: {name: x}\nspec: {}\n", "x"));
-  EXPECT_FALSE(ParsePodManifest(
-      "kind: Pod\nmetadata: {}\nspec: {containers: [{command: [sleep]}]}\n", "x"));
+  EXPECT_FALSE(
+      ParsePodManifest("kind: Pod\nmetadata: {}\nspec: {containers: [{command: [sleep]}]}\n", "x"));
   EXPECT_FALSE(ParsePodManifest("kind: Pod\n  bad: [\n", "x"));
   EXPECT_FALSE(ParsePodManifest("", "x"));
   auto r = ParsePodManifest("- a\n- b\n", "list.yaml");
@@ -96,8 +96,8 @@ TEST(Probe, SplitsUrls) {
   EXPECT_EQ(h, "::1");
   EXPECT_EQ(port, 2379);
   ASSERT_TRUE(SplitUrl("10.0.0.1:2379", &h, &port));
-  for (const char* bad : {"not-a-url", "https://host:", "https://host:99999", "https://:80",
-                          "https://h:12a"})
+  for (const char* bad :
+       {"not-a-url", "https://host:", "https://host:99999", "https://:80", "https://h:12a"})
     EXPECT_FALSE(SplitUrl(bad, &h, &port)) << bad;
   // a name is never resolved: a probe must not wait on DNS
   EXPECT_FALSE(TcpAnswers("https://localhost:1", 50));

@@ -77,6 +77,18 @@ TEST(Steps, AFailedRunResumesFromTheFailedStep) {
   EXPECT_EQ(runs["one"], 2);
 }
 
+TEST(Steps, AFailedFirstStepLeavesNoJournal) {
+  TempDir dir;
+  std::map<std::string, int> runs;
+  ProcedureOptions o{"proc", dir.path(), "backup A", false, nullptr};
+  std::vector<Step> steps = Counting(runs, "one");
+  steps[0].run = [](StepContext&) { return Result<void>(MakeError(Code::kCorrupt, "a", "bad")); };
+  ASSERT_FALSE(RunProcedure(steps, o, nullptr));
+  EXPECT_FALSE(std::filesystem::exists(dir.path() + "/journal/proc.json"));
+  o.inputs = "backup B";  // another backup: a fresh run, not a refusal
+  ASSERT_TRUE(RunProcedure(Counting(runs, ""), o, nullptr));
+}
+
 TEST(Steps, AJournalOfOtherInputsIsRefused) {
   TempDir dir;
   std::map<std::string, int> runs;
