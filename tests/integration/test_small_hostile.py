@@ -117,6 +117,9 @@ class Hostile(etcdlab.TestCase):
                     self.assertEqual(r.returncode, 1, self.text(r))
                     self.assertIn("unknown top-level bucket '%s'" % new, self.text(r))
                     self.assertIn("bucket '%s' is missing" % name, self.text(r))
+                    # status reads what is there, and warns
+                    st = self.c.run("snapshot", "status", path)
+                    self.assertIn(("unknown bucket '%s'" % new).encode("latin-1"), st.stderr)
                     doc = json.loads(self.c.run("snapshot", "verify", path, "-w", "json").stdout)
                     self.assertIs(doc["ok"], False)
                     # the unknown name is damage to the data: never repairable
