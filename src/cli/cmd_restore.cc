@@ -180,6 +180,9 @@ void CommonFlags(CLI::App* c, RestoreFlags& f) {
             1, 3600)
       ->capture_default_str();
   c->add_flag("--dry-run", f.dry_run, "Print the plan (every check made) and change nothing");
+  c->add_flag("--again", f.o.again,
+              "Run although the same restore already finished on this host (it would restore "
+              "the backup once more, over what was written since)");
   c->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
 }
 

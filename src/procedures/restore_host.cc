@@ -555,6 +555,7 @@ Result<std::vector<ClusterHostRun>> RestoreClusterHosts(const RestoreHostOptions
       po.inputs = runs[i].plan.inputs;
       po.dry_run = dry_run;
       po.out = o.out;
+      po.again = o.again;
       auto r = RunProcedure(RestoreHostSteps(o, runs[i].plan), po, &runs[i].report);
       runs[i].result = r ? Result<void>() : Result<void>(r.error());
     });
@@ -572,6 +573,7 @@ Result<ProcedureReport> RestoreHost(const RestoreHostOptions& o, bool dry_run,
   po.inputs = plan.inputs;
   po.dry_run = dry_run;
   po.out = o.out;
+  po.again = o.again;
   return RunProcedure(RestoreHostSteps(o, plan), po, report);
 }
 

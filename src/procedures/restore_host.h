@@ -55,6 +55,7 @@ struct RestoreHostOptions {
   bool bump = true;           // --no-bump: keep the backup's revisions
   std::string expect_sha256;  // restore-cluster: the backup every host restores
   int wait_seconds = 60;
+  bool again = false;  // run although the same restore already finished here
   std::function<void(const std::string&)> out;  // progress lines
 };
 

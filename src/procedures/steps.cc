@@ -1,5 +1,6 @@
 #include "procedures/steps.h"
 
+#include <dirent.h>
 #include <fmt/format.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -118,13 +119,39 @@ class Runner {
     if (o_.out) o_.out(fmt::format("[{}] {}", step, line));
   }
 
+  // A finished journal of this procedure with the same inputs, if any.
+  std::string FinishedWithSameInputs() const {
+    const std::string dir = DirName(r_.journal);
+    const std::string prefix = o_.procedure + "-";
+    std::string found;
+    if (DIR* d = ::opendir(dir.c_str())) {
+      while (dirent* e = ::readdir(d)) {
+        const std::string n = e->d_name;
+        if (n.rfind(prefix, 0) != 0 || !n.ends_with(".json")) continue;
+        auto text = ReadFileLimited(dir + "/" + n, 4 << 20);
+        if (!text) continue;
+        try {
+          if (Json::parse(*text).value("inputs", "") == o_.inputs && n > found) found = n;
+        } catch (const std::exception&) {
+        }
+      }
+      ::closedir(d);
+    }
+    return found.empty() ? found : dir + "/" + found;
+  }
+
   Result<void> Load() {
     auto text = ReadFileLimited(r_.journal, 4 << 20);
     if (!text) {
-      if (text.error().code == Code::kNotFound) return {};
       struct stat st {};
-      if (::stat(r_.journal.c_str(), &st) != 0) return {};
-      return text.error();
+      if (text.error().code != Code::kNotFound && ::stat(r_.journal.c_str(), &st) == 0)
+        return text.error();
+      if (const std::string done = FinishedWithSameInputs(); !done.empty() && !o_.again)
+        return MakeError(Code::kFailedPrecondition, done,
+                         fmt::format("this {} already finished with the same inputs", o_.procedure),
+                         "running it again restores the backup once more, over what was written "
+                         "since (moved aside, not lost): pass --again to do so");
+      return {};
     }
     Json j;
     try {

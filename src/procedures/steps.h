@@ -11,7 +11,9 @@
 // the same inputs skips the steps marked done and redoes the one that was
 // running: every step is written to be safe to redo. A finished journal is
 // kept as <procedure>-<stamp>.json; an unfinished one with other inputs is
-// refused (finish it with its own arguments, or move it aside).
+// refused (finish it with its own arguments, or move it aside), and so is a
+// run whose inputs a finished run already had, unless `again` (re-running a
+// restore that succeeded would restore over what was written since).
 #pragma once
 
 #include <functional>
@@ -68,6 +70,9 @@ struct ProcedureOptions {
   bool dry_run = false;
   // Each progress line, as "[step] text" (stderr, in the CLI).
   std::function<void(const std::string&)> out;
+  // Run even though a finished run with the same inputs is journaled (a
+  // second restore of the same backup, over what was written since).
+  bool again = false;
 };
 
 // Runs (or with dry_run, lists) the steps. The report is filled either way;

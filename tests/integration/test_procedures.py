@@ -367,6 +367,42 @@ class Procedures(etcdlab.TestCase):
         self.assertNotIn("restore-quorum.json", journals)  # finished: kept under a stamped name
         self.assertTrue(any(j.startswith("restore-quorum-") for j in journals), journals)
 
+    def test_killed_at_random_moments_resumes(self):
+        # SIGKILL after a random delay (seeded; wherever it lands), run again
+        # until it completes: the end state is the uninterrupted one
+        import random
+        rnd = random.Random(20261204)
+        lab = self.lab
+        want = load(lab, "m1", n=150, seed=6)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m1", bdir)
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        root = lab.root("m1")
+        ic = lab.initial_cluster(["m1"])
+        for i in range(4):
+            p = subprocess.Popen([self.c.path, "restore-quorum", bdir, ic, "--root", root],
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(rnd.uniform(0.0, 0.5))
+            p.kill()
+            p.wait()
+        r = self.c.run("restore-quorum", bdir, ic, "--root", root, timeout=300)
+        if r.returncode != 0:  # a killed run had got to the end: nothing left to do
+            self.assertIn(b"already finished", r.stderr, r.stderr)
+        self.assertServesBackup(lab, "m1", want)
+        self.assertEqual(lab.members("m1"), ["m1"])
+        aside = [d for d in os.listdir(os.path.join(root, "var/lib")) if ".moved-aside-" in d]
+        self.assertEqual(len(aside), 1, aside)
+        self.assertTrue(os.path.isfile(os.path.join(root, "var/lib", aside[0], "member/snap/db")))
+        # done once: the same restore again is refused unless --again
+        r = self.c.run("restore-quorum", bdir, ic, "--root", root, timeout=120)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(b"--again", r.stderr)
+        # the moved-aside data dir is the original cluster's (3 members), not a restored one
+        r = self.c.ok("snapshot", "status", os.path.join(root, "var/lib", aside[0],
+                                                         "member/snap/db"), "-w", "json")
+        self.assertEqual(len(json.loads(r.stdout)["members"]), 3)
+
 
 if __name__ == "__main__":
     etcdlab.main()

@@ -71,6 +71,13 @@ TEST(Steps, AFailedRunResumesFromTheFailedStep) {
   // Finished: kept under a stamped name, and the next run starts fresh.
   EXPECT_FALSE(std::filesystem::exists(dir.path() + "/journal/proc.json"));
   EXPECT_NE(second.journal.find("proc-"), std::string::npos);
+  // The same inputs again: refused (a second restore over what was written
+  // since), unless asked for.
+  auto refused = RunProcedure(Counting(runs, ""), o, nullptr);
+  ASSERT_FALSE(refused);
+  EXPECT_EQ(refused.error().code, Code::kFailedPrecondition);
+  EXPECT_EQ(runs["one"], 1);
+  o.again = true;
   ProcedureReport third;
   ASSERT_TRUE(RunProcedure(Counting(runs, ""), o, &third));
   EXPECT_FALSE(third.resumed);
