@@ -111,11 +111,13 @@ bool StaticPods::DataDirLocked(const std::string& data_dir) {
 
 namespace {
 
-// Processes that have `path` open (a scan of /proc/*/fd).
+// etcd processes that have the file `path` open (a scan of /proc/*/fd,
+// matching device and inode, so a process in another mount namespace with
+// a file of the same name is never taken for it).
 std::vector<pid_t> Holders(const std::string& path) {
   std::vector<pid_t> out;
-  char want[PATH_MAX];
-  if (::realpath(path.c_str(), want) == nullptr) return out;
+  struct stat want {};
+  if (::stat(path.c_str(), &want) != 0) return out;
   DIR* proc = ::opendir("/proc");
   if (proc == nullptr) return out;
   while (dirent* e = ::readdir(proc)) {
@@ -125,11 +127,11 @@ std::vector<pid_t> Holders(const std::string& path) {
     DIR* d = ::opendir(fds.c_str());
     if (d == nullptr) continue;
     while (dirent* f = ::readdir(d)) {
-      char target[PATH_MAX];
+      struct stat st {};
       const std::string link = fds + "/" + f->d_name;
-      const ssize_t n = ::readlink(link.c_str(), target, sizeof target - 1);
-      if (n > 0 && std::string(target, static_cast<size_t>(n)) == want) {
-        out.push_back(static_cast<pid_t>(std::stol(pid)));
+      if (::stat(link.c_str(), &st) == 0 && st.st_dev == want.st_dev && st.st_ino == want.st_ino) {
+        auto comm = ReadFileLimited("/proc/" + pid + "/comm", 64);
+        if (comm && comm->rfind("etcd", 0) == 0) out.push_back(static_cast<pid_t>(std::stol(pid)));
         break;
       }
     }

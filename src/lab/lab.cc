@@ -165,6 +165,18 @@ std::vector<int> PodPids(const std::string& root) {
   return out;
 }
 
+// After a kill: the runner is dead and reaped nothing, so its PID files
+// are stale.
+void ForgetPodPids(const std::string& root) {
+  const host::Host h(root);
+  if (DIR* d = ::opendir(h.pod_pids().c_str())) {
+    while (dirent* e = ::readdir(d))
+      if (std::string(e->d_name).ends_with(".pid"))
+        ::unlink((h.pod_pids() + "/" + e->d_name).c_str());
+    ::closedir(d);
+  }
+}
+
 // A placeholder control-plane pod with its static-pod-resources revision
 // (OpenShift layout: <component>-pod-<N>/ holds the pod yaml and its
 // config), the manifest a copy of the revision's pod yaml.
@@ -428,6 +440,12 @@ Result<void> Kill(const std::string& dir, const std::string& name) {
   const LabHost* h = lab.Find(name);
   if (h == nullptr) return MakeError(Code::kInvalidArgument, name, "no such lab host");
   CPR_RETURN_IF_ERROR(StopHost(*h, /*graceful=*/false));
+  // Its PIDs are dead: forget them, so no later signal reaches a reused PID.
+  Lab after = lab;
+  for (auto& x : after.hosts)
+    if (x.name == name) x.runner_pid = 0;
+  CPR_RETURN_IF_ERROR(Save(after));
+  ForgetPodPids(h->root);
   WaitSettled(lab);
   return {};
 }
@@ -462,6 +480,13 @@ Result<LabHost> AddHost(const std::string& dir, const std::string& name, const s
 
 Result<void> Down(const std::string& dir) {
   const Lab lab = CPR_TRY(Load(dir));
+  // The folder removed is the one named, and only when its state file
+  // says it is that lab (a copied lab.json must not take another lab down).
+  char real[PATH_MAX];
+  if (::realpath(dir.c_str(), real) == nullptr || lab.dir != real)
+    return MakeError(Code::kFailedPrecondition, dir,
+                     "its lab.json describes the lab in " + lab.dir + ", not this folder",
+                     "run `cpr lab down --dir " + lab.dir + "`");
   std::vector<std::thread> threads;
   std::vector<Result<void>> results(lab.hosts.size());
   for (size_t i = 0; i < lab.hosts.size(); i++)

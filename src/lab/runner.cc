@@ -140,6 +140,7 @@ class Runner {
       return;
     }
     if (pid == 0) Exec(*manifest, log, parent);
+    ::setpgid(pid, pid);  // also here: a stop right after the start must reach the group
     pod.pid = pid;
     pod.stop_deadline = {};
     (void)WriteFileAtomic(PidFile(file), std::to_string(pid) + "\n", 0600);
@@ -156,7 +157,7 @@ class Runner {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    const int null = ::open("/dev/null", O_RDONLY);
+    const int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (null >= 0) ::dup2(null, 0);
     for (const auto& [k, v] : m.env) ::setenv(k.c_str(), v.c_str(), 1);
     std::vector<char*> argv;

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <climits>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -92,6 +93,27 @@ std::string Join(const std::vector<std::string>& v, const char* sep) {
   return out;
 }
 
+// CPR's own staging for the static pod resources (a killed run's goes:
+// never a user's folder).
+std::string ResourcesStaging(const host::Host& h) {
+  return h.Path("etc/kubernetes/resources.cpr-staged");
+}
+
+// The archive extracted into `staging` (emptied first) and made durable;
+// its top-level folders.
+Result<std::vector<std::string>> StageResources(const std::string& tar_gz,
+                                                const std::string& staging) {
+  RemoveStaged(staging);
+  CPR_RETURN_IF_ERROR(MakeDirs(DirName(staging), 0755));
+  auto tops = CPR_TRY(ExtractResourcesTarGz(tar_gz, staging));
+  const int fd = ::open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd >= 0) {
+    ::syncfs(fd);  // every extracted file durable before it is renamed into place
+    ::close(fd);
+  }
+  return tops;
+}
+
 // The member's own TLS files, as OpenShift's scripts use them to talk to
 // their etcd: the server certificate carries clientAuth (pki/etcd_pki.h).
 client::TlsFiles MemberTls(const host::Host& h) {
@@ -127,8 +149,11 @@ Result<void> ChooseBackup(const RestoreHostOptions& o, RestoreHostPlan& p) {
     p.backup = CPR_TRY(std::move(resolved));
     return {};
   }
+  // The chosen backup first (--stamp, or the newest), then older ones.
   std::vector<std::string> stamps =
       IsDir(o.backup) ? StampsNewestFirst(o.backup) : std::vector<std::string>{o.stamp};
+  if (IsDir(o.backup) && !o.stamp.empty())
+    std::erase_if(stamps, [&](const std::string& s) { return s > o.stamp; });
   for (const auto& stamp : stamps) {
     auto set = etcd::ResolveBackupSource(o.backup, stamp);
     if (!set) {
@@ -158,13 +183,15 @@ Result<void> ChooseBackup(const RestoreHostOptions& o, RestoreHostPlan& p) {
                    "restore from another backup folder");
 }
 
-// Members this host knows of, from a db (its own data dir, the backup).
-void KnownMembers(const std::string& db, std::vector<etcd::Member>& out) {
+// Members this host knows of, from a db (its own data dir, the backup);
+// false when the db cannot be read.
+bool KnownMembers(const std::string& db, std::vector<etcd::Member>& out) {
   auto be = etcd::Backend::Open(db);
-  if (!be) return;
+  if (!be) return false;
   auto ms = (*be)->Members();
-  if (!ms) return;
+  if (!ms) return false;
   for (auto& m : *ms) out.push_back(std::move(m));
+  return true;
 }
 
 uint64_t ConsistentIndex(const std::string& db) {
@@ -190,6 +217,22 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
                      : Split(etcd_pod.pod.Flag("--advertise-client-urls"), ',')[0];
   p.data_dir = etcd_pod.pod.Flag("--data-dir");
   if (p.data_dir.empty()) p.data_dir = h.data_dir();
+  while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
+  // The data dir is moved aside whole and the staged one renamed into its
+  // place: both need a plain directory on its parent's filesystem.
+  {
+    struct stat st {
+    }, parent{};
+    if (::lstat(p.data_dir.c_str(), &st) == 0) {
+      if (S_ISLNK(st.st_mode) ||
+          (::stat(DirName(p.data_dir).c_str(), &parent) == 0 && parent.st_dev != st.st_dev))
+        return MakeError(Code::kFailedPrecondition, p.data_dir,
+                         "the data dir is a symlink or a mount point: CPR moves it aside with a "
+                         "rename, which cannot cross filesystems",
+                         "not supported yet: restore this host with `cpr snapshot restore "
+                         "--move-aside` into the data dir");
+    }
+  }
   if (p.name.empty() || p.peer_url.empty() || p.client_url.empty())
     return MakeError(Code::kFailedPrecondition, h.manifests() + "/" + etcd_pod.file,
                      "the etcd manifest has no --name, --initial-advertise-peer-urls or "
@@ -231,7 +274,12 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
     KnownMembers(p.backup.snapshot, backup_members);
   }
   const std::string own_db = p.data_dir + "/member/snap/db";
-  KnownMembers(own_db, own_members);
+  if (Exists(own_db) && !KnownMembers(own_db, own_members) && !o.force &&
+      o.mode == RestoreMode::kQuorum)
+    return MakeError(Code::kFailedPrecondition, own_db,
+                     "cannot read this host's members from its own db: fencing would not know "
+                     "whom to probe",
+                     "--force restores without fencing those members");
   p.survivor_consistent_index = ConsistentIndex(own_db);
   // 4. Another cluster's backup: no member ID in common with this host's own.
   // (Not on a resumed run: the data dir then holds the restored member, whose
@@ -250,9 +298,12 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
   }
   // 5. The revision bump: past every revision the lost cluster can have
   // made since the backup (each one took a raft entry).
+  // restore-cluster: every member must start from the same state, so the
+  // bump comes from the backup alone (the same on every host).
   if (o.bump) {
     p.bump = kDefaultBump;
-    if (p.survivor_consistent_index > p.backup_consistent_index && p.backup_consistent_index > 0)
+    if (o.mode == RestoreMode::kQuorum && p.survivor_consistent_index > p.backup_consistent_index &&
+        p.backup_consistent_index > 0)
       p.bump = std::min<int64_t>(kDefaultBump,
                                  1'000'000 + 2 * static_cast<int64_t>(p.survivor_consistent_index -
                                                                       p.backup_consistent_index));
@@ -283,8 +334,14 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
       }
     std::vector<std::string> alive;
     for (const auto& pr : host::ProbeAll(probes, 300)) {
-      p.fenced.push_back({pr.who, pr.url, pr.answers});
-      if (pr.answers && std::find(alive.begin(), alive.end(), pr.who) == alive.end())
+      std::string h;
+      int port = 0;
+      // A name is not resolved (a probe must not wait on DNS): unknown is
+      // not "down", so it refuses like a member that answers.
+      const bool numeric = host::SplitUrl(pr.url, &h, &port) &&
+                           h.find_first_not_of("0123456789.:abcdefABCDEF") == std::string::npos;
+      p.fenced.push_back({pr.who, pr.url, pr.answers || !numeric});
+      if ((pr.answers || !numeric) && std::find(alive.begin(), alive.end(), pr.who) == alive.end())
         alive.push_back(pr.who);
     }
     if (!alive.empty() && !o.force) {
@@ -293,17 +350,28 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
         if (f.answers) urls += (urls.empty() ? "" : ", ") + f.url;
       return MakeError(
           Code::kFailedPrecondition, "fencing",
-          fmt::format("old member(s) {} still answer ({}): restoring quorum here would split the "
-                      "cluster (\"request cluster ID mismatch\")",
+          fmt::format("old member(s) {} still answer or cannot be probed ({}): restoring quorum "
+                      "here would split the cluster (\"request cluster ID mismatch\")",
                       Join(alive, ", "), urls),
           "stop etcd on those hosts (or power them off), or pass --force if they are fenced "
           "otherwise");
     }
   }
-  p.inputs =
-      fmt::format("{} {} {}{} {}", o.mode == RestoreMode::kQuorum ? "quorum" : "cluster",
-                  p.backup.snapshot, p.backup.stamp,
-                  p.backup_sha256.empty() ? "" : " sha256:" + p.backup_sha256, o.initial_cluster);
+  // What a resume must match: the backup (by content when its SHA-256 is
+  // known, else by path, size and modification time) and INITIAL_CLUSTER.
+  {
+    char real[PATH_MAX];
+    const std::string path =
+        ::realpath(p.backup.snapshot.c_str(), real) != nullptr ? real : p.backup.snapshot;
+    std::string id = p.backup_sha256.empty() ? p.backup.snapshot_sha256 : p.backup_sha256;
+    if (id.empty()) {
+      struct stat st {};
+      ::stat(p.backup.snapshot.c_str(), &st);
+      id = fmt::format("size {} mtime {}", st.st_size, st.st_mtime);
+    }
+    p.inputs = fmt::format("{} {} {} {}", o.mode == RestoreMode::kQuorum ? "quorum" : "cluster",
+                           path, id, o.initial_cluster);
+  }
   return p;
 }
 
@@ -318,7 +386,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            "restore {} ({}) natively into {} as member {} of a new cluster (token {}){}",
            p.backup.snapshot, p.backup.KindName(), staged, p.name, p.token,
            p.bump > 0 ? fmt::format(", revisions bumped by {} and marked compacted", p.bump) : ""),
-       [o, p, staged](StepContext& ctx) -> Result<void> {
+       [o, p, staged, h](StepContext& ctx) -> Result<void> {
          if (ctx.Get("staged") == "yes" || (ctx.Get("swapped") == "yes")) return {};
          if (Exists(staged)) RemoveStaged(staged);  // a killed run's: CPR's own copy
          etcd::RestoreConfig c;
@@ -344,6 +412,13 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          const etcd::RestoreResult& r = *restored;
          ctx.Say(fmt::format("{} keys, db {} bytes, revision {} -> {}", r.keys, r.db_bytes,
                              plan.revision, plan.new_revision));
+         // The static pod resources too: a damaged archive refuses here,
+         // while nothing on the host has changed yet.
+         if (!p.backup.resources.empty()) {
+           const auto tops = CPR_TRY(StageResources(p.backup.resources, ResourcesStaging(h)));
+           ctx.Set("resource_tops", Join(tops, ","));
+           ctx.Say(fmt::format("static pod resources checked and staged: {}", Join(tops, ", ")));
+         }
          ctx.Set("staged", "yes");
          return {};
        }});
@@ -358,11 +433,14 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          std::vector<std::string> stopped = Split(ctx.Get("stopped"), ',');
          for (const auto& pf : CPR_TRY(pods.List())) {
            if (pf.stopped || !host::IsControlPlanePod(pf.pod)) continue;
-           CPR_RETURN_IF_ERROR(pods.Stop(pf.file));
-           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end())
+           // Journaled before the move: a kill between the two must not
+           // leave a pod stopped that start-pods does not know of.
+           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) {
              stopped.push_back(pf.file);
-           ctx.Set("stopped", Join(stopped, ","));
-           CPR_RETURN_IF_ERROR(ctx.Save());
+             ctx.Set("stopped", Join(stopped, ","));
+             CPR_RETURN_IF_ERROR(ctx.Save());
+           }
+           CPR_RETURN_IF_ERROR(pods.Stop(pf.file));
          }
          for (const auto& pf : CPR_TRY(pods.List())) {
            if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) continue;
@@ -383,11 +461,16 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          if (host::StaticPods::DataDirLocked(p.data_dir))
            return MakeError(Code::kFailedPrecondition, p.data_dir, "etcd still holds the data dir",
                             "stop etcd on this host");
-         if (ctx.Get("moved_data_dir").empty() && Exists(p.data_dir)) {
-           const std::string aside = FreeAside(p.data_dir, Stamp());
-           CPR_RETURN_IF_ERROR(Rename(p.data_dir, aside));
+         // The aside name is journaled before the rename, so a kill between
+         // the two still names where the old data dir went.
+         std::string aside = ctx.Get("moved_data_dir");
+         if (aside.empty() && Exists(p.data_dir) && Exists(staged)) {
+           aside = FreeAside(p.data_dir, Stamp());
            ctx.Set("moved_data_dir", aside);
            CPR_RETURN_IF_ERROR(ctx.Save());
+         }
+         if (!aside.empty() && !Exists(aside) && Exists(p.data_dir) && Exists(staged)) {
+           CPR_RETURN_IF_ERROR(Rename(p.data_dir, aside));
            ctx.Say("the old data dir is kept at " + aside);
          }
          if (Exists(staged)) {
@@ -412,23 +495,23 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
                      p.backup.resources, h.resources()),
          [h, p](StepContext& ctx) -> Result<void> {
            if (ctx.Get("resources") == "yes") return {};
-           // CPR's own staging (a killed run's goes): never a user's folder.
-           const std::string staging = h.Path("etc/kubernetes/resources.cpr-staged");
-           RemoveStaged(staging);
+           // Extracted (and so checked) by restore-db, before anything
+           // changed; again only when a kill took the staging away.
+           const std::string staging = ResourcesStaging(h);
+           std::vector<std::string> tops = Split(ctx.Get("resource_tops"), ',');
+           std::vector<std::string> placed = Split(ctx.Get("resources_placed"), ',');
+           bool missing = false;
+           for (const auto& t : tops)
+             missing = missing || (std::find(placed.begin(), placed.end(), t) == placed.end() &&
+                                   !Exists(staging + "/" + t));
+           if (tops.empty() || missing) tops = CPR_TRY(StageResources(p.backup.resources, staging));
            CPR_RETURN_IF_ERROR(MakeDirs(h.resources(), 0755));
-           const auto tops = CPR_TRY(ExtractResourcesTarGz(p.backup.resources, staging));
-           const int fd = ::open(staging.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-           if (fd >= 0) {
-             ::syncfs(fd);  // every extracted file durable before it is renamed into place
-             ::close(fd);
-           }
            // Revisions of the same names move aside together, out of the
            // folder (a later backup must not take them for live revisions).
            const std::string aside = FreeAside(h.resources(), Stamp());
            std::vector<std::string> manifests;
            // Each folder put in place is journaled at once: a re-run after a
            // kill neither moves a restored folder aside nor puts it back twice.
-           std::vector<std::string> placed = Split(ctx.Get("resources_placed"), ',');
            for (const auto& top : tops) {
              const std::string dest = h.resources() + "/" + top;
              if (std::find(placed.begin(), placed.end(), top) == placed.end()) {
@@ -470,11 +553,13 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          for (const auto& file : Split(ctx.Get("stopped"), ',')) {
            const std::string stopped = h.stopped_manifests() + "/" + file;
            auto it = restored.find(file);
-           if (it != restored.end() && Exists(stopped)) {
-             // The restored revision's manifest replaces the one stopped (kept aside).
+           if (it != restored.end()) {
+             // The restored revision's manifest replaces the one stopped
+             // (kept aside): written first, so a kill between the two leaves
+             // both and a re-run only finishes the move.
              const std::string text = CPR_TRY(ReadFileLimited(it->second, 1 << 20));
-             CPR_RETURN_IF_ERROR(Rename(stopped, FreeAside(stopped, stamp)));
              CPR_RETURN_IF_ERROR(WriteFileAtomic(h.manifests() + "/" + file, text, 0600));
+             if (Exists(stopped)) CPR_RETURN_IF_ERROR(Rename(stopped, FreeAside(stopped, stamp)));
            } else {
              CPR_RETURN_IF_ERROR(pods.Start(file));
            }
@@ -529,12 +614,27 @@ Result<std::vector<ClusterHostRun>> RestoreClusterHosts(const RestoreHostOptions
                                                         const std::vector<std::string>& roots,
                                                         bool dry_run) {
   std::vector<ClusterHostRun> runs(roots.size());
-  // Every host planned (and so every refusal made) before any changes.
+  std::set<std::string> seen_roots, seen_dirs, seen_peers;
+  // Every host planned (and so every refusal made, its journal's included)
+  // before any changes; two hosts never share a root, data dir or peer URL.
   for (size_t i = 0; i < roots.size(); i++) {
     RestoreHostOptions o = base;
     o.root = roots[i];
     runs[i].root = roots[i];
     runs[i].plan = CPR_TRY(PlanRestoreHost(o));
+    char real[PATH_MAX];
+    const std::string root_id = ::realpath(roots[i].c_str(), real) ? real : roots[i];
+    if (!seen_roots.insert(root_id).second || !seen_dirs.insert(runs[i].plan.data_dir).second ||
+        !seen_peers.insert(runs[i].plan.peer_url).second)
+      return MakeError(Code::kInvalidArgument, roots[i],
+                       "two hosts share a root, a data dir or a peer URL",
+                       "name each master's root once");
+    ProcedureOptions po;
+    po.procedure = "restore-cluster";
+    po.state_dir = host::Host(o.root == "/" ? "" : o.root).state();
+    po.inputs = runs[i].plan.inputs;
+    po.again = base.again;
+    if (!dry_run) CPR_RETURN_IF_ERROR(CheckJournal(po));
     if (runs[i].plan.backup_sha256 != runs[0].plan.backup_sha256)
       return MakeError(Code::kFailedPrecondition, roots[i],
                        fmt::format("restores backup {} (SHA-256 {}), {} restores {}",

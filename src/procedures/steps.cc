@@ -11,6 +11,8 @@
 #include <cstdlib>
 #include <ctime>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <stdexcept>
 
 #include "util/atomic_file.h"
 
@@ -45,6 +47,7 @@ void FaultPoint(const std::string& step, const char* when) {
 
 class Runner {
  public:
+  friend Result<void> CheckJournal(const ProcedureOptions& o);
   Runner(const std::vector<Step>& steps, const ProcedureOptions& o, ProcedureReport& report)
       : steps_(steps), o_(o), r_(report) {
     r_.procedure = o.procedure;
@@ -140,7 +143,10 @@ class Runner {
     return found.empty() ? found : dir + "/" + found;
   }
 
-  Result<void> Load() {
+  // Reads only: the journal this run would resume (nullopt: a fresh run), or
+  // why it must not run. RestoreClusterHosts asks every host this before any
+  // host changes.
+  Result<std::optional<Json>> Check() const {
     auto text = ReadFileLimited(r_.journal, 4 << 20);
     if (!text) {
       struct stat st {};
@@ -151,24 +157,35 @@ class Runner {
                          fmt::format("this {} already finished with the same inputs", o_.procedure),
                          "running it again restores the backup once more, over what was written "
                          "since (moved aside, not lost): pass --again to do so");
-      return {};
+      return std::optional<Json>();
     }
     Json j;
     try {
       j = Json::parse(*text);
+      if (!j.is_object()) throw std::runtime_error("not an object");
+      if (j.value("inputs", "") != o_.inputs)
+        return MakeError(
+            Code::kFailedPrecondition, r_.journal,
+            fmt::format("an unfinished {} with other inputs is journaled here ({})", o_.procedure,
+                        j.value("inputs", "")),
+            "finish it by running it again with its own arguments, or move the journal aside to "
+            "start over (what it moved aside stays where the journal says)");
+      const Json steps = j.value("steps", Json::object());
+      const Json facts = j.value("facts", Json::object());
+      for (const auto& [k, v] : steps.items()) (void)v.value("state", "");
+      for (const auto& [k, v] : facts.items()) (void)v.get<std::string>();
     } catch (const std::exception& e) {
       return MakeError(Code::kCorrupt, r_.journal, std::string("not a journal: ") + e.what(),
                        "move it aside to start over");
     }
-    if (j.value("inputs", "") != o_.inputs)
-      return MakeError(
-          Code::kFailedPrecondition, r_.journal,
-          fmt::format("an unfinished {} with other inputs is journaled here ({})", o_.procedure,
-                      j.value("inputs", "")),
-          "finish it by running it again with its own arguments, or move the journal aside to "
-          "start over (what it moved aside stays where the journal says)");
-    const Json steps = j.contains("steps") ? j["steps"] : Json::object();
-    const Json facts = j.contains("facts") ? j["facts"] : Json::object();
+    return std::optional<Json>(std::move(j));
+  }
+
+  Result<void> Load() {
+    const std::optional<Json> journal = CPR_TRY(Check());
+    if (!journal) return {};
+    const Json steps = journal->value("steps", Json::object());
+    const Json facts = journal->value("facts", Json::object());
     for (const auto& [k, v] : steps.items()) states_[k] = v.value("state", "");
     for (const auto& [k, v] : facts.items()) ctx_.facts_[k] = v.get<std::string>();
     r_.resumed = true;
@@ -219,6 +236,14 @@ class Runner {
   StepContext ctx_;
   std::map<std::string, std::string> states_;
 };
+
+Result<void> CheckJournal(const ProcedureOptions& o) {
+  ProcedureReport r;
+  const std::vector<Step> none;
+  auto checked = Runner(none, o, r).Check();
+  if (!checked) return checked.error();
+  return {};
+}
 
 Result<ProcedureReport> RunProcedure(const std::vector<Step>& steps, const ProcedureOptions& o,
                                      ProcedureReport* report) {

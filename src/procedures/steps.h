@@ -75,6 +75,11 @@ struct ProcedureOptions {
   bool again = false;
 };
 
+// Reads only: whether RunProcedure would refuse to start for its journal
+// (an unfinished run of other inputs, a finished run of the same inputs
+// without `again`, a damaged journal).
+Result<void> CheckJournal(const ProcedureOptions& options);
+
 // Runs (or with dry_run, lists) the steps. The report is filled either way;
 // an error names the step that failed and the journal to resume from.
 Result<ProcedureReport> RunProcedure(const std::vector<Step>& steps,
