@@ -52,15 +52,6 @@ std::string BaseName(const std::string& p) {
   return slash == std::string::npos ? s : s.substr(slash + 1);
 }
 
-std::string Stamp() {
-  std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
-  return buf;
-}
-
 // rm -rf for CPR's own output only: staging dirs (.cpr-restore-*), or a WAL
 // dir a killed restore renamed into place but never committed (`marked`).
 Result<void> RemoveOwnStaging(const std::string& path, bool marked = false) {
@@ -90,14 +81,6 @@ std::vector<std::string> StaleStaging(const std::string& dir, const std::string&
     ::closedir(d);
   }
   return out;
-}
-
-// `base` + ".moved-aside-<stamp>", with "-2", "-3"... until the name is free.
-std::string FreeMoveAsideName(const std::string& base, const std::string& stamp) {
-  std::string name = base + ".moved-aside-" + stamp;
-  for (int n = 2; PathExists(name); n++)
-    name = base + ".moved-aside-" + stamp + "-" + std::to_string(n);
-  return name;
 }
 
 Result<void> ResolveOwner(const RestoreConfig& c, RestorePlan& p) {
@@ -212,7 +195,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
     p.data_dir_exists = true;
   }
   if (p.data_dir_exists) p.stage_inside = true;
-  const std::string stamp = Stamp();
+  const std::string stamp = LocalStamp();
   if (PathExists(p.member_dir)) {
     if (!c.move_aside)
       return MakeError(Code::kFailedPrecondition, p.member_dir,
@@ -223,7 +206,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
       return MakeError(Code::kFailedPrecondition, p.member_dir,
                        "etcd is still running on it (member/snap/db is locked)",
                        "stop the etcd member (its static pod or service) first");
-    p.move_member_to = FreeMoveAsideName(p.member_dir, stamp);
+    p.move_member_to = MoveAsideName(p.member_dir, stamp);
   }
   // A --wal-dir holding our mark belongs to an unfinished restore: stale
   // (removed by the run) when no member was committed, else the committed
@@ -233,7 +216,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
     if (!c.move_aside)
       return MakeError(Code::kFailedPrecondition, p.wal_dir, "the --wal-dir already exists",
                        "pass --move-aside to move it aside, or choose another --wal-dir");
-    p.move_wal_to = FreeMoveAsideName(p.wal_dir, stamp);
+    p.move_wal_to = MoveAsideName(p.wal_dir, stamp);
   }
   CPR_RETURN_IF_ERROR(ResolveOwner(c, p));
 

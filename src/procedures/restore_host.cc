@@ -45,22 +45,6 @@ bool Exists(const std::string& p) {
   return ::lstat(p.c_str(), &st) == 0;
 }
 
-std::string Stamp() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  ::localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
-  return buf;
-}
-
-std::string FreeAside(const std::string& base, const std::string& stamp) {
-  std::string name = base + ".moved-aside-" + stamp;
-  for (int n = 2; Exists(name); n++)
-    name = base + ".moved-aside-" + stamp + "-" + std::to_string(n);
-  return name;
-}
-
 Result<void> Rename(const std::string& from, const std::string& to) {
   if (::rename(from.c_str(), to.c_str()) != 0)
     return MakeError(Code::kIo, from, "cannot move to " + to + ": " + std::strerror(errno));
@@ -318,7 +302,7 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
     p.token = "cpr-" + HexOf(Bytes(reinterpret_cast<const char*>(d.data()), 8));
   } else {
     std::random_device rd;
-    p.token = fmt::format("cpr-{}-{:08x}", Stamp(), rd());
+    p.token = fmt::format("cpr-{}-{:08x}", LocalStamp(), rd());
   }
   // 7. Fencing (restore-quorum): every other member must be down.
   if (o.mode == RestoreMode::kQuorum) {
@@ -465,7 +449,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          // the two still names where the old data dir went.
          std::string aside = ctx.Get("moved_data_dir");
          if (aside.empty() && Exists(p.data_dir) && Exists(staged)) {
-           aside = FreeAside(p.data_dir, Stamp());
+           aside = MoveAsideName(p.data_dir, LocalStamp());
            ctx.Set("moved_data_dir", aside);
            CPR_RETURN_IF_ERROR(ctx.Save());
          }
@@ -508,7 +492,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            CPR_RETURN_IF_ERROR(MakeDirs(h.resources(), 0755));
            // Revisions of the same names move aside together, out of the
            // folder (a later backup must not take them for live revisions).
-           const std::string aside = FreeAside(h.resources(), Stamp());
+           const std::string aside = MoveAsideName(h.resources(), LocalStamp());
            std::vector<std::string> manifests;
            // Each folder put in place is journaled at once: a re-run after a
            // kill neither moves a restored folder aside nor puts it back twice.
@@ -549,7 +533,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            const size_t eq = kv.find('=');
            if (eq != std::string::npos) restored[kv.substr(0, eq)] = kv.substr(eq + 1);
          }
-         const std::string stamp = Stamp();
+         const std::string stamp = LocalStamp();
          for (const auto& file : Split(ctx.Get("stopped"), ',')) {
            const std::string stopped = h.stopped_manifests() + "/" + file;
            auto it = restored.find(file);
@@ -559,7 +543,8 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
              // both and a re-run only finishes the move.
              const std::string text = CPR_TRY(ReadFileLimited(it->second, 1 << 20));
              CPR_RETURN_IF_ERROR(WriteFileAtomic(h.manifests() + "/" + file, text, 0600));
-             if (Exists(stopped)) CPR_RETURN_IF_ERROR(Rename(stopped, FreeAside(stopped, stamp)));
+             if (Exists(stopped))
+               CPR_RETURN_IF_ERROR(Rename(stopped, MoveAsideName(stopped, stamp)));
            } else {
              CPR_RETURN_IF_ERROR(pods.Start(file));
            }

@@ -270,11 +270,18 @@ Result<std::vector<std::string>> ExtractResourcesTarGz(const std::string& tar_gz
     const std::string top = rel.substr(0, rel.find('/'));
     if (top.empty() || top == "." || top == "..") return fail("entry " + name + ": bad path");
     if (std::find(tops.begin(), tops.end(), top) == tops.end()) tops.push_back(top);
+    // Files, folders and symlinks only, never set-ID bits: a backup archive
+    // extracted as root must not make devices, FIFOs or setuid programs.
+    const mode_t type = archive_entry_filetype(e);
+    if (type != AE_IFREG && type != AE_IFDIR && type != AE_IFLNK)
+      return fail("entry " + name + " is not a file, folder or symlink");
+    archive_entry_set_perm(e, archive_entry_perm(e) & 0777);
     archive_entry_set_pathname(e, (staging + "/" + rel).c_str());
     if (const char* link = archive_entry_hardlink(e)) {
       std::string l = link;
       if (l.rfind("./", 0) == 0) l = l.substr(2);
-      if (l.rfind(prefix, 0) != 0) return fail("entry " + name + ": hard link outside the archive");
+      if (l.rfind(prefix, 0) != 0 || l.find("/../") != std::string::npos || l.ends_with("/.."))
+        return fail("entry " + name + ": hard link outside the archive");
       archive_entry_set_hardlink(e, (staging + "/" + l.substr(prefix.size())).c_str());
     }
     if (archive_write_header(out, e) != ARCHIVE_OK)

@@ -215,11 +215,7 @@ class Runner {
 
   // A finished journal is kept under a name of its own: the next run starts fresh.
   Result<void> Finish() {
-    char stamp[32];
-    const std::time_t t = std::time(nullptr);
-    std::tm tm{};
-    ::localtime_r(&t, &tm);
-    std::strftime(stamp, sizeof stamp, "%Y-%m-%d_%H%M%S", &tm);
+    const std::string stamp = LocalStamp();
     std::string done = r_.journal.substr(0, r_.journal.size() - 5) + "-" + stamp + ".json";
     for (int n = 2; ::access(done.c_str(), F_OK) == 0; n++)
       done = r_.journal.substr(0, r_.journal.size() - 5) + "-" + stamp + "-" + std::to_string(n) +

@@ -6,6 +6,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <ctime>
 #include <random>
 
 namespace cpr {
@@ -183,6 +184,23 @@ void AtomicFile::Abort() {
   }
   if (!tmp_.empty()) ::unlink(tmp_.c_str());
   tmp_.clear();
+}
+
+std::string LocalStamp() {
+  const std::time_t t = std::time(nullptr);
+  std::tm tm{};
+  ::localtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%d_%H%M%S", &tm);
+  return buf;
+}
+
+std::string MoveAsideName(const std::string& path, const std::string& stamp) {
+  std::string name = path + ".moved-aside-" + stamp;
+  struct stat st {};
+  for (int n = 2; ::lstat(name.c_str(), &st) == 0; n++)
+    name = path + ".moved-aside-" + stamp + "-" + std::to_string(n);
+  return name;
 }
 
 }  // namespace cpr

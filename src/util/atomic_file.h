@@ -39,6 +39,12 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max_size = 1
 // The directory part of a path ("." when there is none).
 std::string DirName(const std::string& path);
 
+// Local time as CPR stamps what it moves aside: "2026-12-04_213844".
+std::string LocalStamp();
+// Where `path` is moved aside (architecture.md: never deleted): beside it,
+// `<path>.moved-aside-<stamp>`, with "-2", "-3"... until the name is free.
+std::string MoveAsideName(const std::string& path, const std::string& stamp);
+
 // WriteFileAtomic for files too large to hold in memory (a streamed
 // snapshot): written in pieces under a temporary name beside `path`
 // ("<path>.cpr-tmp-<random>", created 0600), then published by Commit().
