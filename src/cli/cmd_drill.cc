@@ -25,9 +25,7 @@ Result<bool> RunDrillCommand(DrillFlags& f) {
   if (!ParseFormat(f.format, &format) || format == Format::kRaw || format == Format::kYaml)
     return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'",
                      "use table or json");
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  f.o.self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "cpr";
+  f.o.self = SelfExe();
   bool own_dir = false;
   if (f.o.dir.empty()) {
     char tmpl[] = "/tmp/cpr-drill-XXXXXX";

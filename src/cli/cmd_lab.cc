@@ -20,12 +20,6 @@ struct LabFlags {
   int masters = 3;
 };
 
-std::string SelfExe() {
-  char buf[PATH_MAX];
-  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
-  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("cpr");
-}
-
 Result<Format> LabFormat(const LabFlags& f) {
   Format out;
   if (!ParseFormat(f.format, &out) || out == Format::kRaw)

@@ -82,19 +82,21 @@ void PrintReport(const std::string& host, const procedures::RestoreHostPlan& pla
   for (const auto& s : plan.skipped_backups) std::cout << "skipped backup " << s << '\n';
 }
 
-Result<void> RunQuorum(RestoreFlags& f) {
+Result<Format> RestoreFormat(const RestoreFlags& f) {
   Format format;
   if (!ParseFormat(f.format, &format) || format == Format::kRaw)
     return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'");
-  f.o.mode = procedures::RestoreMode::kQuorum;
-  f.o.bump = !f.no_bump;
-  f.o.out = Progress;
+  return format;
+}
+
+// The procedure on this host (--root), its report printed.
+Result<void> RunThisHost(const RestoreFlags& f, const char* procedure, Format format) {
   procedures::RestoreHostPlan plan;
   procedures::ProcedureReport report;
   auto r = procedures::RestoreHost(f.o, f.dry_run, &plan, &report);
   if (format == Format::kJson) {
-    Json j{{"procedure", "restore-quorum"}, {"ok", r.has_value()},       {"dry_run", f.dry_run},
-           {"seconds", report.seconds},     {"journal", report.journal}, {"plan", PlanJson(plan)},
+    Json j{{"procedure", procedure},    {"ok", r.has_value()},       {"dry_run", f.dry_run},
+           {"seconds", report.seconds}, {"journal", report.journal}, {"plan", PlanJson(plan)},
            {"steps", StepsJson(report)}};
     if (!r) j["error"] = r.error().ToString();
     PrintJson(std::cout, j);
@@ -104,10 +106,16 @@ Result<void> RunQuorum(RestoreFlags& f) {
   return r ? Result<void>() : Result<void>(r.error());
 }
 
+Result<void> RunQuorum(RestoreFlags& f) {
+  const Format format = CPR_TRY(RestoreFormat(f));
+  f.o.mode = procedures::RestoreMode::kQuorum;
+  f.o.bump = !f.no_bump;
+  f.o.out = Progress;
+  return RunThisHost(f, "restore-quorum", format);
+}
+
 Result<void> RunCluster(RestoreFlags& f) {
-  Format format;
-  if (!ParseFormat(f.format, &format) || format == Format::kRaw)
-    return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'");
+  const Format format = CPR_TRY(RestoreFormat(f));
   f.o.mode = procedures::RestoreMode::kCluster;
   f.o.bump = !f.no_bump;
   f.o.out = Progress;
@@ -116,23 +124,7 @@ Result<void> RunCluster(RestoreFlags& f) {
     const lab::Lab l = CPR_TRY(lab::Load(f.lab));
     for (const auto& h : l.hosts) roots.push_back(h.root);
   }
-  if (roots.empty()) {
-    // One host: this one (--root).
-    procedures::RestoreHostPlan plan;
-    procedures::ProcedureReport report;
-    auto r = procedures::RestoreHost(f.o, f.dry_run, &plan, &report);
-    if (format == Format::kJson) {
-      Json j{{"procedure", "restore-cluster"},
-             {"ok", r.has_value()},
-             {"plan", PlanJson(plan)},
-             {"steps", StepsJson(report)}};
-      if (!r) j["error"] = r.error().ToString();
-      PrintJson(std::cout, j);
-    } else if (!report.steps.empty()) {
-      PrintReport("", plan, report, f.dry_run);
-    }
-    return r ? Result<void>() : Result<void>(r.error());
-  }
+  if (roots.empty()) return RunThisHost(f, "restore-cluster", format);
   const auto runs = CPR_TRY(procedures::RestoreClusterHosts(f.o, roots, f.dry_run));
   Json hosts = Json::array();
   const Result<void>* failed = nullptr;

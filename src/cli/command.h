@@ -18,6 +18,9 @@ struct RunState {
 // Prints "cpr: <error>" to stderr and returns the exit code for it.
 int ReportError(const Error& error);
 
+// This cpr binary's path (/proc/self/exe): what the lab's runners run.
+std::string SelfExe();
+
 // Makes an integer option strict (cli/int_flag.cc): decimal digits with an
 // optional '-', nothing else, within [min, max]; anything else is a usage
 // error (exit 2) naming the flag. `hint` is said with an out-of-range value.

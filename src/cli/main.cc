@@ -1,4 +1,7 @@
 // cpr: control-plane recovery for etcd-backed clusters.
+#include <unistd.h>
+
+#include <climits>
 #include <iostream>
 
 #include "cli/command.h"
@@ -9,6 +12,12 @@ int ReportError(const Error& error) {
   std::cerr << "cpr: " << error.ToString() << '\n';
   // kInvalidArgument is what a command reports about its own flags.
   return error.code == Code::kInvalidArgument ? 2 : 1;
+}
+
+std::string SelfExe() {
+  char buf[PATH_MAX];
+  const ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string("cpr");
 }
 
 }  // namespace cpr::cli
