@@ -117,11 +117,12 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max_size) {
                      "file too large (" + std::to_string(st.st_size) + " bytes, limit " +
                          std::to_string(max_size) + ")");
   }
+  // Read to end of file instead of trusting st_size: /proc files report
+  // size 0, and a file may grow between fstat and read.
   std::string out;
-  out.resize(static_cast<size_t>(st.st_size));
-  size_t done = 0;
-  while (done < out.size()) {
-    ssize_t n = ::read(fd, out.data() + done, out.size() - done);
+  char buf[64 << 10];
+  for (;;) {
+    const ssize_t n = ::read(fd, buf, sizeof buf);
     if (n < 0) {
       if (errno == EINTR) continue;
       Error e = Errno(path, "read");
@@ -129,9 +130,13 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max_size) {
       return e;
     }
     if (n == 0) break;
-    done += static_cast<size_t>(n);
+    if (out.size() + static_cast<size_t>(n) > max_size) {
+      ::close(fd);
+      return MakeError(Code::kInvalidArgument, path,
+                       "file too large (over " + std::to_string(max_size) + " bytes)");
+    }
+    out.append(buf, static_cast<size_t>(n));
   }
-  out.resize(done);
   ::close(fd);
   return out;
 }

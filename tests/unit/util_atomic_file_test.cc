@@ -16,8 +16,9 @@ namespace fs = std::filesystem;
 class AtomicFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::temp_directory_path() / ("cpr-atomic-" + std::to_string(::getpid()) + "-" +
-                                        ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = fs::temp_directory_path() /
+           ("cpr-atomic-" + std::to_string(::getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
@@ -102,6 +103,24 @@ TEST_F(AtomicFileTest, WriteAfterAbortIsAnError) {
   (*f)->Abort();
   EXPECT_FALSE((*f)->Write("late").has_value());
   EXPECT_TRUE(Names().empty());
+}
+
+// /proc files report size 0: the read goes to end of file, not to st_size
+// (the stuck-etcd check reads /proc/PID/comm through it).
+TEST_F(AtomicFileTest, ReadFileLimitedReadsProcFilesAndEnforcesTheLimit) {
+  auto comm = ReadFileLimited("/proc/self/comm", 64);
+  ASSERT_TRUE(comm.has_value()) << comm.error().ToString();
+  EXPECT_FALSE(comm->empty());
+  const std::string path = (dir_ / "big").string();
+  {
+    auto f = AtomicFile::Create(path, 0600);
+    ASSERT_TRUE((*f)->Write(std::string(100, 'x')).has_value());
+    ASSERT_TRUE((*f)->Commit().has_value());
+  }
+  EXPECT_EQ(ReadFileLimited(path, 100).value().size(), 100u);
+  auto over = ReadFileLimited(path, 99);
+  ASSERT_FALSE(over.has_value());
+  EXPECT_EQ(over.error().code, Code::kInvalidArgument);
 }
 
 }  // namespace
