@@ -247,6 +247,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
                                  newest, c.bump_revision, kMaxRevision),
                      "a bump of a billion (1000000000) outruns any client's cache");
   p.new_revision = newest + c.bump_revision;
+  p.mark_compacted = c.mark_compacted;
   for (const auto& a : p.alarms)
     if (!c.clear_alarms)
       p.warnings.push_back(fmt::format(
@@ -287,6 +288,11 @@ std::vector<std::string> RestorePlan::Steps() const {
   if (new_revision != std::max(revision, compact_revision))
     s.push_back(fmt::format("bump the revision: {} -> {}", std::max(revision, compact_revision),
                             new_revision));
+  if (mark_compacted)
+    s.push_back(
+        fmt::format("compact at {}: keep only the newest revision of each live key, as "
+                    "etcd's own compaction would",
+                    new_revision));
   s.push_back(fmt::format("commit: fsync, then rename the staged member into {}", data_dir));
   if (chown) s.push_back(fmt::format("owner of everything written: uid {} gid {}", uid, gid));
   return s;
@@ -410,6 +416,7 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     edits.consistent_index = p.membership.members.size();
     edits.bump_to = c.bump_revision > 0 ? p.new_revision : 0;
     edits.mark_compacted = c.mark_compacted;
+    edits.compact = c.mark_compacted;  // the history below a compaction is unreadable anyway
     edits.clear_alarms = c.clear_alarms;
     edits.skip_hash_check = c.skip_hash_check;
     edits.file_sha256 = p.source.snapshot_sha256;
@@ -420,6 +427,7 @@ Result<RestoreResult> RunRestore(const RestoreConfig& c, const RestorePlan& p) {
     result.keys = db->keys;
     result.repaired = db->repaired;
     result.repairs = db->repairs;
+    result.compacted_away = db->compacted_away;
     lap(edits.file_sha256.empty() ? "verify the source and write the db"
                                   : "verify the source (and the SHA-256 in " +
                                         BaseName(p.source.manifest) + ") and write the db");

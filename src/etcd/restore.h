@@ -59,6 +59,7 @@ struct RestorePlan {
   int64_t revision = 0;          // newest revision in the snapshot
   int64_t compact_revision = 0;  // finished compaction in the snapshot
   int64_t new_revision = 0;      // revision the member starts at (after bump)
+  bool mark_compacted = false;   // compacted at new_revision (only the newest of each live key)
   std::vector<Alarm> alarms;
   bool chown = false;
   uid_t uid = 0;
@@ -77,6 +78,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& config);
 struct RestoreResult {
   uint64_t db_bytes = 0;
   uint64_t keys = 0;
+  uint64_t compacted_away = 0;  // key revisions left out by --mark-compacted
   std::string moved_member_to, moved_wal_to;
   uint64_t repaired = 0;                // derivable faults of the source rebuilt (--repair)
   std::vector<std::string> repairs;     // the first of them

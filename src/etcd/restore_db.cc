@@ -10,6 +10,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include "bolt/cursor.h"
 #include "bolt/page_index.h"
@@ -71,6 +72,54 @@ class PageCopy {
   Result<void> result_;
 };
 
+// What etcd keeps of the key bucket after compacting at a revision at or
+// above the newest (mvcc/key_index.go compact + kvstore_compaction.go): of
+// each user key only its newest record, and nothing of a key whose newest
+// record is a tombstone (its generation ended). Records arrive in revision
+// order (the key bucket's order), so "newest" is "last seen"; they are
+// written at the bucket's end, still in revision order. Views point into
+// the source's mapping, valid until the bucket ends (FileOrderVisitor).
+class Compaction {
+ public:
+  Result<void> Add(const bolt::LeafElement& e) {
+    const auto rev = Revision::Parse(e.key);
+    const auto user_key = KeyValueUserKey(e.value);
+    if (!rev || !user_key)  // the schema check has counted the fault
+      return MakeError(Code::kCorrupt, "key bucket", "a record without revision or key");
+    const auto index = static_cast<uint32_t>(records_.size());
+    auto [it, fresh] = newest_.try_emplace(*user_key, index);
+    if (!fresh) {
+      kept_[it->second] = false;
+      it->second = index;
+    }
+    records_.push_back({e.key, e.value});
+    kept_.push_back(!rev->tombstone);
+    return {};
+  }
+
+  // Puts the kept records; returns the newest kept revision (0: none).
+  Result<int64_t> Emit(bolt::Writer& w) {
+    int64_t newest = 0;
+    for (size_t i = 0; i < records_.size(); i++) {
+      if (!kept_[i]) continue;
+      CPR_RETURN_IF_ERROR(w.Put(records_[i].key, records_[i].value));
+      kept_count_++;
+      newest = Revision::Parse(records_[i].key)->main;
+    }
+    return newest;
+  }
+  uint64_t kept() const { return kept_count_; }
+
+ private:
+  struct View {
+    Bytes key, value;
+  };
+  std::vector<View> records_;
+  std::vector<bool> kept_;
+  std::unordered_map<Bytes, uint32_t> newest_;  // user key -> its newest record
+  uint64_t kept_count_ = 0;
+};
+
 // Writes what FileOrderCheck hands over, with the changes a restore makes
 // (§5.4): leaves stay where PageCopy put them; meta is rewritten with
 // consistent_index = N (and the compaction mark), alarms dropped on
@@ -81,7 +130,7 @@ class RestoreVisitor : public FileOrderVisitor {
   RestoreVisitor(bolt::Writer& writer, const RestoreDbEdits& edits) : w_(writer), e_(edits) {}
 
   bool ByElement(Bytes bucket) override {
-    return bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
+    return e_.compact || bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
   }
 
   Result<void> OnBucketBegin(Bytes name) override {
@@ -103,11 +152,17 @@ class RestoreVisitor : public FileOrderVisitor {
       dropped_++;
       return {};
     }
+    if (bucket_ == kKeyBucket && e_.compact) return compaction_.Add(e);
     return w_.Put(e.key, e.value);
   }
 
   Result<void> OnBucketEnd() override {
-    if (bucket_ == kKeyBucket && e_.bump_to > 0) {
+    if (bucket_ == kKeyBucket && e_.compact) {
+      // No bump tombstone: etcd's own compaction at the bump would remove
+      // it, and the store's revision comes from finishedCompactRev
+      // (mvcc/kvstore.go restore: currentRev is at least compactMainRev).
+      newest_kept_ = CPR_TRY(compaction_.Emit(w_));
+    } else if (bucket_ == kKeyBucket && e_.bump_to > 0) {
       // The tombstone that carries the bump (kBumpKey); it sorts after every
       // record: its revision is above the newest.
       bump_key_ = Revision{e_.bump_to, 0, true}.Encode();
@@ -135,6 +190,8 @@ class RestoreVisitor : public FileOrderVisitor {
   // After the last bucket.
   Result<void> Finish() { return EmitMissingBefore("\xff"); }
   uint64_t dropped() const { return dropped_; }
+  const Compaction& compaction() const { return compaction_; }
+  int64_t newest_kept() const { return newest_kept_; }
 
  private:
   // Buckets etcd writes that the source lacked, before `name`: only a
@@ -157,6 +214,8 @@ class RestoreVisitor : public FileOrderVisitor {
   std::map<std::string, std::string> meta_;
   std::string bump_key_, bump_value_;
   uint64_t dropped_ = 0;
+  Compaction compaction_;
+  int64_t newest_kept_ = 0;
 };
 
 struct Join {
@@ -267,12 +326,18 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   // free pages when it opens the file. Copying only the reachable pages
   // would leave holes: a sparse file that took ~1.5 s to delete here, and
   // fragments the db etcd then grows into.
+  //
+  // A compacting restore keeps few of the key bucket's records: every
+  // bucket is written anew, element by element, into a compact file of its
+  // own (no copy), and etcd loads only those records into its index.
   bolt::Writer::Options wo;
-  wo.first_pgid = r.meta().pgid;
-  wo.freelist = false;
+  if (!edits.compact) {
+    wo.first_pgid = r.meta().pgid;
+    wo.freelist = false;
+  }
   auto writer = CPR_TRY(bolt::Writer::Create(path, r.page_size(), wo));
   PageCopy copy(file, *writer, r.page_size());
-  copy.Start(2, r.meta().pgid);
+  if (!edits.compact) copy.Start(2, r.meta().pgid);
   FileOrderCheck::Options fo;
   if (edits.bump_to > 0) {
     fo.forbidden_key = std::string(kBumpKey);
@@ -313,11 +378,15 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   }
   CPR_RETURN_IF_ERROR(writer->Finish());
   result.bytes = writer->bytes_written();
-  result.keys = files.records() - visitor.dropped();
-  const int64_t newest = check.report().revision;
-  CPR_RETURN_IF_ERROR(CrossCheck(
-      path, Expected{check.report().revisions + (edits.bump_to > 0 ? 1 : 0),
-                     edits.bump_to > 0 ? edits.bump_to : newest, edits.consistent_index}));
+  const uint64_t revisions = check.report().revisions;
+  Expected want{revisions + (edits.bump_to > 0 ? 1 : 0),
+                edits.bump_to > 0 ? edits.bump_to : check.report().revision,
+                edits.consistent_index};
+  if (edits.compact)
+    want = {visitor.compaction().kept(), visitor.newest_kept(), edits.consistent_index};
+  result.compacted_away = edits.compact ? revisions - want.key_records : 0;
+  result.keys = files.records() - visitor.dropped() - result.compacted_away;
+  CPR_RETURN_IF_ERROR(CrossCheck(path, want));
   return result;
 }
 

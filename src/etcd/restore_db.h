@@ -32,9 +32,13 @@ struct RestoreDbEdits {
   uint64_t consistent_index = 1;  // the number of members (§6.2)
   int64_t bump_to = 0;            // > 0: a tombstone at this revision (--bump-revision)
   bool mark_compacted = false;    // record bump_to as compacted (--mark-compacted)
-  bool clear_alarms = false;      // drop the alarm bucket's records
-  bool skip_hash_check = false;   // no SHA-256 trailer to check (a bare db)
-  std::string file_sha256;        // from a backup manifest (whole file); empty: none
+  // Write only what etcd keeps after compacting at bump_to: the newest
+  // record of each live key (needs mark_compacted). etcd then boots loading
+  // those alone into its index; every read it answers is the same.
+  bool compact = false;
+  bool clear_alarms = false;     // drop the alarm bucket's records
+  bool skip_hash_check = false;  // no SHA-256 trailer to check (a bare db)
+  std::string file_sha256;       // from a backup manifest (whole file); empty: none
   // Accept a source whose only faults are derivable (VerifyFault::
   // repairable): the new db's freelist is computed anew from its trees, and
   // a missing derivable bucket is written empty.
@@ -44,6 +48,7 @@ struct RestoreDbEdits {
 struct RestoreDbResult {
   uint64_t bytes = 0;                // of the new db
   uint64_t keys = 0;                 // records written
+  uint64_t compacted_away = 0;       // key revisions a compacting restore left out
   uint64_t repaired = 0;             // repairable faults the source had (with repair)
   std::vector<std::string> repairs;  // the first of them, as verify names them
 };

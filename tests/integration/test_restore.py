@@ -245,6 +245,28 @@ class Restore(etcdlab.TestCase):
         # R itself is not compacted: an old read still works
         self.assertKvsEqual(m.get_key("/hist/a", rev=self.R), self.hist_ref(), what="/hist/a at R")
 
+    def test_mark_compacted_keeps_what_etcds_own_compaction_keeps(self):
+        """--mark-compacted writes only the newest revision of each live key: the
+        same member as a plain bumped restore that etcd itself then compacts at the
+        bump (keys, values, create/mod revisions, versions, leases, hashkv)."""
+        bump = 1000
+        ours = self.boot_bumped("compact-cpr", "--bump-revision", bump, "--mark-compacted")
+        theirs = self.boot_bumped("compact-etcd", "--bump-revision", bump)
+        theirs.ctl("compact", self.R + bump, "--physical")
+        self.assertKvsEqual(ours.get_all(), theirs.get_all(), what="compacting restore vs etcd's compaction")
+        self.assertEqual(ours.leases(), theirs.leases())
+        # hashkv at the current revision (the compacted one itself is refused)
+        self.assertEqual(ours.hashkv(0), theirs.hashkv(0))
+        self.assertEqual(ours.hashkv(0)[1], self.R + bump)
+        for m in (ours, theirs):
+            self.assertEqual(int(m.get_all()["header"]["revision"]), self.R + bump)
+        # and the db holds exactly one record per live key
+        ours.stop()
+        status = self.c.json("snapshot", "status", rl.member_paths(ours.data)[2])
+        key_bucket = [b for b in status["buckets"] if b["name"] == "key"][0]
+        self.assertEqual(key_bucket["keys"], len(self.ref["kvs"]))
+        self.assertEqual(status["liveKeys"], len(self.ref["kvs"]))
+
     def hist_ref(self):
         kvs = [kv for kv in self.ref["kvs"] if etcdlab.unb64(kv["key"]) == b"/hist/a"]
         return {"kvs": kvs}
