@@ -10,6 +10,7 @@
 #include "cli/command.h"
 #include "cli/output.h"
 #include "etcd/backend.h"
+#include "etcd/hashkv.h"
 #include "etcd/mvcc.h"
 #include "etcd/snapshot_file.h"
 #include "etcd/status.h"
@@ -187,12 +188,14 @@ Result<void> RunStatus(const Flags& f) {
       std::cerr << fmt::format(
           "warning: unknown bucket '{}' (etcd 3.4 never writes it): run `cpr snapshot verify`\n",
           Printable(x.name));
-  if (format == Format::kJson) {
-    PrintJson(std::cout, StatusJson(s));
-    return {};
-  }
-  if (format == Format::kYaml) {
-    PrintYaml(std::cout, StatusJson(s));
+  if (format != Format::kTable) {
+    Json j = StatusJson(s);
+    // What `etcdctl endpoint hashkv` answers on a member restored from the
+    // file: a second pass, so only in the documents, not the table.
+    const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0));
+    j["hashKV"] = {
+        {"hash", h.hash}, {"revision", h.revision}, {"compact_revision", h.compact_revision}};
+    format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
     return {};
   }
   Table t({"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"});
@@ -227,6 +230,31 @@ Result<void> RunStatus(const Flags& f) {
            bs.is_inline ? "inline"
                         : std::to_string(bs.branch_pages + bs.leaf_pages + bs.overflow_pages)});
   b.Print(std::cout);
+  return {};
+}
+
+// ---- hashkv ----------------------------------------------------------------
+
+// What `etcdctl endpoint hashkv --rev R` answers on a member restored from
+// the file (etcd/hashkv.h), without starting one.
+Result<void> RunHashKv(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
+  const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, f.rev));
+  CPR_RETURN_IF_ERROR(snap.Finish());
+  // etcd's names: HashKVResponse {header.revision, hash, compact_revision}.
+  const Json j{
+      {"hash", h.hash}, {"revision", h.revision}, {"compact_revision", h.compact_revision}};
+  if (format == Format::kJson) {
+    PrintJson(std::cout, j);
+  } else if (format == Format::kYaml) {
+    PrintYaml(std::cout, j);
+  } else {
+    Table t({"FILE", "HASH", "HASHED AT", "REVISION", "COMPACT REVISION"});
+    t.Add({f.file, std::to_string(h.hash), std::to_string(h.hashed_revision),
+           std::to_string(h.revision), std::to_string(h.compact_revision)});
+    t.Print(std::cout);
+  }
   return {};
 }
 
@@ -551,6 +579,18 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
       "Do not require or check the SHA-256 trailer (a db copied from a data dir has none)");
   output(verify, "Output format: table, json or yaml");
   verify->callback(Runner(state, [] { return RunVerify(f); }));
+
+  auto* hashkv = snap->add_subcommand(
+      "hashkv",
+      "The hash `etcdctl endpoint hashkv --rev R` gives on a member restored from the file, "
+      "computed offline");
+  hashkv->add_option("file", f.file, kFile)->required();
+  StrictInt(hashkv->add_option("--rev", f.rev,
+                               "Revision to hash at (default: the store's current revision)"),
+            0, INT64_MAX, "0 or no --rev: the current revision");
+  skip_hash(hashkv);
+  output(hashkv, "Output format: table, json or yaml");
+  hashkv->callback(Runner(state, [] { return RunHashKv(f); }));
 
   auto* ls = snap->add_subcommand("ls", "List the live keys at the newest revision or at --rev");
   ls->add_option("file", f.file, kFile)->required();

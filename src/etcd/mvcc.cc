@@ -52,6 +52,11 @@ Bytes KeySet::key(size_t i) const {
   return Bytes(arena_).substr(e.key_offset, e.key_size);
 }
 
+Revision KeySet::revision(size_t i) const {
+  const Entry& e = entries_[order_[i]];
+  return Revision{e.main, e.sub, false};
+}
+
 Result<Record> KeySet::record(size_t i) const {
   const Entry& e = entries_[order_[i]];
   backend_->reader().file().Touch(e.record_size);

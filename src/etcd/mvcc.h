@@ -36,6 +36,8 @@ class KeySet {
   size_t size() const { return order_.size(); }
   int64_t revision() const { return revision_; }
   Bytes key(size_t i) const;
+  // The revision of the record that makes key(i) alive (no read).
+  Revision revision(size_t i) const;
   // The record that makes key(i) alive, read with pread (in key order the
   // records lie at random places: a read costs less than page faults).
   // Its views live until the next call on this KeySet.

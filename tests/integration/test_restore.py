@@ -86,6 +86,14 @@ class Restore(etcdlab.TestCase):
         cls.ref_leases = sorted(int(x["id"]) for x in e.ctl_json("lease", "list").get("leases") or [])
         h = e.ctl_json("endpoint", "hashkv", "--rev=%d" % cls.R)[0]["HashKV"]
         cls.ref_hashkv = (int(h["hash"]), int(h.get("compact_revision", 0)))
+        # hashkv at several revisions, for `cpr snapshot hashkv` (offline) to match:
+        # just above the compaction, between, and the newest
+        cls.ref_hashkvs = {}
+        for r in sorted({cls.compacted + 1, cls.compacted + 2, (cls.compacted + cls.R) // 2,
+                         cls.R - 3, cls.R - 1, cls.R}):
+            h = e.ctl_json("endpoint", "hashkv", "--rev=%d" % r)[0]["HashKV"]
+            cls.ref_hashkvs[r] = (int(h["hash"]), int(h["header"]["revision"]),
+                                  int(h.get("compact_revision", 0)))
 
     @classmethod
     def tearDownClass(cls):
@@ -266,6 +274,30 @@ class Restore(etcdlab.TestCase):
         key_bucket = [b for b in status["buckets"] if b["name"] == "key"][0]
         self.assertEqual(key_bucket["keys"], len(self.ref["kvs"]))
         self.assertEqual(status["liveKeys"], len(self.ref["kvs"]))
+
+    def test_hashkv_offline_equals_etcds(self):
+        """`cpr snapshot hashkv` = `etcdctl endpoint hashkv --rev R` of the member
+        the snapshot was taken from, at every sampled R; refused as etcd refuses."""
+        for r, want in self.ref_hashkvs.items():
+            with self.subTest(rev=r):
+                got = self.c.json("snapshot", "hashkv", self.snap, "--rev", r)
+                self.assertEqual((got["hash"], got["revision"], got["compact_revision"]), want)
+        self.assertEqual(self.c.json("snapshot", "hashkv", self.snap)["hash"], self.ref_hashkv[0])
+        self.assertEqual(self.c.json("snapshot", "status", self.snap)["hashKV"],
+                         {"hash": self.ref_hashkv[0], "revision": self.R,
+                          "compact_revision": self.ref_hashkv[1]})
+        for r, word in ((self.compacted, b"compacted"), (self.R + 1, b"future revision")):
+            out = self.c.run("snapshot", "hashkv", self.snap, "--rev", r)
+            self.assertNotEqual(out.returncode, 0)
+            self.assertIn(word, out.stderr)
+            self.assertEqual(out.stdout, b"")
+        # a restored member (bumped and compacted by the restore) answers what
+        # the offline hash of its own db says
+        m = self.boot_bumped("hashkv-member", "--bump-revision", 10, "--mark-compacted")
+        h, comp = m.hashkv(0)
+        m.stop()
+        got = self.c.json("snapshot", "hashkv", rl.member_paths(m.data)[2], "--skip-hash-check")
+        self.assertEqual((got["hash"], got["compact_revision"]), (h, comp))
 
     def hist_ref(self):
         kvs = [kv for kv in self.ref["kvs"] if etcdlab.unb64(kv["key"]) == b"/hist/a"]

@@ -1,0 +1,32 @@
+// HashKV offline: the value etcd 3.4's Maintenance.HashKV (`etcdctl
+// endpoint hashkv --rev R`) returns on a member restored from a snapshot,
+// computed from the file (mvcc/kvstore.go HashByRev).
+//
+// etcd hashes, with CRC-32C, the bucket name "key" and then every record of
+// the key bucket at or below R, in revision order, as stored (revision key,
+// KeyValue bytes) — except, at or below the compacted revision, records
+// its index would drop on a compaction at R: of each key only the newest
+// record at or below R, and none when that record is a tombstone
+// (key_index.go keep). When no key is alive at R, nothing is skipped.
+#pragma once
+
+#include <cstdint>
+
+#include "etcd/backend.h"
+#include "util/result.h"
+
+namespace cpr::etcd {
+
+struct HashKv {
+  uint32_t hash = 0;
+  int64_t revision = 0;          // the store's current revision (etcd's header.revision)
+  int64_t compact_revision = 0;  // its compacted revision
+  int64_t hashed_revision = 0;   // R: the revision hashed at
+};
+
+// `rev` 0: the store's current revision. Refused as etcd refuses: at or
+// below the compacted revision ("compacted"), above the current one
+// ("future revision").
+Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev);
+
+}  // namespace cpr::etcd
