@@ -16,6 +16,7 @@ namespace {
 
 struct RestoreFlags {
   etcd::RestoreConfig config;
+  std::string to_time;  // --to-time: refused (see the flag's help)
   bool dry_run = false;
   std::string format = "table";
 };
@@ -35,6 +36,7 @@ Json PlanJson(const etcd::RestorePlan& p) {
               {"members", members},
               {"revision", p.revision},
               {"newRevision", p.new_revision},
+              {"toRevision", p.to_revision},
               {"warnings", p.warnings},
               {"steps", p.Steps()},
               {"etcd", p.EtcdCommand()}};
@@ -45,6 +47,13 @@ Result<void> Run(const RestoreFlags& f) {
   if (!ParseFormat(f.format, &format) || format == Format::kRaw)
     return MakeError(Code::kInvalidArgument, "-w", "unknown output format '" + f.format + "'",
                      "use table, json or yaml");
+  if (!f.to_time.empty())
+    return MakeError(
+        Code::kInvalidArgument, "--to-time",
+        "etcd 3.4 records no time with a revision, so a time cannot be told apart from its "
+        "neighbours in a snapshot",
+        "find the revision with `cpr snapshot history FILE KEY` (mod revisions of the key "
+        "changed by accident) or `cpr snapshot diff --rev`, then pass --to-revision R");
   const etcd::RestorePlan plan = CPR_TRY(etcd::PlanRestore(f.config));
   for (const auto& w : plan.warnings) std::cerr << "warning: " << w << '\n';
   if (f.dry_run) {
@@ -60,6 +69,15 @@ Result<void> Run(const RestoreFlags& f) {
     return {};
   }
   const etcd::RestoreResult r = CPR_TRY(etcd::RunRestore(f.config, plan));
+  if (!r.missing_leases.empty()) {
+    std::string ids;
+    for (int64_t id : r.missing_leases) ids += fmt::format("{}{:x}", ids.empty() ? "" : ", ", id);
+    std::cerr << fmt::format(
+        "warning: keys alive at revision {} name {} lease(s) the snapshot no longer holds "
+        "(revoked or expired since): {}. They come back without a lease and never expire; "
+        "delete or re-lease them if they should\n",
+        plan.to_revision, r.missing_leases.size(), ids);
+  }
   if (format == Format::kTable) {
     if (!r.moved_member_to.empty())
       std::cout << "moved the existing member aside to " << r.moved_member_to << '\n';
@@ -76,6 +94,9 @@ Result<void> Run(const RestoreFlags& f) {
     std::cout << fmt::format("restored {} as member {} ({:x}) of cluster {:x}: {} keys, db {}\n",
                              plan.data_dir, plan.membership.me().name, plan.membership.me().id,
                              plan.membership.cluster_id, r.keys, r.db_bytes);
+    if (r.after_revision > 0)
+      std::cout << fmt::format("as at revision {}: {} newer key revisions left out\n",
+                               plan.to_revision, r.after_revision);
     if (r.compacted_away > 0)
       std::cout << fmt::format("compacted at revision {}: {} older key revisions left out\n",
                                plan.new_revision, r.compacted_away);
@@ -86,6 +107,8 @@ Result<void> Run(const RestoreFlags& f) {
     j["dbBytes"] = r.db_bytes;
     j["keys"] = r.keys;
     j["compactedAway"] = r.compacted_away;
+    j["afterRevisionLeftOut"] = r.after_revision;
+    j["missingLeases"] = r.missing_leases;
     j["movedMemberTo"] = r.moved_member_to;
     j["repaired"] = r.repaired;
     j["repairs"] = r.repairs;
@@ -133,6 +156,14 @@ void AddSnapshotRestore(CLI::App& snapshot, RunState& state) {
                 "Restore a source whose only faults are derivable (a bad freelist, unreferenced "
                 "pages, a missing members/cluster/alarm bucket): the new db rebuilds them and "
                 "the restore lists what it repaired. Faults in the records still refuse");
+  StrictInt(cmd->add_option("--to-revision", c.to_revision,
+                            "Point in time: build the member as it was at revision R (from the "
+                            "snapshot's compacted revision to its newest), e.g. just before a "
+                            "delete made by accident; with --bump-revision the new revisions "
+                            "still start past the snapshot's newest"),
+            1, etcd::kMaxRevision, "find R with `cpr snapshot history` or `snapshot diff --rev`");
+  cmd->add_option("--to-time", f.to_time,
+                  "Refused: etcd records no time with its revisions; use --to-revision");
   cmd->add_flag("--mark-compacted", c.mark_compacted,
                 "Record the bumped revision as compacted, so every watch from an older revision "
                 "fails with 'compacted' and clients relist (requires --bump-revision). Only what "

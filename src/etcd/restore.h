@@ -44,6 +44,7 @@ struct RestoreConfig {
   bool clear_alarms = false;    // drop alarms (NOSPACE) stored in the snapshot
   std::string owner;            // user[:group]; default: owner of an existing data dir
   bool repair = false;          // rebuild derivable faults (etcd/restore_db.h)
+  int64_t to_revision = 0;      // > 0: the member as it was at this revision
 };
 
 struct RestorePlan {
@@ -60,6 +61,7 @@ struct RestorePlan {
   int64_t compact_revision = 0;  // finished compaction in the snapshot
   int64_t new_revision = 0;      // revision the member starts at (after bump)
   bool mark_compacted = false;   // compacted at new_revision (only the newest of each live key)
+  int64_t to_revision = 0;       // --to-revision (0: the newest)
   std::vector<Alarm> alarms;
   bool chown = false;
   uid_t uid = 0;
@@ -79,6 +81,11 @@ struct RestoreResult {
   uint64_t db_bytes = 0;
   uint64_t keys = 0;
   uint64_t compacted_away = 0;  // key revisions left out by --mark-compacted
+  uint64_t after_revision = 0;  // key revisions above --to-revision left out
+  // --to-revision: leases that keys alive at that revision name but the
+  // snapshot no longer holds (revoked or expired since): those keys come
+  // back without their lease, and never expire.
+  std::vector<int64_t> missing_leases;
   std::string moved_member_to, moved_wal_to;
   uint64_t repaired = 0;                // derivable faults of the source rebuilt (--repair)
   std::vector<std::string> repairs;     // the first of them

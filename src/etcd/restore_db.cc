@@ -17,6 +17,7 @@
 #include "bolt/writer.h"
 #include "etcd/backup_set.h"
 #include "etcd/file_order_check.h"
+#include "etcd/mvcc.h"
 #include "etcd/records.h"
 #include "etcd/revision.h"
 #include "etcd/snapshot_file.h"
@@ -130,7 +131,7 @@ class RestoreVisitor : public FileOrderVisitor {
   RestoreVisitor(bolt::Writer& writer, const RestoreDbEdits& edits) : w_(writer), e_(edits) {}
 
   bool ByElement(Bytes bucket) override {
-    return e_.compact || bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
+    return Rewrites(e_) || bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
   }
 
   Result<void> OnBucketBegin(Bytes name) override {
@@ -152,7 +153,7 @@ class RestoreVisitor : public FileOrderVisitor {
       dropped_++;
       return {};
     }
-    if (bucket_ == kKeyBucket && e_.compact) return compaction_.Add(e);
+    if (bucket_ == kKeyBucket && Rewrites(e_)) return KeyRecord(e);
     return w_.Put(e.key, e.value);
   }
 
@@ -173,6 +174,7 @@ class RestoreVisitor : public FileOrderVisitor {
       CPR_RETURN_IF_ERROR(w_.Put(bump_key_, bump_value_));
     }
     if (bucket_ == kMetaBucket) {
+      if (e_.to_revision > 0) KeepCompactionsAtOrBelow(e_.to_revision);
       std::string ci(8, '\0');
       StoreBe64(ci.data(), e_.consistent_index);  // §6.2
       meta_["consistent_index"] = ci;
@@ -192,6 +194,11 @@ class RestoreVisitor : public FileOrderVisitor {
   uint64_t dropped() const { return dropped_; }
   const Compaction& compaction() const { return compaction_; }
   int64_t newest_kept() const { return newest_kept_; }
+  uint64_t key_records() const { return e_.compact ? compaction_.kept() : key_records_; }
+  uint64_t after_revision() const { return after_revision_; }
+
+  // The key bucket is written record by record, into a file of its own.
+  static bool Rewrites(const RestoreDbEdits& e) { return e.compact || e.to_revision > 0; }
 
  private:
   // Buckets etcd writes that the source lacked, before `name`: only a
@@ -207,6 +214,35 @@ class RestoreVisitor : public FileOrderVisitor {
     return {};
   }
 
+  Result<void> KeyRecord(const bolt::LeafElement& e) {
+    const auto rev = Revision::Parse(e.key);
+    if (!rev)  // the schema check has counted the fault
+      return MakeError(Code::kCorrupt, "key bucket", "a record key that is not a revision");
+    if (e_.to_revision > 0 && rev->main > e_.to_revision) {
+      after_revision_++;
+      return {};
+    }
+    if (e_.compact) return compaction_.Add(e);
+    key_records_++;
+    newest_kept_ = rev->main;
+    return w_.Put(e.key, e.value);
+  }
+
+  // --to-revision: a compaction scheduled above the revision restored to
+  // never happened there (etcd would resume it at boot, mvcc/kvstore.go
+  // restore); one finished above it is refused before the restore starts.
+  void KeepCompactionsAtOrBelow(int64_t rev) {
+    auto it = meta_.find("scheduledCompactRev");
+    if (it == meta_.end()) return;
+    const auto scheduled = Revision::Parse(it->second);
+    if (!scheduled || scheduled->main <= rev) return;
+    auto finished = meta_.find("finishedCompactRev");
+    if (finished != meta_.end())
+      it->second = finished->second;
+    else
+      meta_.erase(it);
+  }
+
   bolt::Writer& w_;
   const RestoreDbEdits& e_;
   std::string bucket_;
@@ -216,6 +252,8 @@ class RestoreVisitor : public FileOrderVisitor {
   uint64_t dropped_ = 0;
   Compaction compaction_;
   int64_t newest_kept_ = 0;
+  uint64_t key_records_ = 0;
+  uint64_t after_revision_ = 0;
 };
 
 struct Join {
@@ -301,6 +339,14 @@ Result<void> CrossCheck(const std::string& path, const Expected& want) {
 
 Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string& path,
                                         const RestoreDbEdits& edits) {
+  if (edits.to_revision > 0) {
+    auto at = ResolveRevision(source, edits.to_revision);  // etcd's own range: compacted..newest
+    if (!at) {
+      Error e = std::move(at).error();
+      e.where = "--to-revision";
+      return e;
+    }
+  }
   const bolt::Reader& r = source.reader();
   const MappedFile& file = r.file();
   const bool trailer = HasHashTrailer(file.size());
@@ -327,17 +373,18 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   // would leave holes: a sparse file that took ~1.5 s to delete here, and
   // fragments the db etcd then grows into.
   //
-  // A compacting restore keeps few of the key bucket's records: every
-  // bucket is written anew, element by element, into a compact file of its
-  // own (no copy), and etcd loads only those records into its index.
+  // A compacting or point-in-time restore keeps part of the key bucket's
+  // records: every bucket is written anew, element by element, into a
+  // compact file of its own (no copy), and etcd loads only those records.
+  const bool rewrite = RestoreVisitor::Rewrites(edits);
   bolt::Writer::Options wo;
-  if (!edits.compact) {
+  if (!rewrite) {
     wo.first_pgid = r.meta().pgid;
     wo.freelist = false;
   }
   auto writer = CPR_TRY(bolt::Writer::Create(path, r.page_size(), wo));
   PageCopy copy(file, *writer, r.page_size());
-  if (!edits.compact) copy.Start(2, r.meta().pgid);
+  if (!rewrite) copy.Start(2, r.meta().pgid);
   FileOrderCheck::Options fo;
   if (edits.bump_to > 0) {
     fo.forbidden_key = std::string(kBumpKey);
@@ -382,10 +429,14 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   Expected want{revisions + (edits.bump_to > 0 ? 1 : 0),
                 edits.bump_to > 0 ? edits.bump_to : check.report().revision,
                 edits.consistent_index};
-  if (edits.compact)
-    want = {visitor.compaction().kept(), visitor.newest_kept(), edits.consistent_index};
-  result.compacted_away = edits.compact ? revisions - want.key_records : 0;
-  result.keys = files.records() - visitor.dropped() - result.compacted_away;
+  if (RestoreVisitor::Rewrites(edits)) {
+    const bool tombstone = edits.bump_to > 0 && !edits.compact;
+    want.key_records = visitor.key_records() + (tombstone ? 1 : 0);
+    want.revision = tombstone ? edits.bump_to : visitor.newest_kept();
+  }
+  result.after_revision = visitor.after_revision();
+  result.compacted_away = edits.compact ? revisions - result.after_revision - want.key_records : 0;
+  result.keys = files.records() - visitor.dropped() - result.compacted_away - result.after_revision;
   CPR_RETURN_IF_ERROR(CrossCheck(path, want));
   return result;
 }

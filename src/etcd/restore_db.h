@@ -36,6 +36,10 @@ struct RestoreDbEdits {
   // record of each live key (needs mark_compacted). etcd then boots loading
   // those alone into its index; every read it answers is the same.
   bool compact = false;
+  // > 0: the member as it was at this revision (--to-revision): the key
+  // bucket keeps only records at or below it. REQUIRES: within the
+  // source's [compacted revision, newest].
+  int64_t to_revision = 0;
   bool clear_alarms = false;     // drop the alarm bucket's records
   bool skip_hash_check = false;  // no SHA-256 trailer to check (a bare db)
   std::string file_sha256;       // from a backup manifest (whole file); empty: none
@@ -49,6 +53,7 @@ struct RestoreDbResult {
   uint64_t bytes = 0;                // of the new db
   uint64_t keys = 0;                 // records written
   uint64_t compacted_away = 0;       // key revisions a compacting restore left out
+  uint64_t after_revision = 0;       // key revisions above --to-revision left out
   uint64_t repaired = 0;             // repairable faults the source had (with repair)
   std::vector<std::string> repairs;  // the first of them, as verify names them
 };

@@ -70,6 +70,7 @@ class Restore(etcdlab.TestCase):
             e.put("/lease/b%d" % i, "b", lease=l2)
         e.put("/large/10k", os.urandom(10 * 1024))
         e.put("/large/1m", os.urandom(1_000_000))
+        cls.before_txn = e.revision()
         c.transaction(compare=[], success=[c.transactions.put("/txn/x", "1"), c.transactions.put("/txn/y", "2"),
                                            c.transactions.delete("/bulk/000002")], failure=[])
         for i in range(5):
@@ -88,6 +89,8 @@ class Restore(etcdlab.TestCase):
         cls.ref_hashkv = (int(h["hash"]), int(h.get("compact_revision", 0)))
         # hashkv at several revisions, for `cpr snapshot hashkv` (offline) to match:
         # just above the compaction, between, and the newest
+        # the member as it was at earlier revisions, for --to-revision
+        cls.ref_at = {r: e.get_all(rev=r) for r in (cls.compacted, cls.compacted + 1, cls.before_txn)}
         cls.ref_hashkvs = {}
         for r in sorted({cls.compacted + 1, cls.compacted + 2, (cls.compacted + cls.R) // 2,
                          cls.R - 3, cls.R - 1, cls.R}):
@@ -298,6 +301,66 @@ class Restore(etcdlab.TestCase):
         m.stop()
         got = self.c.json("snapshot", "hashkv", rl.member_paths(m.data)[2], "--skip-hash-check")
         self.assertEqual((got["hash"], got["compact_revision"]), (h, comp))
+
+    def test_to_revision(self):
+        """--to-revision R: the restored member serves exactly what the original
+        served at R (etcdctl get --rev R), for R at the compaction, just above it,
+        and just before a transaction that deleted a key; out of range refused."""
+        for r, ref in self.ref_at.items():
+            with self.subTest(rev=r):
+                w = self.dirs("pitr-%d" % r)
+                pport = etcdlab.free_port_pair()[1]
+                peer = "http://127.0.0.1:%d" % pport
+                d = os.path.join(w, "data")
+                out = self.c.json("snapshot", "restore", self.snap, "--to-revision", r,
+                                  *rl.restore_flags("p", "p=" + peer, TOKEN, peer, d))
+                self.assertEqual(out["toRevision"], r)
+                self.assertGreater(out["afterRevisionLeftOut"], 0)
+                m = self.member("p", d, pport, "p=" + peer)
+                got = m.get_all()
+                self.assertKvsEqual(got, ref, what="restored --to-revision %d" % r)
+                self.assertEqual(int(got["header"]["revision"]), r)
+                m.stop()
+        # with a bump the new revisions start past the snapshot's newest, not past R
+        m = self.boot_bumped("pitr-bump", "--to-revision", self.before_txn, "--bump-revision", 100,
+                             "--mark-compacted")
+        self.assertKvsEqual(m.get_all(), self.ref_at[self.before_txn], what="--to-revision + bump")
+        self.assertGreater(m.put_rev("/after/pitr", "x"), self.R + 100)
+        for bad in (self.compacted - 1, self.R + 1):
+            r = self.c.run("snapshot", "restore", self.snap, "--to-revision", bad, "--data-dir",
+                           os.path.join(self.tmp, "pitr-bad-%d" % bad))
+            self.assertEqual(r.returncode, 2, r.stderr)  # a flag out of range
+            self.assertIn(b"--to-revision", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "pitr-bad-%d" % bad)))
+        r = self.c.run("snapshot", "restore", self.snap, "--to-time", "2026-01-01T00:00:00Z",
+                       "--data-dir", os.path.join(self.tmp, "pitr-time"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn(b"--to-revision", r.stderr)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "pitr-time")))
+
+    def test_to_revision_names_leases_gone_since(self):
+        """A key alive at R under a lease revoked after R comes back, and the
+        restore names the lease it can no longer attach."""
+        e = etcdlab.Etcd("lease-src", workdir=self.dirs("lease-src"))
+        self.addCleanup(e.stop)
+        lid = e.lease()
+        e.put("/leased/k", "v", lease=lid)
+        at = e.revision()
+        e.client.revoke_lease(lid)
+        e.put("/later", "x")
+        snap = e.save(os.path.join(self.tmp, "lease-snap.db"))
+        e.stop()
+        pport = etcdlab.free_port_pair()[1]
+        peer = "http://127.0.0.1:%d" % pport
+        d = os.path.join(self.dirs("lease-pitr"), "data")
+        r = self.c.ok("snapshot", "restore", snap, "--to-revision", at,
+                      *rl.restore_flags("l", "l=" + peer, TOKEN, peer, d))
+        self.assertIn(b"%x" % lid, r.stderr)
+        self.assertIn(b"never expire", r.stderr)
+        m = self.member("l", d, pport, "l=" + peer)
+        kv = m.get_key("/leased/k")["kvs"][0]
+        self.assertEqual((etcdlab.unb64(kv["value"]), int(kv["lease"])), (b"v", lid))
+        self.assertEqual(m.get_key("/later").get("kvs"), None)
 
     def hist_ref(self):
         kvs = [kv for kv in self.ref["kvs"] if etcdlab.unb64(kv["key"]) == b"/hist/a"]
