@@ -1,7 +1,8 @@
 // `cpr backup DIR`: snapshot + static pod resources from a live cluster, in
-// OpenShift's layout, verified before they exist (procedures/backup.h). A
-// progress bar on a terminal (stderr), quiet otherwise; `-w json` prints the
-// result as one JSON object.
+// OpenShift's layout, verified before they exist (procedures/backup.h). On
+// stderr: each step's lines and time, the step table, and a progress bar on
+// a terminal. On stdout: the result (`-w json`: one JSON object), or under
+// --dry-run the plan.
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -13,6 +14,7 @@
 #include "cli/client_flags.h"
 #include "cli/command.h"
 #include "cli/live_output.h"
+#include "cli/procedure_output.h"
 #include "procedures/backup.h"
 #include "util/text.h"
 
@@ -86,36 +88,56 @@ class ProgressBar {
   std::chrono::steady_clock::time_point start_, last_;
 };
 
+// --dry-run: the plan on stdout, as text or JSON.
+void PrintPlan(const procedures::BackupResult& r, const procedures::ProcedureReport& report,
+               LiveFormat format) {
+  if (format == LiveFormat::kTable)
+    PrintProcedureReport(std::cout, "", r.dir, report, /*dry_run=*/true);
+  else if (format == LiveFormat::kJson)
+    PrintJson(std::cout, Json{{"procedure", report.procedure},
+                              {"dry_run", true},
+                              {"dir", r.dir},
+                              {"steps", StepsJson(report)}});
+  else
+    PrintYaml(std::cout, Json{{"procedure", report.procedure}, {"steps", StepsJson(report)}});
+}
+
 Result<void> Run(const Flags& f) {
   const LiveFormat format = CPR_TRY(LiveFormatFrom(f.client));
   if (format == LiveFormat::kSimple)
     return MakeError(Code::kInvalidArgument, "-w", "backup prints table, json or yaml");
   auto client = CPR_TRY(MakeClient(f.client));
-  const bool tty = ::isatty(STDERR_FILENO) == 1;
   ProgressBar bar;
   procedures::BackupObserver observer;
-  if (tty) {
-    observer.step = [&](std::string_view step, const std::string& msg) {
-      bar.Done();
-      std::cerr << fmt::format("[{}] {}\n", step, msg);
-    };
+  observer.out = [&](const std::string& line) {
+    bar.Done();
+    std::cerr << line << '\n';
+  };
+  if (::isatty(STDERR_FILENO) == 1)
     observer.progress = [&](uint64_t bytes, uint64_t total) { bar.Update(bytes, total); };
-  }
   g_interrupted.store(false);
   SignalScope signals;
-  auto result = procedures::Backup(*client, f.backup, observer, &g_interrupted);
+  procedures::ProcedureReport report;
+  auto result = procedures::Backup(*client, f.backup, observer, &g_interrupted, &report);
   bar.Done();
+  if (result && f.backup.dry_run) {
+    PrintPlan(*result, report, format);
+    return {};
+  }
+  if (!report.steps.empty()) PrintProcedureReport(std::cerr, "", "", report, false);
   if (!result && g_interrupted.load())
     return MakeError(Code::kUnavailable, "backup", "interrupted by a signal: nothing was kept",
                      result.error().ToString());
   if (!result) return std::move(result).error();
   const procedures::BackupResult& r = *result;
-  if (format == LiveFormat::kJson) {
-    std::cout << procedures::BackupResultJson(r) << '\n';
-    return {};
-  }
-  if (format == LiveFormat::kYaml) {
-    PrintYaml(std::cout, Json::parse(procedures::BackupResultJson(r)));
+  if (format != LiveFormat::kTable) {
+    Json doc = Json::parse(procedures::BackupResultJson(r));
+    doc["resumed"] = report.resumed;
+    doc["steps"] = StepsJson(report);
+    if (format == LiveFormat::kJson)
+      std::cout << doc.dump(-1, ' ', false, Json::error_handler_t::replace) << '\n';
+    else
+      PrintYaml(std::cout, doc);
     return {};
   }
   Table files({"FILE", "SIZE", "SHA-256"});
@@ -170,6 +192,8 @@ void AddBackupCommand(CLI::App& app, RunState& state) {
       0, INT32_MAX);
   backup->add_flag("--cluster", flags->backup.cluster,
                    "choose among every member's client URLs (from the member list)");
+  backup->add_flag("--dry-run", flags->backup.dry_run,
+                   "print the steps and change nothing (DIR is not even created)");
   AddClientFlags(backup, &flags->client);
   backup->callback([&state, flags] {
     if (auto r = Run(*flags); !r) state.exit_code = ReportError(r.error());

@@ -8,6 +8,7 @@
 
 #include "cli/command.h"
 #include "cli/output.h"
+#include "cli/procedure_output.h"
 #include "lab/lab.h"
 #include "procedures/restore_host.h"
 
@@ -28,20 +29,6 @@ std::mutex g_out;
 void Progress(const std::string& line) {
   std::lock_guard<std::mutex> lock(g_out);
   std::cerr << line << '\n';
-}
-
-Json StepsJson(const procedures::ProcedureReport& r) {
-  Json steps = Json::array();
-  for (const auto& s : r.steps) {
-    Json j{{"name", s.name},
-           {"summary", s.summary},
-           {"state", s.state},
-           {"start", s.start},
-           {"seconds", s.seconds}};
-    if (!s.error.empty()) j["error"] = s.error;
-    steps.push_back(j);
-  }
-  return steps;
 }
 
 Json PlanJson(const procedures::RestoreHostPlan& p) {
@@ -66,18 +53,7 @@ Json PlanJson(const procedures::RestoreHostPlan& p) {
 
 void PrintReport(const std::string& host, const procedures::RestoreHostPlan& plan,
                  const procedures::ProcedureReport& r, bool dry_run) {
-  if (dry_run) {
-    std::cout << fmt::format("{} plan for member {} (--dry-run: nothing is changed):\n",
-                             r.procedure, plan.name);
-    for (const auto& s : r.steps) std::cout << fmt::format("  {:<18} {}\n", s.name, s.summary);
-  } else {
-    Table t({"STEP", "STATE", "START", "SECONDS"});
-    for (const auto& s : r.steps)
-      t.Add({s.name, s.state, fmt::format("{:.2f}", s.start), fmt::format("{:.2f}", s.seconds)});
-    t.Print(std::cout);
-    std::cout << fmt::format("{}{} {} in {:.2f}s{}\n", host.empty() ? "" : host + ": ", r.procedure,
-                             r.ok ? "done" : "FAILED", r.seconds, r.resumed ? " (resumed)" : "");
-  }
+  PrintProcedureReport(std::cout, host, "member " + plan.name, r, dry_run);
   for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
   for (const auto& s : plan.skipped_backups) std::cout << "skipped backup " << s << '\n';
 }

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstring>
@@ -24,6 +25,7 @@
 #include "etcd/snapshot_file.h"
 #include "etcd/verify.h"
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 #include "util/hash.h"
 #include "util/text.h"
 
@@ -35,7 +37,7 @@ using Clock = std::chrono::steady_clock;
 const std::vector<BackupStep>& BackupSteps() {
   static const std::vector<BackupStep> steps = {
       {"choose-member", "status of each candidate; a healthy voting follower, else the leader"},
-      {"prepare", "DIR 0700, a fresh stamp, enough free space"},
+      {"prepare", "remove what a killed run left; a fresh stamp, journaled; enough free space"},
       {"stream", "snapshot to a temporary file, SHA-256 checked as it arrives; resources tar.gz"},
       {"verify", "full snapshot verify of the received file; the member's HashKV at its revision"},
       {"commit", "fsync + rename: tar.gz, then manifest, then the .db (the commit point)"},
@@ -258,15 +260,6 @@ Result<Candidate> ChooseMember(client::Client& c, const BackupOptions& o,
 
 // ---- prepare ----------------------------------------------------------------
 
-std::string LocalStamp() {
-  const std::time_t t = std::time(nullptr);
-  std::tm tm{};
-  localtime_r(&t, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%F_%H%M%S", &tm);
-  return buf;
-}
-
 std::string UtcNow() {
   const std::time_t t = std::time(nullptr);
   std::tm tm{};
@@ -287,13 +280,14 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-// A stamp none of whose three files exists (waits for the next second when
-// a backup was taken this second).
-Result<std::string> FreshStamp(const std::string& dir) {
+// A stamp none of whose three files exists, and not `used` (a killed run's:
+// its files are gone, but two runs never share a name in the logs). Waits for
+// the next second when this second's is taken.
+Result<std::string> FreshStamp(const std::string& dir, const std::string& used) {
   for (int attempt = 0; attempt < 3; attempt++) {
     const std::string stamp = LocalStamp();
-    if (!Exists(dir + "/" + SnapshotName(stamp)) && !Exists(dir + "/" + ResourcesName(stamp)) &&
-        !Exists(dir + "/" + ManifestName(stamp)))
+    if (stamp != used && !Exists(dir + "/" + SnapshotName(stamp)) &&
+        !Exists(dir + "/" + ResourcesName(stamp)) && !Exists(dir + "/" + ManifestName(stamp)))
       return stamp;
     std::this_thread::sleep_for(std::chrono::milliseconds(1000));
   }
@@ -439,67 +433,106 @@ std::string BackupResultJson(const BackupResult& r) {
   return j.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
-                            const BackupObserver& observer, const std::atomic<bool>* cancel) {
-  const auto t0 = Clock::now();
-  auto say = [&](std::string_view step, const std::string& msg) {
-    if (observer.step) observer.step(step, msg);
-  };
-  auto cancelled = [&]() -> Result<void> {
+namespace {
+
+// What one backup's steps share: each leaves here what the next needs. The
+// step functions hold a pointer to it; it outlives RunProcedure.
+struct BackupRun {
+  BackupRun(client::Client& c, const BackupOptions& options, const BackupObserver& obs,
+            const std::atomic<bool>* cancelled)
+      : client(c), o(options), observer(obs), cancel(cancelled) {}
+
+  client::Client& client;
+  const BackupOptions& o;
+  const BackupObserver& observer;
+  const std::atomic<bool>* cancel;
+  BackupResult r;
+  bool created_dir = false;     // DIR made by this run, or by the killed run it resumes
+  uint64_t member_db_size = 0;  // the chosen member's db: what prepare asks free space for
+  // Written by stream, published by commit. Destroyed unpublished, they
+  // remove their temporary files.
+  std::unique_ptr<AtomicFile> db, tar;
+  std::vector<std::string> tar_warnings;  // the archive thread's; merged once it is joined
+  // Verification's first pass runs on the bytes as they arrive (the stream
+  // is etcd-bound: its thread has time), so verify only walks the trees.
+  etcd::FileOrderCheck files{etcd::FileOrderCheck::Options{}};
+  std::optional<bolt::PageIndexStream> pass1;
+  std::vector<std::string> committed;  // published before the .db: undone if the .db never is
+  std::future<Result<void>> tar_done;  // declared after `tar`: joined before `tar` goes
+
+  Result<void> Cancelled() const {
     if (cancel != nullptr && cancel->load())
       return MakeError(Code::kUnavailable, "backup", "interrupted");
     return {};
-  };
-  if (o.dir.empty()) return MakeError(Code::kInvalidArgument, "DIR", "no backup directory given");
-  if (o.keep < 0) return MakeError(Code::kInvalidArgument, "--keep", "must be >= 0");
-  BackupResult r;
-
-  // Resources are checked before anything is contacted or created: a wrong
-  // --resources is the operator's to fix.
-  if (!o.no_resources) {
-    r.selection = CPR_TRY(SelectStaticPodResources(o.resources, "--resources"));
-    r.has_resources = true;
   }
 
-  // choose-member
-  Candidate chosen = CPR_TRY(ChooseMember(client, o, &r.warnings));
+  // After a failed step: every file this run wrote goes. False when one
+  // could not be removed (the journal then stays, for the next run).
+  bool Abandon() {
+    if (tar_done.valid()) tar_done.wait();
+    tar.reset();
+    const bool published = db && db->committed();
+    db.reset();
+    if (published) return true;
+    bool all = true;
+    for (const auto& p : committed) all = (::unlink(p.c_str()) == 0 || errno == ENOENT) && all;
+    return all;
+  }
+};
+
+Result<void> ChooseMemberStep(BackupRun& b, StepContext& ctx) {
+  BackupResult& r = b.r;
+  Candidate chosen = CPR_TRY(ChooseMember(b.client, b.o, &r.warnings));
   const client::StatusResponse& status = *chosen.status;
   r.endpoint = chosen.endpoint;
   r.from_leader = status.leader == status.header.member_id;
   r.etcd_version = status.version;
   r.raft_term = status.raft_term;
   r.cluster_id = status.header.cluster_id;
-  client::MembersResponse ml = CPR_TRY(client.MemberList());
+  b.member_db_size = static_cast<uint64_t>(status.db_size);
+  client::MembersResponse ml = CPR_TRY(b.client.MemberList());
   r.members = ml.members;
   for (const auto& m : ml.members)
     if (m.id == status.header.member_id) r.member = m;
   if (r.member.id == 0) r.member.id = status.header.member_id;
-  say("choose-member",
-      fmt::format("{}: member {}, the {}, db {}{}", r.endpoint,
-                  r.member.name.empty() ? IdHex(r.member.id) : r.member.name,
-                  r.from_leader ? "leader" : "follower",
-                  HumanizeBytes(static_cast<uint64_t>(status.db_size)),
-                  r.from_leader && client.config().endpoints.size() == 1 && !o.cluster
-                      ? "; give every member's endpoint (or --cluster) to spare the leader"
-                      : ""));
-  CPR_RETURN_IF_ERROR(cancelled());
+  ctx.Say(fmt::format("{}: member {}, the {}, db {}{}", r.endpoint,
+                      r.member.name.empty() ? IdHex(r.member.id) : r.member.name,
+                      r.from_leader ? "leader" : "follower", HumanizeBytes(b.member_db_size),
+                      r.from_leader && b.client.config().endpoints.size() == 1 && !b.o.cluster
+                          ? "; give every member's endpoint (or --cluster) to spare the leader"
+                          : ""));
+  return b.Cancelled();
+}
 
-  // prepare
-  std::error_code ec;
-  r.dir = fs::absolute(o.dir, ec).lexically_normal().string();
-  if (r.dir.size() > 1 && r.dir.back() == '/') r.dir.pop_back();
-  const bool created_dir = CPR_TRY(PrepareDir(r.dir, &r.warnings));
-  // Removes the directory again if this run made it and the run failed.
-  struct DirGuard {
-    std::string dir;
-    bool armed;
-    ~DirGuard() {
-      if (armed) ::rmdir(dir.c_str());  // only succeeds when empty
-    }
-  } dir_guard{r.dir, created_dir};
-  r.stamp = CPR_TRY(FreshStamp(r.dir));
-  const uint64_t need = static_cast<uint64_t>(status.db_size) + 32 + r.selection.bytes + (1 << 20);
-  CPR_RETURN_IF_ERROR(CheckFreeSpace(r.dir, need));
+// What a killed run left (its stamp is in the journal): its temporary files
+// go; so do its tar.gz and manifest unless its .db was published, since a
+// backup without its .db does not exist. A published one is whole: kept.
+Result<void> RemoveInterrupted(const std::string& dir, const std::string& stamp, StepContext& ctx) {
+  if (stamp.empty()) return {};
+  const bool published = Exists(dir + "/" + SnapshotName(stamp));
+  int removed = 0;
+  for (const std::string& name : {SnapshotName(stamp), ResourcesName(stamp), ManifestName(stamp)}) {
+    const std::string path = dir + "/" + name;
+    removed += CPR_TRY(RemoveTempFiles(path));
+    if (published || name == SnapshotName(stamp)) continue;
+    if (::unlink(path.c_str()) == 0)
+      removed++;
+    else if (errno != ENOENT)
+      return MakeError(Code::kIo, path, std::string("unlink: ") + std::strerror(errno));
+  }
+  if (removed > 0) CPR_RETURN_IF_ERROR(FsyncDir(dir));
+  ctx.Say(published ? fmt::format("the interrupted run's backup {} was published: kept", stamp)
+                    : fmt::format("removed {} file(s) of the interrupted run {}", removed, stamp));
+  return {};
+}
+
+Result<void> PrepareStep(BackupRun& b, StepContext& ctx) {
+  BackupResult& r = b.r;
+  const std::string killed = ctx.Get("stamp");
+  CPR_RETURN_IF_ERROR(RemoveInterrupted(r.dir, killed, ctx));
+  b.created_dir = b.created_dir || ctx.Get("created_dir") == "yes";
+  r.stamp = CPR_TRY(FreshStamp(r.dir, killed));
+  CPR_RETURN_IF_ERROR(CheckFreeSpace(r.dir, b.member_db_size + 32 + r.selection.bytes + (1 << 20)));
   r.snapshot.name = SnapshotName(r.stamp);
   r.snapshot.path = r.dir + "/" + r.snapshot.name;
   r.manifest_path = r.dir + "/" + ManifestName(r.stamp);
@@ -507,59 +540,57 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
     r.resources.name = ResourcesName(r.stamp);
     r.resources.path = r.dir + "/" + r.resources.name;
   }
-  say("prepare", fmt::format("{} stamp {}", r.dir, r.stamp));
+  // Journaled before any file of this stamp exists: a re-run after a kill
+  // knows every name this run may have written (RemoveInterrupted).
+  ctx.Set("stamp", r.stamp);
+  ctx.Set("created_dir", b.created_dir ? "yes" : "no");
+  CPR_RETURN_IF_ERROR(ctx.Save());
+  ctx.Say(fmt::format("{} stamp {}", r.dir, r.stamp));
+  return {};
+}
 
-  // stream (+ resources archive on a second thread)
-  std::unique_ptr<AtomicFile> db = CPR_TRY(AtomicFile::Create(r.snapshot.path, 0600));
-  std::unique_ptr<AtomicFile> tar;
-  std::vector<std::string> tar_warnings;  // the archive thread's; merged once it is joined
-  std::future<Result<void>> tar_done;
-  if (r.has_resources) {
-    tar = CPR_TRY(AtomicFile::Create(r.resources.path, 0600));
-    tar_done = std::async(std::launch::async, [&]() -> Result<void> {
-      auto sha = std::make_shared<Sha256>();
-      auto stats = WriteResourcesTarGz(r.selection, [&](Bytes b) -> Result<void> {
-        sha->Update(b);
-        return tar->Write(b);
-      });
-      if (!stats) return std::move(stats).error();
-      for (const auto& s : stats->skipped)
-        tar_warnings.push_back("not archived (not a file, directory or symlink): " + s);
-      r.resources.size = tar->size();
-      const Sha256Digest d = sha->Finish();
-      r.resources.sha256 = Hex(d.data(), d.size());
-      return tar->Sync();
+// The static pod resources archive, on a thread of its own while the
+// snapshot streams; joined by verify (or Abandon).
+Result<void> StartResourcesArchive(BackupRun& b) {
+  if (!b.r.has_resources) return {};
+  b.tar = CPR_TRY(AtomicFile::Create(b.r.resources.path, 0600));
+  b.tar_done = std::async(std::launch::async, [&b]() -> Result<void> {
+    Sha256 sha;
+    auto stats = WriteResourcesTarGz(b.r.selection, [&](Bytes chunk) -> Result<void> {
+      sha.Update(chunk);
+      return b.tar->Write(chunk);
     });
-  }
-  // Whatever happens next, the archive thread is joined before `tar` goes.
-  struct FutureJoin {
-    std::future<Result<void>>* f;
-    ~FutureJoin() {
-      if (f->valid()) f->wait();
-    }
-  } tar_join{&tar_done};
+    if (!stats) return std::move(stats).error();
+    for (const auto& s : stats->skipped)
+      b.tar_warnings.push_back("not archived (not a file, directory or symlink): " + s);
+    b.r.resources.size = b.tar->size();
+    const Sha256Digest d = sha.Finish();
+    b.r.resources.sha256 = Hex(d.data(), d.size());
+    return b.tar->Sync();
+  });
+  return {};
+}
 
+Result<void> StreamStep(BackupRun& b, StepContext& ctx) {
+  BackupResult& r = b.r;
+  b.db = CPR_TRY(AtomicFile::Create(r.snapshot.path, 0600));
+  CPR_RETURN_IF_ERROR(StartResourcesArchive(b));
   const auto t_stream = Clock::now();
   uint64_t received = 0;
-  SnapshotWriter writer(db.get());
-  // Verification's first pass runs on the bytes as they arrive (the stream
-  // is etcd-bound: this thread has time), so only the trees are left to
-  // walk once the last byte is in (etcd/file_order_check.h).
-  etcd::FileOrderCheck files({});
-  std::optional<bolt::PageIndexStream> pass1;
-  auto streamed = client.Snapshot(
+  SnapshotWriter writer(b.db.get());
+  auto streamed = b.client.Snapshot(
       r.endpoint,
       [&](Bytes chunk, uint64_t db_size) -> Result<void> {
-        if (!pass1)
-          pass1.emplace([&](const bolt::PageView& page) { files.OnLeafPage(page); },
-                        db_size + etcd::kTrailerSize);
-        pass1->Push(chunk);
+        if (!b.pass1)
+          b.pass1.emplace([&b](const bolt::PageView& page) { b.files.OnLeafPage(page); },
+                          db_size + etcd::kTrailerSize);
+        b.pass1->Push(chunk);
         CPR_RETURN_IF_ERROR(writer.Push(chunk, db_size));
         received += chunk.size();
-        if (observer.progress) observer.progress(received, db_size + etcd::kTrailerSize);
+        if (b.observer.progress) b.observer.progress(received, db_size + etcd::kTrailerSize);
         return {};
       },
-      cancel);
+      b.cancel);
   auto written = writer.Finish();
   if (!streamed) return std::move(streamed).error();
   CPR_RETURN_IF_ERROR(written);
@@ -573,71 +604,83 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
                                  streamed->db_size, hash.db_hex().value_or("?"), trailer_hex),
                      "take the backup again; if it repeats, check that member's disk");
   r.snapshot.sha256 = hash.FileHex();
-  r.snapshot.size = db->size();
+  r.snapshot.size = b.db->size();
   r.stream_seconds = Since(t_stream);
-  say("stream", fmt::format("{} in {:.2f}s, SHA-256 trailer matches",
-                            HumanizeBytes(r.snapshot.size), r.stream_seconds));
-  CPR_RETURN_IF_ERROR(cancelled());
+  ctx.Say(fmt::format("{} in {:.2f}s, SHA-256 trailer matches", HumanizeBytes(r.snapshot.size),
+                      r.stream_seconds));
+  return b.Cancelled();
+}
 
-  // verify: the revision and meta first (cheap), then HashKV on the member
-  // and the fsync run while the whole file is verified.
-  const auto t_verify = Clock::now();
-  auto backend = CPR_TRY(etcd::Backend::Open(db->temp_path()));
-  r.revision = CPR_TRY(backend->LatestRevision()).main;
-  const etcd::MetaInfo meta = CPR_TRY(backend->Meta());
-  r.raft_index = meta.consistent_index.value_or(0);
-  r.compact_revision = meta.scheduled_compact ? meta.scheduled_compact : meta.finished_compact;
-  // Revision 0 (nothing ever written): HashKV(0) would mean "latest" on
-  // the member, so the empty history's hash is computed here (etcd hashes
-  // the bucket name "key", then each record).
-  auto hashkv = std::async(std::launch::async, [&]() -> Result<client::HashKVResponse> {
-    if (r.revision == 0) {
-      client::HashKVResponse empty;
-      empty.hash = Crc32c(0, "key");
-      empty.compact_revision = -1;
-      return empty;
-    }
-    return client.HashKV(r.endpoint, r.revision);
-  });
-  auto synced = std::async(std::launch::async, [&] { return db->Sync(); });
-  // The trailer was checked on the very bytes written, as they arrived:
-  // verify does not hash the file a second time.
-  auto report = [&]() -> Result<etcd::VerifyReport> {
-    const bolt::Reader& reader = backend->reader();
-    bolt::PageIndex index =
-        pass1 ? CPR_TRY(pass1->Finish(reader))
+// Every bbolt page and etcd's schema, on the file as received (its trailer
+// was checked on these very bytes as they arrived: not hashed twice).
+Result<etcd::VerifyReport> VerifyReceived(BackupRun& b, const etcd::Backend& backend) {
+  const bolt::Reader& reader = backend.reader();
+  bolt::PageIndex index =
+      b.pass1 ? CPR_TRY(b.pass1->Finish(reader))
               : CPR_TRY(bolt::PageIndex::Build(
-                    reader, [&](const bolt::PageView& page) { files.OnLeafPage(page); }));
-    etcd::FileOrderVisitor check_only;
-    CPR_RETURN_IF_ERROR(files.Run(reader, index, check_only));
-    if (files.check().report().fault_count > 0)
-      return etcd::FullReport(*backend, files, /*skip_hash_check=*/true);
-    return files.check().report();
-  }();
-  auto hk = hashkv.get();
-  auto sy = synced.get();
-  if (!report)
-    return Error(std::move(report).error()).Within("received snapshot from " + r.endpoint);
-  if (!report->ok()) {
+                    reader, [&b](const bolt::PageView& page) { b.files.OnLeafPage(page); }));
+  etcd::FileOrderVisitor check_only;
+  CPR_RETURN_IF_ERROR(b.files.Run(reader, index, check_only));
+  if (b.files.check().report().fault_count > 0)
+    return etcd::FullReport(backend, b.files, /*skip_hash_check=*/true);
+  return b.files.check().report();
+}
+
+Result<void> CheckVerifyReport(const BackupResult& r, const etcd::VerifyReport& report) {
+  if (!report.ok()) {
     std::string first;
-    for (size_t i = 0; i < report->faults.size() && i < 3; i++)
+    for (size_t i = 0; i < report.faults.size() && i < 3; i++)
       first +=
-          fmt::format("; {}{}: {}", report->faults[i].check,
-                      report->faults[i].page ? fmt::format(" page {}", report->faults[i].page) : "",
-                      report->faults[i].what);
+          fmt::format("; {}{}: {}", report.faults[i].check,
+                      report.faults[i].page ? fmt::format(" page {}", report.faults[i].page) : "",
+                      report.faults[i].what);
     return MakeError(Code::kCorrupt, "snapshot from " + r.endpoint,
                      fmt::format("the received snapshot fails verification: {} faults{}",
-                                 report->fault_count, first),
+                                 report.fault_count, first),
                      "nothing was kept; take the backup from another member");
   }
   if (!etcd::HasHashTrailer(r.snapshot.size))
     return MakeError(Code::kCorrupt, "snapshot from " + r.endpoint,
                      fmt::format("the received snapshot is {} bytes: not a db + SHA-256 trailer",
                                  r.snapshot.size));
-  if (report->revision != r.revision)
+  if (report.revision != r.revision)
     return MakeError(
         Code::kInternal, "snapshot from " + r.endpoint,
-        fmt::format("verify saw revision {}, the backend {}", report->revision, r.revision));
+        fmt::format("verify saw revision {}, the backend {}", report.revision, r.revision));
+  return {};
+}
+
+// The member's HashKV at the file's revision. Revision 0 (nothing ever
+// written): HashKV(0) would mean "latest" on the member, so the empty
+// history's hash is computed here (etcd hashes the bucket name "key").
+Result<client::HashKVResponse> MemberHashKV(client::Client& c, const BackupResult& r) {
+  if (r.revision == 0) {
+    client::HashKVResponse empty;
+    empty.hash = Crc32c(0, "key");
+    empty.compact_revision = -1;
+    return empty;
+  }
+  return c.HashKV(r.endpoint, r.revision);
+}
+
+// The revision and meta first (cheap), then HashKV on the member and the
+// fsync run while the whole file is verified.
+Result<void> VerifyStep(BackupRun& b, StepContext& ctx) {
+  BackupResult& r = b.r;
+  const auto t_verify = Clock::now();
+  auto backend = CPR_TRY(etcd::Backend::Open(b.db->temp_path()));
+  r.revision = CPR_TRY(backend->LatestRevision()).main;
+  const etcd::MetaInfo meta = CPR_TRY(backend->Meta());
+  r.raft_index = meta.consistent_index.value_or(0);
+  r.compact_revision = meta.scheduled_compact ? meta.scheduled_compact : meta.finished_compact;
+  auto hashkv = std::async(std::launch::async, [&] { return MemberHashKV(b.client, r); });
+  auto synced = std::async(std::launch::async, [&] { return b.db->Sync(); });
+  auto report = VerifyReceived(b, *backend);
+  auto hk = hashkv.get();
+  auto sy = synced.get();
+  if (!report)
+    return Error(std::move(report).error()).Within("received snapshot from " + r.endpoint);
+  CPR_RETURN_IF_ERROR(CheckVerifyReport(r, *report));
   CPR_RETURN_IF_ERROR(sy);
   if (!hk)
     return Error(std::move(hk).error()).Within(fmt::format("HashKV at revision {}", r.revision));
@@ -651,49 +694,119 @@ Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
         "the member compacted at revision {} after the snapshot (the file: {}); hashKV {} covers "
         "the member's history, a restore of this file may hash differently",
         hk->compact_revision, file_compact, hk->hash));
-  if (tar_done.valid()) {
-    auto t = tar_done.get();
-    if (!t) return Error(std::move(t).error()).Within("--resources " + o.resources);
+  if (b.tar_done.valid()) {
+    auto t = b.tar_done.get();
+    if (!t) return Error(std::move(t).error()).Within("--resources " + b.o.resources);
   }
-  for (auto& w : tar_warnings) r.warnings.push_back(std::move(w));
+  for (auto& w : b.tar_warnings) r.warnings.push_back(std::move(w));
+  b.tar_warnings.clear();
   r.verify_seconds = Since(t_verify);
-  say("verify",
-      fmt::format("{} revisions, newest {}, {} pages: no faults; hashKV {} in {:.2f}s",
-                  report->revisions, r.revision, report->pages, r.hash_kv, r.verify_seconds));
-  CPR_RETURN_IF_ERROR(cancelled());
+  ctx.Say(fmt::format("{} revisions, newest {}, {} pages: no faults; hashKV {} in {:.2f}s",
+                      report->revisions, r.revision, report->pages, r.hash_kv, r.verify_seconds));
+  return b.Cancelled();
+}
 
-  // commit: tar.gz, manifest, .db last.
-  std::vector<std::string> committed;
-  struct CommitGuard {
-    std::vector<std::string>* paths;
-    AtomicFile* db;
-    ~CommitGuard() {
-      if (db->committed()) return;
-      for (const auto& p : *paths) ::unlink(p.c_str());
-    }
-  } commit_guard{&committed, db.get()};
-  if (tar) {
-    CPR_RETURN_IF_ERROR(tar->Commit());
-    committed.push_back(tar->path());
+// tar.gz, manifest, .db last: the .db is the commit point.
+Result<void> CommitStep(BackupRun& b, StepContext& ctx) {
+  BackupResult& r = b.r;
+  if (b.tar) {
+    CPR_RETURN_IF_ERROR(b.tar->Commit());
+    b.committed.push_back(b.tar->path());
   }
   CPR_RETURN_IF_ERROR(WriteFileAtomic(r.manifest_path, BackupManifestJson(r), 0600));
-  committed.push_back(r.manifest_path);
-  CPR_RETURN_IF_ERROR(db->Commit());
-  dir_guard.armed = false;
-  say("commit", fmt::format("{}{}, {}", r.has_resources ? r.resources.name + ", " : "",
-                            ManifestName(r.stamp), r.snapshot.name));
+  b.committed.push_back(r.manifest_path);
+  CPR_RETURN_IF_ERROR(b.db->Commit());
+  ctx.Say(fmt::format("{}{}, {}", r.has_resources ? r.resources.name + ", " : "",
+                      ManifestName(r.stamp), r.snapshot.name));
+  return {};
+}
 
-  // prune: only now that the new backup exists.
-  if (o.keep > 0) {
-    auto pruned = Prune(r.dir, o.keep);
-    if (pruned) {
-      r.pruned = std::move(pruned).value();
-      if (!r.pruned.empty())
-        say("prune", fmt::format("removed {} older backup(s)", r.pruned.size()));
-    } else {
-      r.warnings.push_back("--keep: " + pruned.error().ToString());
-    }
+// Only now that the new backup exists; a failure is a warning (the backup
+// stands).
+Result<void> PruneStep(BackupRun& b, StepContext& ctx) {
+  if (b.o.keep <= 0) return {};
+  auto pruned = Prune(b.r.dir, b.o.keep);
+  if (!pruned) {
+    b.r.warnings.push_back("--keep: " + pruned.error().ToString());
+    return {};
   }
+  b.r.pruned = std::move(pruned).value();
+  if (!b.r.pruned.empty()) ctx.Say(fmt::format("removed {} older backup(s)", b.r.pruned.size()));
+  return {};
+}
+
+std::vector<Step> BackupStepList(BackupRun& b) {
+  using Fn = Result<void> (*)(BackupRun&, StepContext&);
+  static constexpr Fn kRuns[] = {ChooseMemberStep, PrepareStep, StreamStep,
+                                 VerifyStep,       CommitStep,  PruneStep};
+  const auto& listed = BackupSteps();
+  std::vector<Step> steps;
+  for (size_t i = 0; i < listed.size(); i++)
+    steps.push_back({std::string(listed[i].name), std::string(listed[i].summary),
+                     [&b, run = kRuns[i]](StepContext& ctx) { return run(b, ctx); }});
+  return steps;
+}
+
+// The journal lives in DIR itself (DIR/.cpr/journal): beside the files it
+// names, on their filesystem, with no state folder to be root for. It only
+// exists while a backup runs: once the run ends, finished (the manifest is
+// its record) or failed with its files removed, it goes, and .cpr with it.
+void RemoveJournal(const std::string& state_dir, const std::string& journal) {
+  ::unlink(journal.c_str());
+  ::rmdir((state_dir + "/journal").c_str());
+  ::rmdir(state_dir.c_str());  // each rmdir only succeeds when empty
+}
+
+}  // namespace
+
+Result<BackupResult> Backup(client::Client& client, const BackupOptions& o,
+                            const BackupObserver& observer, const std::atomic<bool>* cancel,
+                            ProcedureReport* report) {
+  const auto t0 = Clock::now();
+  if (o.dir.empty()) return MakeError(Code::kInvalidArgument, "DIR", "no backup directory given");
+  if (o.keep < 0) return MakeError(Code::kInvalidArgument, "--keep", "must be >= 0");
+  BackupRun b(client, o, observer, cancel);
+  BackupResult& r = b.r;
+  // Resources are checked before anything is contacted or created: a wrong
+  // --resources is the operator's to fix.
+  if (!o.no_resources) {
+    r.selection = CPR_TRY(SelectStaticPodResources(o.resources, "--resources"));
+    r.has_resources = true;
+  }
+  std::error_code ec;
+  r.dir = fs::absolute(o.dir, ec).lexically_normal().string();
+  if (r.dir.size() > 1 && r.dir.back() == '/') r.dir.pop_back();
+  ProcedureOptions po;
+  po.procedure = "backup";
+  po.state_dir = r.dir + "/" + kBackupStateDir;
+  po.inputs = "cpr backup";  // any re-run resumes a killed one: DIR is the journal's home
+  po.dry_run = o.dry_run;
+  po.out = observer.out;
+  po.again = true;     // every backup is a new one
+  po.redo_all = true;  // a stream cannot be resumed half-way: clean up, take a fresh one
+  ProcedureReport local;
+  ProcedureReport& rep = report != nullptr ? *report : local;
+  const std::vector<Step> steps = BackupStepList(b);
+  if (o.dry_run) {
+    CPR_RETURN_IF_ERROR(RunProcedure(steps, po, &rep));
+    return r;
+  }
+  // DIR first: the journal lives in it. Locked so that a second backup into
+  // DIR never takes the running one's files for a killed run's leftovers.
+  b.created_dir = CPR_TRY(PrepareDir(r.dir, &r.warnings));
+  auto lock = FileLock::Acquire(r.dir, /*wait=*/false);
+  if (!lock) {
+    if (b.created_dir) ::rmdir(r.dir.c_str());
+    return MakeError(Code::kFailedPrecondition, r.dir, "another cpr backup is writing into it",
+                     "wait for it to finish (" + lock.error().ToString() + ")");
+  }
+  auto ran = RunProcedure(steps, po, &rep);
+  if (!ran) {
+    if (b.Abandon()) RemoveJournal(po.state_dir, rep.journal);
+    if (b.created_dir) ::rmdir(r.dir.c_str());  // only succeeds when empty
+    return std::move(ran).error();
+  }
+  RemoveJournal(po.state_dir, rep.journal);
   r.seconds = Since(t0);
   return r;
 }

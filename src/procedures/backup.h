@@ -1,10 +1,18 @@
 // `cpr backup DIR`: a backup in OpenShift's layout, taken from a live cluster
 // and proved sound before it exists.
 //
+// A procedure of steps.h: `--dry-run` lists the steps and changes nothing;
+// each step is timed; the journal (DIR/.cpr/journal/backup.json, 0700) lets a
+// run killed at any point be cleaned up by the next run. DIR is made (0700)
+// and locked before the steps, since the journal lives in it.
+//
 // Steps, in order (BackupSteps() lists them for --help):
 //   choose-member  Status of every candidate endpoint; a healthy voting
 //                  follower is preferred (spares the leader), else the leader.
-//   prepare        DIR (0700), a fresh stamp, enough free space.
+//   prepare        what a killed run left goes (its journaled stamp's
+//                  temporary files, and its tar.gz and manifest unless its
+//                  .db was published); a fresh stamp, journaled before any
+//                  file of it exists; enough free space.
 //   stream         Maintenance.Snapshot into snapshot_<stamp>.db's temporary
 //                  name, hashing as it arrives and checking etcd's SHA-256
 //                  trailer at the end; meanwhile the static pod resources
@@ -21,7 +29,11 @@
 //   prune          with --keep N, older backups beyond the newest N go, .db
 //                  first.
 // Any failure before the commit removes every file this run wrote (and DIR
-// if this run created it), so a cut stream leaves nothing behind.
+// if this run created it), so a cut stream leaves nothing behind. A kill
+// leaves the journal: the next backup into DIR removes what the killed run
+// wrote and takes a fresh backup from the first step (a stream cannot be
+// resumed half-way); a published backup is never removed. The journal goes
+// when a run ends (the manifest is a finished backup's record).
 #pragma once
 
 #include <atomic>
@@ -34,6 +46,7 @@
 
 #include "client/client.h"
 #include "procedures/static_pod_resources.h"
+#include "procedures/steps.h"
 #include "util/result.h"
 
 namespace cpr::procedures {
@@ -44,17 +57,23 @@ struct BackupOptions {
   bool no_resources = false;                     // --no-resources
   int keep = 0;                                  // --keep: 0 keeps every backup
   bool cluster = false;  // candidates: the member list's client URLs, not --endpoints
+  bool dry_run = false;  // --dry-run: list the steps, change nothing (DIR not even made)
 };
+
+// DIR/.cpr holds the journal of a backup that is running (or was killed);
+// never a backup, never pruned.
+inline constexpr char kBackupStateDir[] = ".cpr";
 
 struct BackupStep {
   std::string_view name, summary;
 };
 const std::vector<BackupStep>& BackupSteps();
 
-// What the caller hears while a backup runs (all optional). `progress` is
-// called from the streaming thread for every chunk.
+// What the caller hears while a backup runs (all optional). `out` gets the
+// step runner's lines ("[stream] done in 1.20s"); `progress` is called from
+// the streaming thread for every chunk.
 struct BackupObserver {
-  std::function<void(std::string_view step, const std::string& message)> step;
+  std::function<void(const std::string& line)> out;
   std::function<void(uint64_t bytes, uint64_t total)> progress;
 };
 
@@ -92,8 +111,10 @@ struct BackupResult {
   double seconds = 0, stream_seconds = 0, verify_seconds = 0;
 };
 
+// `report` (optional) gets each step's state and time, filled on failure too.
 Result<BackupResult> Backup(client::Client& client, const BackupOptions& options,
-                            const BackupObserver& observer, const std::atomic<bool>* cancel);
+                            const BackupObserver& observer, const std::atomic<bool>* cancel,
+                            ProcedureReport* report = nullptr);
 
 // The manifest (backup_<stamp>.json) as written; `-w json` adds paths and
 // run details to it (BackupResultJson).

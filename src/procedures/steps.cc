@@ -97,7 +97,9 @@ class Runner {
         Error e = ran.error();
         e.where = fmt::format("[{}] {}", s.name, e.where);
         if (e.hint.empty())
-          e.hint = "fix the cause and run the same command again: it resumes from this step";
+          e.hint = o_.redo_all
+                       ? "fix the cause and run the same command again"
+                       : "fix the cause and run the same command again: it resumes from this step";
         return e;
       }
       FaultPoint(s.name, "after");  // run, not yet journaled as done
@@ -186,7 +188,8 @@ class Runner {
     if (!journal) return {};
     const Json steps = journal->value("steps", Json::object());
     const Json facts = journal->value("facts", Json::object());
-    for (const auto& [k, v] : steps.items()) states_[k] = v.value("state", "");
+    if (!o_.redo_all)
+      for (const auto& [k, v] : steps.items()) states_[k] = v.value("state", "");
     for (const auto& [k, v] : facts.items()) ctx_.facts_[k] = v.get<std::string>();
     r_.resumed = true;
     std::string last;

@@ -13,7 +13,8 @@
 // kept as <procedure>-<stamp>.json; an unfinished one with other inputs is
 // refused (finish it with its own arguments, or move it aside), and so is a
 // run whose inputs a finished run already had, unless `again` (re-running a
-// restore that succeeded would restore over what was written since).
+// restore that succeeded would restore over what was written since). With
+// `redo_all`, a resume starts again from the first step, facts kept.
 #pragma once
 
 #include <functional>
@@ -73,6 +74,11 @@ struct ProcedureOptions {
   // Run even though a finished run with the same inputs is journaled (a
   // second restore of the same backup, over what was written since).
   bool again = false;
+  // A resume redoes every step, done or not, keeping only the journal's
+  // facts: for a procedure whose steps leave their work in the process (the
+  // backup's open stream), so a step cannot be skipped; its steps read the
+  // facts to clean up what the killed run left.
+  bool redo_all = false;
 };
 
 // Reads only: whether RunProcedure would refuse to start for its journal

@@ -1,10 +1,8 @@
 #include "signer/token_store.h"
 
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 #include "util/hash.h"
 
 namespace cpr::signer {
@@ -62,31 +61,6 @@ TokenRecord FromJson(const Json& j) {
   r.csr_name = j.value("csrName", "");
   return r;
 }
-
-class FileLock {
- public:
-  static Result<FileLock> Acquire(const std::string& path) {
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0)
-      return MakeError(Code::kIo, path, std::string("open lock file: ") + std::strerror(errno));
-    while (::flock(fd, LOCK_EX) != 0) {
-      if (errno == EINTR) continue;
-      Error e = MakeError(Code::kIo, path, std::string("flock: ") + std::strerror(errno));
-      ::close(fd);
-      return e;
-    }
-    return FileLock(fd);
-  }
-  FileLock(FileLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  FileLock(const FileLock&) = delete;
-  ~FileLock() {
-    if (fd_ >= 0) ::close(fd_);  // releases the flock
-  }
-
- private:
-  explicit FileLock(int fd) : fd_(fd) {}
-  int fd_;
-};
 
 }  // namespace
 

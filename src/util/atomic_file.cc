@@ -1,5 +1,6 @@
 #include "util/atomic_file.h"
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -8,6 +9,7 @@
 #include <cstring>
 #include <ctime>
 #include <random>
+#include <string_view>
 
 namespace cpr {
 namespace {
@@ -29,10 +31,12 @@ Result<void> WriteAll(int fd, Bytes data, const std::string& where) {
   return {};
 }
 
+constexpr char kTempMark[] = ".cpr-tmp-";
+
 std::string TempSuffix() {
   std::random_device rd;
   static const char kHex[] = "0123456789abcdef";
-  std::string s = ".cpr-tmp-";
+  std::string s = kTempMark;
   for (int i = 0; i < 12; i++) s.push_back(kHex[rd() & 15]);
   return s;
 }
@@ -139,6 +143,27 @@ Result<std::string> ReadFileLimited(const std::string& path, size_t max_size) {
   }
   ::close(fd);
   return out;
+}
+
+Result<int> RemoveTempFiles(const std::string& path) {
+  const std::string dir = DirName(path);
+  const std::string prefix = path.substr(path.find_last_of('/') + 1) + kTempMark;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno == ENOENT ? Result<int>(0) : Result<int>(Errno(dir, "list"));
+  int removed = 0;
+  Result<int> out = 0;
+  while (const dirent* e = ::readdir(d)) {
+    if (std::string_view(e->d_name).rfind(prefix, 0) != 0) continue;
+    const std::string tmp = dir + "/" + e->d_name;
+    if (::unlink(tmp.c_str()) == 0)
+      removed++;
+    else if (errno != ENOENT && out)
+      out = Errno(tmp, "unlink");
+  }
+  ::closedir(d);
+  if (!out) return out;
+  if (removed > 0) CPR_RETURN_IF_ERROR(FsyncDir(dir));
+  return removed;
 }
 
 // ---- AtomicFile ------------------------------------------------------------

@@ -45,6 +45,12 @@ std::string LocalStamp();
 // `<path>.moved-aside-<stamp>`, with "-2", "-3"... until the name is free.
 std::string MoveAsideName(const std::string& path, const std::string& stamp);
 
+// Removes what writers of `path` killed before their rename left behind
+// (`<path>.cpr-tmp-*`, from WriteFileAtomic or AtomicFile) and returns how
+// many went. For a re-run that journaled which paths a killed run wrote.
+// REQUIRES: no writer of `path` is running (its file would go too).
+Result<int> RemoveTempFiles(const std::string& path);
+
 // WriteFileAtomic for files too large to hold in memory (a streamed
 // snapshot): written in pieces under a temporary name beside `path`
 // ("<path>.cpr-tmp-<random>", created 0600), then published by Commit().

@@ -11,7 +11,12 @@
   cut         the member frozen mid-stream (--command-timeout ends it) and
               killed mid-stream: the failure is reported, no file is left;
               a re-run with --cluster skips the dead member and succeeds
-  refused     nothing listening: exit 1, the endpoint named, no DIR made"""
+  refused     nothing listening: exit 1, the endpoint named, no DIR made
+  dry-run     --dry-run prints the six steps and makes nothing, not even DIR
+  killed      cpr SIGKILLed mid-stream (member frozen), after the stream
+              (CPR_STEP_FAULT) and after the publish: the journal is left;
+              the re-run reports resumed, removes the killed run's files
+              (keeps a published backup) and ends with whole backups only"""
 import glob
 import hashlib
 import json
@@ -268,6 +273,97 @@ class Backup(etcdlab.TestCase):
         self.assertIn("--no-resources", r.stderr.decode())
         self.assertFalse(os.path.exists(out))
 
+    def test_dry_run_changes_nothing(self):
+        out = os.path.join(self.tmp, "dry")
+        r = self.c.run("backup", out, "--resources", self.res, "--endpoints", self.cl.endpoints(),
+                       "--dry-run")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        text = r.stdout.decode()
+        self.assertIn("backup plan for %s (--dry-run: nothing is changed)" % out, text)
+        steps = ["choose-member", "prepare", "stream", "verify", "commit", "prune"]
+        self.assertEqual([ln.split()[0] for ln in text.splitlines()[1:]], steps)
+        doc = json.loads(self.backup(out, "--dry-run").stdout)
+        self.assertEqual([s["name"] for s in doc["steps"]], steps)
+        self.assertEqual({s["state"] for s in doc["steps"]}, {"planned"})
+        self.assertFalse(os.path.exists(out))
+
+    def killed_backup(self, out, fault=None, freeze=None):
+        """A cpr backup SIGKILLed: by CPR_STEP_FAULT, or by this test while
+        member `freeze` is stopped mid-stream."""
+        env = dict(os.environ, CPR_STEP_FAULT=fault) if fault else None
+        endpoints = self.cl.endpoint(freeze) if freeze is not None else self.cl.endpoints()
+        p = subprocess.Popen([self.c.path, "backup", out, "--resources", self.res, "--endpoints",
+                              endpoints, "-w", "json"], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        if freeze is not None:
+            caught = self.wait_for_temp(out)
+            self.cl.stop_member(freeze, signal.SIGSTOP)
+            p.kill()
+            p.wait(30)
+            self.cl.resume_member(freeze)
+            self.assertTrue(caught, "the backup never started streaming")
+        stdout, stderr = p.communicate(timeout=120)
+        self.assertEqual(p.returncode, -signal.SIGKILL, stderr)
+        self.assertEqual(stdout, b"")
+        with open(os.path.join(out, ".cpr", "journal", "backup.json")) as f:
+            return json.load(f)["facts"]["stamp"]
+
+    def assert_whole_backups(self, out, stamps):
+        """DIR holds exactly these backups, each whole, and nothing else."""
+        want = []
+        for s in stamps:
+            want += ["snapshot_%s.db" % s, "static_kuberesources_%s.tar.gz" % s, "backup_%s.json" % s]
+            with open(os.path.join(out, "backup_%s.json" % s)) as f:
+                m = json.load(f)
+            self.assertEqual(m["snapshot"]["sha256"], sha256(os.path.join(out, "snapshot_%s.db" % s)))
+            self.assertEqual(m["resources"]["sha256"],
+                             sha256(os.path.join(out, "static_kuberesources_%s.tar.gz" % s)))
+        self.assertEqual(sorted(os.listdir(out)), sorted(want))
+
+    def test_killed_backup_is_cleaned_up_by_the_rerun(self):
+        follower = [i for i in range(3) if i != self.cl.leader()][0]
+        for how in ("mid-stream", "stream:after", "commit:after"):
+            out = os.path.join(self.tmp, "killed-" + how.replace(":", "-"))
+            if how == "mid-stream":
+                old = self.killed_backup(out, freeze=follower)
+            else:
+                old = self.killed_backup(out, fault=how)
+            left = os.listdir(out)
+            published = how == "commit:after"
+            self.assertEqual("snapshot_%s.db" % old in left, published, (how, left))
+            if how != "commit:after":
+                self.assertTrue([n for n in left if ".cpr-tmp-" in n], (how, left))
+            r = self.backup(out)
+            self.assertEqual(r.returncode, 0, (how, r.stderr))
+            doc = json.loads(r.stdout)
+            self.assertTrue(doc["resumed"], how)
+            self.assertEqual([s["state"] for s in doc["steps"]], ["done"] * 6, how)
+            self.assertNotEqual(doc["stamp"], old)
+            err = r.stderr.decode()
+            self.assertIn("[backup] resuming an interrupted run", err)
+            self.assertRegex(err, r"\[stream\] done in \d+\.\d\ds")
+            if published:
+                self.assertIn("[prepare] the interrupted run's backup %s was published: kept" % old, err)
+                self.assert_whole_backups(out, [old, doc["stamp"]])
+            else:
+                self.assertIn("of the interrupted run %s" % old, err)
+                self.assert_whole_backups(out, [doc["stamp"]])
+
+    def test_a_running_backup_locks_dir(self):
+        """A second backup into DIR while one runs is refused: it would take
+        the running one's files for a killed run's leftovers."""
+        out = os.path.join(self.tmp, "locked")
+        os.makedirs(out, mode=0o700)
+        import fcntl
+        fd = os.open(out, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            r = self.backup(out)
+        finally:
+            os.close(fd)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("another cpr backup is writing into it", r.stderr.decode())
+        self.assertEqual(os.listdir(out), [])
 
 if __name__ == "__main__":
     etcdlab.main()

@@ -18,6 +18,7 @@
 #include "client_fake_etcd.h"
 #include "procedures/backup.h"
 #include "procedures/static_pod_resources.h"
+#include "util/file_lock.h"
 
 namespace cpr::procedures {
 namespace {
@@ -105,6 +106,16 @@ class BackupTest : public ::testing::Test {
     return std::move(client::Client::Create(c)).value();
   }
 
+  // A backup from a fake etcd that serves snapB.
+  Result<BackupResult> BackupOfSnapB(const BackupOptions& o, const BackupObserver& obs = {},
+                                     ProcedureReport* report = nullptr) {
+    FakeEtcdOptions fo;
+    fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+    FakeEtcd fake(fo);
+    auto c = ClientFor(fake);
+    return Backup(*c, o, obs, nullptr, report);
+  }
+
   BackupOptions Options(const fs::path& dir) {
     BackupOptions o;
     o.dir = dir.string();
@@ -121,10 +132,13 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   FakeEtcd fake(fo);
   auto c = ClientFor(fake);
   const fs::path dir = root_ / "backups" / "new";
-  std::vector<std::string> steps;
+  std::vector<std::string> steps;  // each step the runner timed, in order
   uint64_t last_bytes = 0, last_total = 0;
   BackupObserver obs;
-  obs.step = [&](std::string_view s, const std::string&) { steps.emplace_back(s); };
+  obs.out = [&](const std::string& line) {
+    if (line.find("] done in ") != std::string::npos)
+      steps.push_back(line.substr(1, line.find(']') - 1));
+  };
   obs.progress = [&](uint64_t b, uint64_t t) {
     EXPECT_GE(b, last_bytes);
     last_bytes = b;
@@ -132,8 +146,8 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   };
   auto r = Backup(*c, Options(dir), obs, nullptr);
   ASSERT_TRUE(r.has_value()) << r.error().ToString();
-  EXPECT_EQ(steps,
-            (std::vector<std::string>{"choose-member", "prepare", "stream", "verify", "commit"}));
+  EXPECT_EQ(steps, (std::vector<std::string>{"choose-member", "prepare", "stream", "verify",
+                                             "commit", "prune"}));
   EXPECT_EQ(last_bytes, fo.snapshot_db.size() + 32);
   EXPECT_EQ(last_total, fo.snapshot_db.size() + 32);
 
@@ -297,6 +311,113 @@ TEST_F(BackupTest, KeepPrunesOlderPairsOnlyAfterSuccess) {
                                       "snapshot_db_kuberesources_2019-01-01_000000.tar.gz",
                                       "static_kuberesources_2020-01-03_000000.tar.gz",
                                       "static_kuberesources_" + s + ".tar.gz"}));
+}
+
+TEST_F(BackupTest, DryRunListsTheStepsAndChangesNothing) {
+  FakeEtcdOptions fo;
+  fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+  FakeEtcd fake(fo);
+  auto c = ClientFor(fake);
+  BackupOptions o = Options(root_ / "bk");
+  o.dry_run = true;
+  ProcedureReport report;
+  auto r = Backup(*c, o, {}, nullptr, &report);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  ASSERT_EQ(report.steps.size(), BackupSteps().size());
+  for (size_t i = 0; i < report.steps.size(); i++) {
+    EXPECT_EQ(report.steps[i].name, BackupSteps()[i].name);
+    EXPECT_EQ(report.steps[i].state, "planned");
+  }
+  EXPECT_EQ(fake.snapshots.load(), 0);
+  EXPECT_FALSE(fs::exists(root_ / "bk"));
+}
+
+// The journal a backup killed mid-stream leaves (stamp journaled by prepare).
+void WriteKilledJournal(const fs::path& dir, const std::string& stamp) {
+  Write(dir / ".cpr" / "journal" / "backup.json",
+        nlohmann::json{{"procedure", "backup"},
+                       {"inputs", "cpr backup"},
+                       {"steps",
+                        {{"choose-member", {{"state", "done"}}},
+                         {"prepare", {{"state", "done"}}},
+                         {"stream", {{"state", "started"}}}}},
+                       {"facts", {{"stamp", stamp}, {"created_dir", "no"}}}}
+            .dump());
+}
+
+TEST_F(BackupTest, ARerunRemovesWhatAKilledRunLeftAndTakesAFreshBackup) {
+  const fs::path dir = root_ / "bk";
+  const std::string old = "2020-01-01_000000";
+  WriteKilledJournal(dir, old);
+  // Killed during commit: the tar.gz and manifest published, the .db not.
+  Write(dir / ("snapshot_" + old + ".db.cpr-tmp-0123456789ab"), "half");
+  Write(dir / ("static_kuberesources_" + old + ".tar.gz"), "tar");
+  Write(dir / ("backup_" + old + ".json"), "{}");
+  Write(dir / ("backup_" + old + ".json.cpr-tmp-ba9876543210"), "{");
+  Write(dir / "snapshot_2019-01-01_000000.db", "an older backup: --keep 1 prunes it");
+  BackupOptions o = Options(dir);
+  o.keep = 1;
+  std::vector<std::string> lines;
+  BackupObserver obs;
+  obs.out = [&](const std::string& line) { lines.push_back(line); };
+  ProcedureReport report;
+  auto r = BackupOfSnapB(o, obs, &report);
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_TRUE(report.resumed);
+  EXPECT_NE(r->stamp, old);
+  EXPECT_EQ(r->pruned, std::vector<std::string>{"2019-01-01_000000"});
+  for (const auto& s : report.steps) EXPECT_EQ(s.state, "done") << s.name;
+  EXPECT_NE(std::find(lines.begin(), lines.end(),
+                      "[prepare] removed 4 file(s) of the interrupted run " + old),
+            lines.end());
+  const std::string s = r->stamp;
+  EXPECT_EQ(Names(dir), (std::vector<std::string>{"backup_" + s + ".json", "snapshot_" + s + ".db",
+                                                  "static_kuberesources_" + s + ".tar.gz"}))
+      << "the journal goes once the run ends";
+}
+
+TEST_F(BackupTest, APublishedBackupOfAKilledRunIsKept) {
+  const fs::path dir = root_ / "bk";
+  const std::string old = "2020-01-01_000000";
+  WriteKilledJournal(dir, old);  // killed after the .db's rename, before the journal said so
+  for (const std::string& n : {"snapshot_" + old + ".db", "static_kuberesources_" + old + ".tar.gz",
+                               "backup_" + old + ".json"})
+    Write(dir / n, "whole");
+  auto r = BackupOfSnapB(Options(dir));
+  ASSERT_TRUE(r.has_value()) << r.error().ToString();
+  EXPECT_EQ(Names(dir).size(), 6u);
+  EXPECT_EQ(Read(dir / ("backup_" + old + ".json")), "whole");
+}
+
+TEST_F(BackupTest, AFailedRerunKeepsNothingButDirAsItWas) {
+  const fs::path dir = root_ / "bk";
+  WriteKilledJournal(dir, "2020-01-01_000000");
+  Write(dir / "snapshot_2020-01-01_000000.db.cpr-tmp-0123456789ab", "half");
+  FakeEtcdOptions fo;
+  fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+  fo.cut_after = 1;
+  FakeEtcd fake(fo);
+  auto c = ClientFor(fake);
+  ASSERT_FALSE(Backup(*c, Options(dir), {}, nullptr).has_value());
+  EXPECT_TRUE(Names(dir).empty()) << "the killed run's and this run's files, and the journal";
+}
+
+TEST_F(BackupTest, ASecondBackupIntoALockedDirIsRefused) {
+  const fs::path dir = root_ / "bk";
+  fs::create_directories(dir);
+  fs::permissions(dir, fs::perms::owner_all);
+  auto held = FileLock::Acquire(dir.string());
+  ASSERT_TRUE(held.has_value());
+  FakeEtcdOptions fo;
+  fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+  FakeEtcd fake(fo);
+  auto c = ClientFor(fake);
+  auto r = Backup(*c, Options(dir), {}, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kFailedPrecondition);
+  EXPECT_NE(r.error().what.find("another cpr backup"), std::string::npos) << r.error().ToString();
+  EXPECT_EQ(fake.snapshots.load(), 0);
+  EXPECT_TRUE(Names(dir).empty());
 }
 
 TEST(StampOfSnapshotName, OnlyOurNames) {

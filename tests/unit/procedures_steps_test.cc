@@ -96,6 +96,29 @@ TEST(Steps, AFailedFirstStepLeavesNoJournal) {
   ASSERT_TRUE(RunProcedure(Counting(runs, ""), o, nullptr));
 }
 
+TEST(Steps, RedoAllResumesFromTheFirstStepWithTheFacts) {
+  TempDir dir;
+  std::map<std::string, int> runs;
+  ProcedureOptions o{"proc", dir.path(), "inputs", false, nullptr};
+  o.redo_all = true;
+  ASSERT_FALSE(RunProcedure(Counting(runs, "three"), o, nullptr));
+  // Run again: every step again, "one" and "two" though journaled done; the
+  // facts the failed run left are there for the first step to read.
+  std::vector<Step> steps = Counting(runs, "");
+  std::string fact_seen;
+  steps[0].run = [&](StepContext& ctx) {
+    fact_seen = ctx.Get("fact-three");
+    runs["one"]++;
+    return Result<void>();
+  };
+  ProcedureReport second;
+  ASSERT_TRUE(RunProcedure(steps, o, &second));
+  EXPECT_TRUE(second.resumed);
+  EXPECT_EQ(fact_seen, "set");
+  EXPECT_EQ(runs, (std::map<std::string, int>{{"one", 2}, {"two", 2}, {"three", 2}}));
+  for (const auto& s : second.steps) EXPECT_EQ(s.state, "done") << s.name;
+}
+
 TEST(Steps, AJournalOfOtherInputsIsRefused) {
   TempDir dir;
   std::map<std::string, int> runs;

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 
 namespace cpr {
 namespace {
@@ -74,6 +75,29 @@ TEST_F(AtomicFileTest, DestroyedBeforeCommitLeavesNothing) {
     ASSERT_TRUE((*f)->Sync().has_value());  // synced, then abandoned
   }
   EXPECT_TRUE(Names().empty());
+}
+
+TEST_F(AtomicFileTest, RemoveTempFilesTakesOnlyThatPathsTemporaries) {
+  const std::string path = (dir_ / "snap.db").string();
+  auto killed = AtomicFile::Create(path, 0600);  // as a killed writer leaves it
+  ASSERT_TRUE(killed.has_value());
+  std::ofstream(dir_ / "snap.db") << "published";
+  std::ofstream(dir_ / "snap.db2.cpr-tmp-0123456789ab") << "another path's";
+  auto removed = RemoveTempFiles(path);
+  ASSERT_TRUE(removed.has_value()) << removed.error().ToString();
+  EXPECT_EQ(*removed, 1);
+  EXPECT_EQ(Names(), (std::vector<std::string>{"snap.db", "snap.db2.cpr-tmp-0123456789ab"}));
+  EXPECT_EQ(*RemoveTempFiles((dir_ / "none" / "x").string()), 0) << "a missing folder: nothing";
+}
+
+TEST_F(AtomicFileTest, FileLockExcludesAnotherHolderUntilReleased) {
+  auto first = FileLock::Acquire(dir_.string(), false);  // a directory
+  ASSERT_TRUE(first.has_value()) << first.error().ToString();
+  auto second = FileLock::Acquire(dir_.string(), false);
+  ASSERT_FALSE(second.has_value());
+  EXPECT_EQ(second.error().code, Code::kFailedPrecondition);
+  { auto gone = std::move(first).value(); }
+  EXPECT_TRUE(FileLock::Acquire(dir_.string(), false).has_value());
 }
 
 TEST_F(AtomicFileTest, CommitReplacesAnOldFileWhole) {
