@@ -22,6 +22,7 @@
 #include "bolt/page_index.h"
 #include "etcd/backend.h"
 #include "etcd/file_order_check.h"
+#include "etcd/hashkv.h"
 #include "etcd/snapshot_file.h"
 #include "etcd/verify.h"
 #include "util/atomic_file.h"
@@ -385,6 +386,9 @@ Json ManifestDoc(const BackupResult& r) {
   }
   j["revision"] = r.revision;
   j["hashKV"] = r.hash_kv;
+  j["memberHashKV"] = {{"hash", r.member_hash_kv},
+                       {"compactRevision", r.hash_kv_compact_revision},
+                       {"compactedSinceSnapshot", r.compacted_since}};
   j["compactRevision"] = r.compact_revision;
   j["raftIndex"] = r.raft_index;
   j["raftTerm"] = r.raft_term;
@@ -663,6 +667,36 @@ Result<client::HashKVResponse> MemberHashKV(client::Client& c, const BackupResul
   return c.HashKV(r.endpoint, r.revision);
 }
 
+// The file's own hashKV (etcd/hashkv.h: what a member restored from it
+// answers) is what the manifest records. The member's answer at the same
+// revision must agree unless the member compacted after the snapshot: then
+// its history is shorter, and the compaction is named.
+Result<void> CompareHashKv(BackupResult& r, const client::HashKVResponse& member,
+                           const etcd::HashKv& file) {
+  r.hash_kv = file.hash;
+  r.member_hash_kv = member.hash;
+  r.hash_kv_compact_revision = member.compact_revision;
+  const int64_t file_compact = file.compact_revision > 0 ? file.compact_revision : -1;
+  const int64_t member_compact = member.compact_revision > 0 ? member.compact_revision : -1;
+  if (member_compact != file_compact) {
+    r.compacted_since = true;
+    r.warnings.push_back(fmt::format(
+        "the member compacted at revision {} after the snapshot was taken (the file is "
+        "compacted at {}): its hashKV {} covers a shorter history than the file's own {}, "
+        "which is recorded",
+        member_compact, file_compact, member.hash, file.hash));
+    return {};
+  }
+  if (member.hash != file.hash)
+    return MakeError(Code::kCorrupt, "snapshot from " + r.endpoint,
+                     fmt::format("the received file's hashKV {} differs from the member's {} at "
+                                 "revision {} (both compacted at {}): the file is not what the "
+                                 "member holds",
+                                 file.hash, member.hash, r.revision, file_compact),
+                     "nothing was kept; take the backup again, or from another member");
+  return {};
+}
+
 // The revision and meta first (cheap), then HashKV on the member and the
 // fsync run while the whole file is verified.
 Result<void> VerifyStep(BackupRun& b, StepContext& ctx) {
@@ -675,25 +709,23 @@ Result<void> VerifyStep(BackupRun& b, StepContext& ctx) {
   r.compact_revision = meta.scheduled_compact ? meta.scheduled_compact : meta.finished_compact;
   auto hashkv = std::async(std::launch::async, [&] { return MemberHashKV(b.client, r); });
   auto synced = std::async(std::launch::async, [&] { return b.db->Sync(); });
+  // A Backend of its own: readers share no state across threads.
+  auto own = std::async(std::launch::async, [&]() -> Result<etcd::HashKv> {
+    auto mine = CPR_TRY(etcd::Backend::Open(b.db->temp_path()));
+    return etcd::ComputeHashKv(*mine, 0);
+  });
   auto report = VerifyReceived(b, *backend);
   auto hk = hashkv.get();
   auto sy = synced.get();
+  auto file_hk = own.get();
   if (!report)
     return Error(std::move(report).error()).Within("received snapshot from " + r.endpoint);
   CPR_RETURN_IF_ERROR(CheckVerifyReport(r, *report));
   CPR_RETURN_IF_ERROR(sy);
   if (!hk)
     return Error(std::move(hk).error()).Within(fmt::format("HashKV at revision {}", r.revision));
-  r.hash_kv = hk->hash;
-  r.hash_kv_compact_revision = hk->compact_revision;
-  // A restore of the file compacts where the file says; the member's answer
-  // covers the same history only if it has not compacted since the snapshot.
-  const int64_t file_compact = r.compact_revision ? r.compact_revision : -1;
-  if (hk->compact_revision != file_compact)
-    r.warnings.push_back(fmt::format(
-        "the member compacted at revision {} after the snapshot (the file: {}); hashKV {} covers "
-        "the member's history, a restore of this file may hash differently",
-        hk->compact_revision, file_compact, hk->hash));
+  if (!file_hk) return Error(std::move(file_hk).error()).Within("hashKV of the received file");
+  CPR_RETURN_IF_ERROR(CompareHashKv(r, *hk, *file_hk));
   if (b.tar_done.valid()) {
     auto t = b.tar_done.get();
     if (!t) return Error(std::move(t).error()).Within("--resources " + b.o.resources);

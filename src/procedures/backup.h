@@ -93,12 +93,14 @@ struct BackupResult {
   ResourceSelection selection;
   std::string manifest_path;
 
-  int64_t revision = 0;  // newest revision in the received file
-  uint32_t hash_kv = 0;  // the member's HashKV at `revision`
-  int64_t hash_kv_compact_revision = 0;
-  int64_t compact_revision = 0;  // from the file's meta (0: none)
-  uint64_t raft_index = 0;       // the file's consistent index
-  uint64_t raft_term = 0;        // the member's term when the stream began
+  int64_t revision = 0;         // newest revision in the received file
+  uint32_t hash_kv = 0;         // the file's own HashKV (etcd/hashkv.h): a restore answers it
+  uint32_t member_hash_kv = 0;  // the member's HashKV at `revision`
+  int64_t hash_kv_compact_revision = 0;  // the member's compaction when it answered
+  bool compacted_since = false;          // the member compacted after the snapshot
+  int64_t compact_revision = 0;          // from the file's meta (0: none)
+  uint64_t raft_index = 0;               // the file's consistent index
+  uint64_t raft_term = 0;                // the member's term when the stream began
   std::string etcd_version;
   uint64_t cluster_id = 0;
   std::vector<client::Member> members;

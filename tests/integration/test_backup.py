@@ -181,6 +181,9 @@ class Backup(etcdlab.TestCase):
         self.assertEqual(m["resources"]["size"], os.path.getsize(tgz))
         self.assertEqual(m["revision"], doc["revision"])
         self.assertEqual(m["hashKV"], doc["hashKV"])
+        # the member agreed at that revision (nothing compacted in between)
+        self.assertEqual(m["memberHashKV"]["hash"], m["hashKV"])
+        self.assertFalse(m["memberHashKV"]["compactedSinceSnapshot"])
         self.assertEqual(m["etcdVersion"], "3.4.23")
         self.assertEqual(len(m["members"]), 3)
         self.assertEqual(m["resources"]["revisions"], {"kube-apiserver": 11, "kube-controller-manager": 11,

@@ -25,13 +25,14 @@ namespace cpr::testing {
 namespace pb = etcdserverpb;
 
 struct FakeEtcdOptions {
-  std::string snapshot_db;        // the db bytes to serve (no trailer)
-  uint64_t cut_after = 0;         // >0: fail the stream (UNAVAILABLE) after this many bytes
-  uint64_t end_early_after = 0;   // >0: end the stream OK after this many bytes
-  uint64_t stall_after = 0;       // >0: stop sending (sleep stall_ms) after this many bytes
+  std::string snapshot_db;       // the db bytes to serve (no trailer)
+  uint64_t cut_after = 0;        // >0: fail the stream (UNAVAILABLE) after this many bytes
+  uint64_t end_early_after = 0;  // >0: end the stream OK after this many bytes
+  uint64_t stall_after = 0;      // >0: stop sending (sleep stall_ms) after this many bytes
   int stall_ms = 0;
-  bool bad_trailer = false;       // send a wrong SHA-256
+  bool bad_trailer = false;  // send a wrong SHA-256
   uint32_t hash_kv = 0xC0FFEE;
+  int64_t hash_kv_compact_revision = 4;  // what HashKV says the member compacted at
   uint64_t member_id = 0x1234abcd, cluster_id = 0xfeedbeef;
 };
 
@@ -73,8 +74,7 @@ class FakeEtcd final : public pb::Maintenance::Service,
     m->add_clienturls("http://" + endpoint());
     return grpc::Status::OK;
   }
-  grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest*,
-                     pb::RangeResponse* r) override {
+  grpc::Status Range(grpc::ServerContext*, const pb::RangeRequest*, pb::RangeResponse* r) override {
     Header(r->mutable_header());
     return grpc::Status::OK;
   }
@@ -83,7 +83,7 @@ class FakeEtcd final : public pb::Maintenance::Service,
     hashkv_revision = static_cast<int>(req->revision());
     Header(r->mutable_header());
     r->set_hash(o_.hash_kv);
-    r->set_compact_revision(4);
+    r->set_compact_revision(o_.hash_kv_compact_revision);
     return grpc::Status::OK;
   }
   grpc::Status Snapshot(grpc::ServerContext* ctx, const pb::SnapshotRequest*,

@@ -16,6 +16,7 @@
 #include "bolt/cursor.h"
 #include "bolt/reader.h"
 #include "client_fake_etcd.h"
+#include "etcd/hashkv.h"
 #include "procedures/backup.h"
 #include "procedures/static_pod_resources.h"
 #include "util/file_lock.h"
@@ -160,7 +161,13 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   EXPECT_EQ(Read(dir / ("snapshot_" + s + ".db")), Read(kSnapB));
   EXPECT_EQ(r->revision, 59);  // snapB.status.json
   EXPECT_EQ(fake.hashkv_revision.load(), 59);
-  EXPECT_EQ(r->hash_kv, fo.hash_kv);
+  // The file's own hashKV is recorded; the fake member compacted at 4, the
+  // file at 37: its answer covers another history, and that is named.
+  auto own = etcd::Backend::Open(kSnapB);
+  ASSERT_TRUE(own);
+  EXPECT_EQ(r->hash_kv, etcd::ComputeHashKv(**own, 0).value().hash);
+  EXPECT_EQ(r->member_hash_kv, fo.hash_kv);
+  EXPECT_TRUE(r->compacted_since);
   EXPECT_EQ(r->raft_index, 67u);
   EXPECT_EQ(r->compact_revision, 37);
 
@@ -171,7 +178,9 @@ TEST_F(BackupTest, WritesAVerifiedPairAndManifest) {
   EXPECT_EQ(m["resources"]["file"], "static_kuberesources_" + s + ".tar.gz");
   EXPECT_EQ(m["resources"]["size"], fs::file_size(dir / ("static_kuberesources_" + s + ".tar.gz")));
   EXPECT_EQ(m["revision"], 59);
-  EXPECT_EQ(m["hashKV"], fo.hash_kv);
+  EXPECT_EQ(m["hashKV"], r->hash_kv);
+  EXPECT_EQ(m["memberHashKV"]["hash"], fo.hash_kv);
+  EXPECT_EQ(m["memberHashKV"]["compactedSinceSnapshot"], true);
   EXPECT_EQ(m["etcdVersion"], "3.4.23");
   EXPECT_EQ(m["clusterID"], "feedbeef");
   EXPECT_EQ(m["member"]["name"], "fake0");
@@ -206,6 +215,23 @@ TEST_F(BackupTest, BadTrailerLeavesNothing) {
   EXPECT_EQ(r.error().code, Code::kCorrupt);
   EXPECT_NE(r.error().what.find("SHA-256 mismatch"), std::string::npos) << r.error().ToString();
   EXPECT_FALSE(fs::exists(dir)) << "the run created it, the run removes it";
+}
+
+// Same revision, same compaction, another hash: the file is not what the
+// member holds. Nothing is kept.
+TEST_F(BackupTest, HashKvDisagreeingAtTheSameCompactionLeavesNothing) {
+  FakeEtcdOptions fo;
+  fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
+  fo.hash_kv_compact_revision = 37;  // snapB's own compaction
+  FakeEtcd fake(fo);
+  auto c = ClientFor(fake);
+  const fs::path dir = root_ / "bk";
+  auto r = Backup(*c, Options(dir), {}, nullptr);
+  ASSERT_FALSE(r.has_value());
+  EXPECT_EQ(r.error().code, Code::kCorrupt);
+  EXPECT_NE(r.error().what.find("differs from the member's"), std::string::npos)
+      << r.error().ToString();
+  EXPECT_FALSE(fs::exists(dir));
 }
 
 TEST_F(BackupTest, SchemaFaultInTheStreamLeavesNothing) {
