@@ -148,14 +148,6 @@ std::vector<std::string> MemberListHeader() {
   return {"ID", "STATUS", "NAME", "PEER ADDRS", "CLIENT ADDRS", "IS LEARNER"};
 }
 
-namespace {
-std::string Join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); i++) out += (i ? sep : "") + v[i];
-  return out;
-}
-}  // namespace
-
 std::vector<std::string> MemberListRow(const client::Member& m) {
   return {Hex(m.id),
           m.name.empty() ? "unstarted" : "started",

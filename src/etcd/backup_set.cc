@@ -70,6 +70,16 @@ void ReadManifest(BackupSet& set) {
   set.warnings.push_back(set.manifest + " does not record " + base + "'s SHA-256");
 }
 
+// A manifest of `cpr backup --no-resources` says "resources": null: the
+// .db alone is the whole backup. Without that record a .db lacking its
+// tar.gz is half a pair (a backup cut short, or a tar.gz lost).
+bool RecordsNoResources(const std::string& manifest) {
+  auto text = ReadFileLimited(manifest, 1 << 20);
+  if (!text) return false;
+  const auto j = nlohmann::json::parse(*text, nullptr, /*allow_exceptions=*/false);
+  return j.is_object() && j.contains("resources") && j["resources"].is_null();
+}
+
 Result<BackupSet> ResolveDir(const std::string& dir, const std::string& want_stamp) {
   DIR* d = ::opendir(dir.c_str());
   if (d == nullptr)
@@ -88,7 +98,9 @@ Result<BackupSet> ResolveDir(const std::string& dir, const std::string& want_sta
   for (const auto& stamp : stamps) {
     if (!want_stamp.empty() && stamp != want_stamp) continue;
     const std::string res = dir + "/static_kuberesources_" + stamp + ".tar.gz";
-    if (!Exists(res)) {
+    const std::string manifest = dir + "/backup_" + stamp + ".json";
+    const bool snapshot_only = !Exists(res) && RecordsNoResources(manifest);
+    if (!Exists(res) && !snapshot_only) {
       if (!want_stamp.empty())
         return MakeError(
             Code::kNotFound, dir,
@@ -98,8 +110,12 @@ Result<BackupSet> ResolveDir(const std::string& dir, const std::string& want_sta
     }
     set.stamp = stamp;
     set.snapshot = dir + "/snapshot_" + stamp + ".db";
-    set.resources = res;
-    const std::string manifest = dir + "/backup_" + stamp + ".json";
+    set.resources = snapshot_only ? "" : res;
+    if (snapshot_only)
+      set.warnings.push_back(fmt::format(
+          "backup_{}.json records a snapshot-only backup (cpr backup --no-resources): etcd is "
+          "restored, no static pod resources",
+          stamp));
     if (Exists(manifest)) {
       set.manifest = manifest;
       ReadManifest(set);

@@ -191,7 +191,28 @@ class SnapshotWriter {
 struct Candidate {
   std::string endpoint;
   Result<client::StatusResponse> status = Error{};
+  bool quorum = true;  // false: chosen although it has no leader or fails a quorum read
 };
+
+// No member can serve a quorum read (two of three masters lost, say): the
+// snapshot is still the first thing to take, and Maintenance.Snapshot needs
+// no quorum. The member that has the most of the log (raft index, then
+// term) holds the most committed writes; a learner is never chosen (etcd
+// 3.4 refuses Snapshot on it).
+std::optional<Candidate> WithoutQuorum(const std::vector<Candidate>& all) {
+  const Candidate* best = nullptr;
+  for (const Candidate& cand : all) {
+    if (!cand.status || cand.status->is_learner) continue;
+    const auto& s = *cand.status;
+    if (best == nullptr || s.raft_index > best->status->raft_index ||
+        (s.raft_index == best->status->raft_index && s.raft_term > best->status->raft_term))
+      best = &cand;
+  }
+  if (best == nullptr) return std::nullopt;
+  Candidate out = *best;
+  out.quorum = false;
+  return out;
+}
 
 Result<Candidate> ChooseMember(client::Client& c, const BackupOptions& o,
                                std::vector<std::string>* warnings) {
@@ -253,7 +274,15 @@ Result<Candidate> ChooseMember(client::Client& c, const BackupOptions& o,
     for (const auto& r : refused) warnings->push_back("skipped " + r);
     return *cand;
   }
-  std::string what = "no healthy member to take the snapshot from";
+  if (auto lone = WithoutQuorum(all)) {
+    warnings->push_back(fmt::format(
+        "no member has quorum ({}): the snapshot comes from {} anyway (raft index {}, term "
+        "{}): it holds what that member had committed, not writes the others may have "
+        "committed since",
+        Join(refused, "; "), lone->endpoint, lone->status->raft_index, lone->status->raft_term));
+    return *lone;
+  }
+  std::string what = "no member to take the snapshot from";
   for (const auto& r : refused) what += "; " + r;
   return MakeError(Code::kUnavailable, o.cluster ? "--cluster" : "--endpoints", what,
                    "check `cpr endpoint health` and the TLS and auth flags");
@@ -392,6 +421,8 @@ Json ManifestDoc(const BackupResult& r) {
   j["compactRevision"] = r.compact_revision;
   j["raftIndex"] = r.raft_index;
   j["raftTerm"] = r.raft_term;
+  j["quorum"] = r.quorum;
+  j["memberRaftIndex"] = r.member_raft_index;
   j["etcdVersion"] = r.etcd_version;
   j["clusterID"] = IdHex(r.cluster_id);
   Json members = Json::array();
@@ -494,6 +525,9 @@ Result<void> ChooseMemberStep(BackupRun& b, StepContext& ctx) {
   r.raft_term = status.raft_term;
   r.cluster_id = status.header.cluster_id;
   b.member_db_size = static_cast<uint64_t>(status.db_size);
+  r.quorum = chosen.quorum;
+  r.member_raft_index = status.raft_index;
+  if (!r.quorum) ctx.Say("warning: " + r.warnings.back());  // said now, before the stream
   client::MembersResponse ml = CPR_TRY(b.client.MemberList());
   r.members = ml.members;
   for (const auto& m : ml.members)

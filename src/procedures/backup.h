@@ -98,6 +98,8 @@ struct BackupResult {
   uint32_t member_hash_kv = 0;  // the member's HashKV at `revision`
   int64_t hash_kv_compact_revision = 0;  // the member's compaction when it answered
   bool compacted_since = false;          // the member compacted after the snapshot
+  bool quorum = true;                    // false: taken from a member without leader or quorum
+  uint64_t member_raft_index = 0;        // the member's raft index when chosen
   int64_t compact_revision = 0;          // from the file's meta (0: none)
   uint64_t raft_index = 0;               // the file's consistent index
   uint64_t raft_term = 0;                // the member's term when the stream began

@@ -59,24 +59,6 @@ void RemoveStaged(const std::string& path) {
   ::nftw(path.c_str(), rm, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-std::vector<std::string> Split(const std::string& s, char sep) {
-  std::vector<std::string> out;
-  size_t at = 0;
-  while (at <= s.size() && !s.empty()) {
-    size_t next = s.find(sep, at);
-    if (next == std::string::npos) next = s.size();
-    if (next > at) out.push_back(s.substr(at, next - at));
-    at = next + 1;
-  }
-  return out;
-}
-
-std::string Join(const std::vector<std::string>& v, const char* sep) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : sep) + s;
-  return out;
-}
-
 // CPR's own staging for the static pod resources (a killed run's goes:
 // never a user's folder).
 std::string ResourcesStaging(const host::Host& h) {

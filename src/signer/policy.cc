@@ -9,6 +9,7 @@
 #include <set>
 
 #include "pki/lifetime.h"
+#include "util/text.h"
 
 namespace cpr::signer {
 namespace {
@@ -18,12 +19,6 @@ Error Refuse(const std::string& why) { return MakeError(Code::kFailedPreconditio
 std::string Lower(std::string s) {
   for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   return s;
-}
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string out;
-  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
-  return out;
 }
 
 }  // namespace
@@ -74,7 +69,7 @@ Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
     return Refuse(fmt::format("CN '{}' is not '{}' (the token is for host {}, profile {})",
                               info.subject.CommonName(), want_cn, token.host, token.profile));
   if (orgs.size() != 1 || orgs[0] != profile.organization)
-    return Refuse(fmt::format("O '{}' is not '{}'", Join(orgs), profile.organization));
+    return Refuse(fmt::format("O '{}' is not '{}'", Join(orgs, ","), profile.organization));
 
   // Extensions asked for.
   if (info.requests_ca) return Refuse("CA:TRUE requested");

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "util/bytes.h"
 
@@ -41,5 +42,10 @@ std::string ShellQuote(std::string_view s);
 // A decimal integer, strictly: an optional '-' then digits, nothing else (no
 // spaces, no '+', no 0x); nullopt when malformed or outside int64.
 std::optional<int64_t> ParseInt64(std::string_view s);
+
+// "a,b,c" from {"a", "b", "c"} and ",".
+std::string Join(const std::vector<std::string>& parts, std::string_view sep);
+// The non-empty parts of `s` between `sep`s ("a,,b" -> {"a", "b"}).
+std::vector<std::string> Split(std::string_view s, char sep);
 
 }  // namespace cpr

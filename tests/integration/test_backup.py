@@ -108,6 +108,22 @@ class Backup(etcdlab.TestCase):
         return self.c.run("backup", out, "--resources", self.res, "-w", "json",
                           "--endpoints", endpoints or self.cl.endpoints(), *extra, timeout=180)
 
+    def boot_restored(self, data, client, peer):
+        """etcd (member "r") on a restored data dir, healthy: (process, etcdctl argv, env)."""
+        p = subprocess.Popen([etcdlab.ETCD, "--name", "r", "--data-dir", data, "--listen-client-urls", client,
+                              "--advertise-client-urls", client, "--listen-peer-urls", peer,
+                              "--initial-advertise-peer-urls", peer, "--initial-cluster", "r=" + peer,
+                              "--logger", "zap", "--log-level", "error"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.restored.append(p)
+        ctl = [etcdlab.ETCDCTL, "--endpoints", client, "--dial-timeout=1s"]
+        env = {**os.environ, "ETCDCTL_API": "3"}
+        t_end = time.time() + 30
+        while subprocess.run(ctl + ["endpoint", "health"], capture_output=True, env=env).returncode:
+            self.assertLess(time.time(), t_end, "etcd did not start on the restored " + data)
+            time.sleep(0.1)
+        return p, ctl, env
+
     def restore_and_hash(self, snap, rev):
         """etcdctl snapshot restore + a throwaway etcd on it: (hashkv at rev, its revision)."""
         d = tempfile.mkdtemp(dir=self.tmp)
@@ -116,19 +132,8 @@ class Backup(etcdlab.TestCase):
         subprocess.run([etcdlab.ETCDCTL, "snapshot", "restore", snap, "--data-dir", d + "/data", "--name", "r",
                         "--initial-cluster", "r=" + peer, "--initial-advertise-peer-urls", peer],
                        check=True, capture_output=True, env={**os.environ, "ETCDCTL_API": "3"})
-        p = subprocess.Popen([etcdlab.ETCD, "--name", "r", "--data-dir", d + "/data", "--listen-client-urls", client,
-                              "--advertise-client-urls", client, "--listen-peer-urls", peer,
-                              "--initial-advertise-peer-urls", peer, "--initial-cluster", "r=" + peer,
-                              "--logger", "zap", "--log-level", "error"],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.restored.append(p)
+        p, ctl, env = self.boot_restored(d + "/data", client, peer)
         try:
-            ctl = [etcdlab.ETCDCTL, "--endpoints", client, "--dial-timeout=1s"]
-            env = {**os.environ, "ETCDCTL_API": "3"}
-            t_end = time.time() + 30
-            while subprocess.run(ctl + ["endpoint", "health"], capture_output=True, env=env).returncode:
-                self.assertLess(time.time(), t_end, "restored etcd did not start")
-                time.sleep(0.1)
             hk = json.loads(subprocess.run(ctl + ["endpoint", "hashkv", "--rev", str(rev), "-w", "json"],
                                            capture_output=True, env=env, check=True).stdout)[0]["HashKV"]
             return hk["hash"], hk["header"]["revision"]
@@ -218,6 +223,47 @@ class Backup(etcdlab.TestCase):
                 return True
             time.sleep(0.002)
         return False
+
+    def test_backup_from_a_lone_survivor(self):
+        """Two of three members killed: the survivor has no leader, yet `cpr backup`
+        takes its snapshot (Maintenance.Snapshot needs no quorum), says so on stderr
+        and in the manifest, and the --no-resources folder restores as a folder
+        with every key the survivor had."""
+        cl = etcdlab.Cluster(3, workdir=os.path.join(self.tmp, "lone"))
+        self.addCleanup(cl.cleanup)
+        cl.put_many(300, prefix="/registry/configmaps/lone/cm")
+        cl.stop_member(1, signal.SIGKILL)
+        cl.stop_member(2, signal.SIGKILL)
+        t_end = time.time() + 30  # CheckQuorum: the leader steps down after an election timeout
+        while cl.ctl_json("endpoint", "status", members=[0])[0]["Status"].get("leader", 0) != 0:
+            self.assertLess(time.time(), t_end, "the survivor kept a leader")
+            time.sleep(0.1)
+        had = cl.ctl_json("get", "--consistency=s", "--prefix", "", members=[0])
+        out = os.path.join(self.tmp, "lone-backup")
+        r = self.c.run("backup", out, "--no-resources", "--endpoints", cl.endpoint(0), "-w", "json",
+                       "--command-timeout", "2s", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn(b"no member has quorum", r.stderr)
+        doc = json.loads(r.stdout)
+        with open(os.path.join(out, "backup_%s.json" % doc["stamp"])) as f:
+            m = json.load(f)
+        self.assertIs(m["quorum"], False)
+        self.assertGreater(m["memberRaftIndex"], 0)
+        self.assertGreater(m["raftTerm"], 0)
+        self.assertIsNone(m["resources"])
+        # the folder (not the .db) restores, and serves every key the survivor had
+        cport, pport = etcdlab.free_ports(2)
+        peer = "http://127.0.0.1:%d" % pport
+        d = os.path.join(self.tmp, "lone-restored")
+        self.c.ok("snapshot", "restore", out, "--data-dir", d, "--name", "r",
+                  "--initial-cluster", "r=" + peer, "--initial-advertise-peer-urls", peer)
+        p, ctl, env = self.boot_restored(d, "http://127.0.0.1:%d" % cport, peer)
+        got = json.loads(subprocess.run(ctl + ["get", "--prefix", "", "-w", "json"], capture_output=True,
+                                        env=env, check=True).stdout)
+        p.terminate()
+        p.wait(20)
+        self.assertEqual(etcdlab.norm_kvs(got), etcdlab.norm_kvs(had))
+        self.assertEqual(len(got["kvs"]), 300)
 
     def test_cut_stream_leaves_nothing(self):
         cl = self.cl
