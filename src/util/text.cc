@@ -188,4 +188,23 @@ std::optional<int64_t> ParseInt64(std::string_view s) {
   return v;
 }
 
+std::vector<std::string> SplitList(std::string_view s, char sep) {
+  std::vector<std::string> out;
+  while (!s.empty()) {
+    const size_t at = std::min(s.find(sep), s.size());
+    if (at > 0) out.emplace_back(s.substr(0, at));
+    s.remove_prefix(std::min(at + 1, s.size()));
+  }
+  return out;
+}
+
+std::string JoinList(const std::vector<std::string>& items, std::string_view sep) {
+  std::string out;
+  for (const auto& s : items) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
 }  // namespace cpr

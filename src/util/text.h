@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "util/bytes.h"
 
@@ -37,6 +39,11 @@ std::string ToValidUtf8(Bytes s);
 // `s` as one POSIX shell word: unchanged when it holds only characters no
 // shell treats specially, else in single quotes ('it'\''s').
 std::string ShellQuote(std::string_view s);
+
+// "a,b,,c" split at `sep` -> {"a", "b", "c"} (empty pieces dropped), and
+// back: the comma lists of flags and of journal facts.
+std::vector<std::string> SplitList(std::string_view s, char sep = ',');
+std::string JoinList(const std::vector<std::string>& items, std::string_view sep = ",");
 
 // A decimal integer, strictly: an optional '-' then digits, nothing else (no
 // spaces, no '+', no 0x); nullopt when malformed or outside int64.
