@@ -17,6 +17,7 @@ namespace {
 
 struct RestoreFlags {
   procedures::RestoreHostOptions o;
+  std::string runtime = "auto";
   bool dry_run = false;
   bool no_bump = false;
   std::string format = "table";
@@ -36,6 +37,7 @@ Json PlanJson(const procedures::RestoreHostPlan& p) {
   for (const auto& f : p.fenced)
     fenced.push_back({{"member", f.name}, {"url", f.url}, {"answers", f.answers}});
   return Json{{"member", p.name},
+              {"runtime", p.runtime ? p.runtime->kind() : ""},
               {"peer_url", p.peer_url},
               {"client_url", p.client_url},
               {"data_dir", p.data_dir},
@@ -53,7 +55,10 @@ Json PlanJson(const procedures::RestoreHostPlan& p) {
 
 void PrintReport(const std::string& host, const procedures::RestoreHostPlan& plan,
                  const procedures::ProcedureReport& r, bool dry_run) {
-  PrintProcedureReport(std::cout, host, "member " + plan.name, r, dry_run);
+  PrintProcedureReport(
+      std::cout, host,
+      fmt::format("member {}, runtime {}", plan.name, plan.runtime ? plan.runtime->kind() : "?"), r,
+      dry_run);
   for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
   for (const auto& s : plan.skipped_backups) std::cout << "skipped backup " << s << '\n';
 }
@@ -82,8 +87,16 @@ Result<void> RunThisHost(const RestoreFlags& f, const char* procedure, Format fo
   return r ? Result<void>() : Result<void>(r.error());
 }
 
+Result<void> RuntimeFlag(RestoreFlags& f) {
+  if (!host::ParseRuntimeKind(f.runtime, &f.o.runtime.kind))
+    return MakeError(Code::kInvalidArgument, "--runtime", "unknown runtime '" + f.runtime + "'",
+                     "static-pod, systemd, process or auto");
+  return {};
+}
+
 Result<void> RunQuorum(RestoreFlags& f) {
   const Format format = CPR_TRY(RestoreFormat(f));
+  CPR_RETURN_IF_ERROR(RuntimeFlag(f));
   f.o.mode = procedures::RestoreMode::kQuorum;
   f.o.bump = !f.no_bump;
   f.o.out = Progress;
@@ -92,6 +105,7 @@ Result<void> RunQuorum(RestoreFlags& f) {
 
 Result<void> RunCluster(RestoreFlags& f) {
   const Format format = CPR_TRY(RestoreFormat(f));
+  CPR_RETURN_IF_ERROR(RuntimeFlag(f));
   f.o.mode = procedures::RestoreMode::kCluster;
   f.o.bump = !f.no_bump;
   f.o.out = Progress;
@@ -137,6 +151,12 @@ void CommonFlags(CLI::App* c, RestoreFlags& f) {
       ->required();
   c->add_option("--root", f.o.root, "The master's root (its /etc/kubernetes, /var/lib/etcd, ...)")
       ->capture_default_str();
+  c->add_option("--runtime", f.runtime,
+                "What runs etcd: static-pod (the manifests folder), systemd (etcd.service, "
+                "/etc/default/etcd), process (--pid-file), or auto: the first of these found")
+      ->capture_default_str();
+  c->add_option("--pid-file", f.o.runtime.pid_file,
+                "The process runtime: the file (under --root) holding etcd's PID");
   c->add_option("--stamp", f.o.stamp, "Which backup of the folder (default: the newest pair)");
   c->add_flag("--fallback", f.o.fallback,
               "When the chosen backup does not verify, take the newest that does (and say which)");
@@ -169,7 +189,8 @@ void AddRestoreQuorumCommand(CLI::App& app, RunState& state) {
               "cluster's");
   c->footer(
       "Steps: restore-db, stop-pods, swap-data-dir, restore-resources, start-pods, "
-      "wait-serving, report. Journaled under ROOT/var/lib/cpr/journal: killed and run again "
+      "wait-serving, report (stop-etcd and start-etcd, without restore-resources, where systemd "
+      "or a process runs etcd). Journaled under ROOT/var/lib/cpr/journal: killed and run again "
       "with the same arguments, it resumes.");
   c->callback([&state] {
     auto r = RunQuorum(f);

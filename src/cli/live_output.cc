@@ -152,15 +152,15 @@ std::vector<std::string> MemberListRow(const client::Member& m) {
   return {Hex(m.id),
           m.name.empty() ? "unstarted" : "started",
           m.name,
-          Join(m.peer_urls, ","),
-          Join(m.client_urls, ","),
+          JoinList(m.peer_urls, ","),
+          JoinList(m.client_urls, ","),
           m.is_learner ? "true" : "false"};
 }
 
 void PrintRows(std::ostream& out, bool simple, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows) {
   if (simple) {
-    for (const auto& row : rows) out << Join(row, ", ") << '\n';
+    for (const auto& row : rows) out << JoinList(row, ", ") << '\n';
     return;
   }
   Table t(header);

@@ -4,6 +4,8 @@
 // manifests-stopped/ beside it: a rename, never a delete) and the kubelet
 // stops it; to start it, the manifest is moved back.
 //
+// StaticPodRuntime (static_pod_runtime.cc) is the member runtime over it.
+//
 // "Gone" is observable without the kubelet: etcd is gone when its data dir
 // is no longer locked (bbolt flock on member/snap/db) and its ports refuse;
 // another pod when the PID the lab's runner recorded has exited (a real
@@ -14,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "host/etcd_config.h"
 #include "host/host.h"
 #include "host/pod_manifest.h"
 #include "util/result.h"
@@ -54,9 +57,9 @@ class StaticPods {
   // are crash-safe; the data dir is moved aside, not deleted).
   Result<std::string> WaitGone(const PodFile& pod, std::chrono::milliseconds timeout,
                                std::chrono::milliseconds kill_etcd_after = {}) const;
-
-  // True while an etcd holds the data dir (member/snap/db flocked).
-  static bool DataDirLocked(const std::string& data_dir);
+  // The etcd member an etcd pod's manifest configures (data dir defaulted
+  // to the host's).
+  MemberConfig PodMemberConfig(const PodFile& pod) const;
 
  private:
   Host host_;

@@ -29,6 +29,7 @@
 #include "pki/etcd_pki.h"
 #include "procedures/serving.h"
 #include "util/atomic_file.h"
+#include "util/process.h"
 
 namespace cpr::lab {
 namespace {
@@ -121,27 +122,16 @@ Result<void> RemoveTree(const std::string& path) {
 
 std::string RunnerPidFile(const std::string& root) { return root + "/var/run/cpr-runner.pid"; }
 
-// fork + exec `self lab runner --root R`, in a session of its own, its
-// output in R/var/log/cpr-runner.log.
+// `self lab runner --root R`, detached (a session of its own), its output
+// in R/var/log/cpr-runner.log.
 Result<int> SpawnRunner(const std::string& self, const std::string& root) {
   CPR_RETURN_IF_ERROR(MakeDirs(root + "/var/log", 0755));
   CPR_RETURN_IF_ERROR(MakeDirs(root + "/var/run", 0755));
-  const std::string log = root + "/var/log/cpr-runner.log";
-  const pid_t pid = ::fork();
-  if (pid < 0) return MakeError(Code::kIo, "lab", "fork: " + Errno());
-  if (pid == 0) {
-    ::setsid();
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd >= 0) {
-      ::dup2(fd, 1);
-      ::dup2(fd, 2);
-    }
-    const int null = ::open("/dev/null", O_RDONLY);
-    if (null >= 0) ::dup2(null, 0);
-    const char* argv[] = {self.c_str(), "lab", "runner", "--root", root.c_str(), nullptr};
-    ::execv(self.c_str(), const_cast<char**>(argv));
-    ::_exit(127);
-  }
+  const pid_t pid = CPR_TRY(SpawnDetached({self,
+                                           {self, "lab", "runner", "--root", root},
+                                           std::nullopt,
+                                           "",
+                                           root + "/var/log/cpr-runner.log"}));
   CPR_RETURN_IF_ERROR(WriteFileAtomic(RunnerPidFile(root), std::to_string(pid) + "\n", 0600));
   return static_cast<int>(pid);
 }

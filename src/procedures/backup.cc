@@ -279,7 +279,8 @@ Result<Candidate> ChooseMember(client::Client& c, const BackupOptions& o,
         "no member has quorum ({}): the snapshot comes from {} anyway (raft index {}, term "
         "{}): it holds what that member had committed, not writes the others may have "
         "committed since",
-        Join(refused, "; "), lone->endpoint, lone->status->raft_index, lone->status->raft_term));
+        JoinList(refused, "; "), lone->endpoint, lone->status->raft_index,
+        lone->status->raft_term));
     return *lone;
   }
   std::string what = "no member to take the snapshot from";

@@ -25,6 +25,7 @@
 #include "etcd/restore.h"
 #include "etcd/verify.h"
 #include "host/host.h"
+#include "host/member_runtime.h"
 #include "host/probe.h"
 #include "host/static_pods.h"
 #include "procedures/serving.h"
@@ -80,11 +81,23 @@ Result<std::vector<std::string>> StageResources(const std::string& tar_gz,
   return tops;
 }
 
-// The member's own TLS files, as OpenShift's scripts use them to talk to
-// their etcd: the server certificate carries clientAuth (pki/etcd_pki.h).
-client::TlsFiles MemberTls(const host::Host& h) {
-  return {h.etcd_certs() + "/ca.crt", h.etcd_certs() + "/server.crt",
-          h.etcd_certs() + "/server.key"};
+// The procedure's journal as the runtime sees it: the step's own, or (in
+// the plan, reading only) the facts an interrupted run left.
+host::RuntimeJournal StepJournal(StepContext& ctx) {
+  return {[&ctx](const std::string& k) { return ctx.Get(k); },
+          [&ctx](const std::string& k, std::string v) { ctx.Set(k, std::move(v)); },
+          [&ctx] { return ctx.Save(); }};
+}
+host::RuntimeJournal FactsJournal(std::map<std::string, std::string> facts) {
+  return {[facts](const std::string& k) {
+            auto it = facts.find(k);
+            return it == facts.end() ? std::string() : it->second;
+          },
+          [](const std::string&, std::string) {}, [] { return Result<void>(); }};
+}
+
+std::string ProcedureName(RestoreMode mode) {
+  return mode == RestoreMode::kQuorum ? "restore-quorum" : "restore-cluster";
 }
 
 // Backups in a folder, newest first, by the stamp of their .db.
@@ -145,7 +158,7 @@ Result<void> ChooseBackup(const RestoreHostOptions& o, RestoreHostPlan& p) {
                                           report->faults.empty() ? "" : report->faults[0].what)));
   }
   return MakeError(Code::kFailedPrecondition, o.backup,
-                   "no backup here verifies: " + Join(p.skipped_backups, "; "),
+                   "no backup here verifies: " + JoinList(p.skipped_backups, "; "),
                    "restore from another backup folder");
 }
 
@@ -172,17 +185,15 @@ uint64_t ConsistentIndex(const std::string& db) {
 Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
   RestoreHostPlan p;
   const host::Host h(o.root == "/" ? "" : o.root);
-  const host::StaticPods pods(h);
-  // 1. The member this host runs, from its etcd manifest.
-  const host::PodFile etcd_pod = CPR_TRY(pods.Etcd());
-  p.etcd_manifest = etcd_pod.file;
-  p.name = etcd_pod.pod.Flag("--name");
-  p.peer_url = etcd_pod.pod.Flag("--initial-advertise-peer-urls");
-  p.client_url = Split(etcd_pod.pod.Flag("--advertise-client-urls"), ',').empty()
-                     ? ""
-                     : Split(etcd_pod.pod.Flag("--advertise-client-urls"), ',')[0];
-  p.data_dir = etcd_pod.pod.Flag("--data-dir");
-  if (p.data_dir.empty()) p.data_dir = h.data_dir();
+  // 1. The member this host runs, from its runtime's own configuration.
+  p.runtime = CPR_TRY(host::OpenRuntime(h, o.runtime));
+  const host::MemberConfig member = CPR_TRY(
+      p.runtime->Config(FactsJournal(UnfinishedJournalFacts(h.state(), ProcedureName(o.mode)))));
+  p.name = member.name;
+  p.peer_url = member.peer_url;
+  p.client_url = member.client_url;
+  p.tls = {member.trusted_ca_file, member.cert_file, member.key_file};
+  p.data_dir = member.data_dir;
   while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
   // The data dir is moved aside whole and the staged one renamed into its
   // place: both need a plain directory on its parent's filesystem.
@@ -200,17 +211,17 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
     }
   }
   if (p.name.empty() || p.peer_url.empty() || p.client_url.empty())
-    return MakeError(Code::kFailedPrecondition, h.manifests() + "/" + etcd_pod.file,
-                     "the etcd manifest has no --name, --initial-advertise-peer-urls or "
-                     "--advertise-client-urls",
+    return MakeError(Code::kFailedPrecondition, member.source,
+                     "the etcd config has no name, initial advertise peer URL or advertise "
+                     "client URL",
                      "restore this host by hand (cpr snapshot restore)");
   // 2. INITIAL_CLUSTER: well formed, naming this member at its own peer URL.
   auto probe_membership = etcd::ComputeMembership(o.initial_cluster, "probe", p.name, p.peer_url);
   if (!probe_membership) {
     Error e = probe_membership.error();
     e.where = "INITIAL_CLUSTER";
-    e.hint = fmt::format("it must name this host's member {} at {} (from its etcd manifest)",
-                         p.name, p.peer_url);
+    e.hint = fmt::format("it must name this host's member {} at {} (from {})", p.name, p.peer_url,
+                         member.source);
     return e;
   }
   if (o.mode == RestoreMode::kQuorum && probe_membership->members.size() != 1)
@@ -318,7 +329,7 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
           Code::kFailedPrecondition, "fencing",
           fmt::format("old member(s) {} still answer or cannot be probed ({}): restoring quorum "
                       "here would split the cluster (\"request cluster ID mismatch\")",
-                      Join(alive, ", "), urls),
+                      JoinList(alive, ", "), urls),
           "stop etcd on those hosts (or power them off), or pass --force if they are fenced "
           "otherwise");
     }
@@ -335,11 +346,44 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
       ::stat(p.backup.snapshot.c_str(), &st);
       id = fmt::format("size {} mtime {}", st.st_size, st.st_mtime);
     }
-    p.inputs = fmt::format("{} {} {} {}", o.mode == RestoreMode::kQuorum ? "quorum" : "cluster",
-                           path, id, o.initial_cluster);
+    p.inputs =
+        fmt::format("{} {} {} {} runtime {}", o.mode == RestoreMode::kQuorum ? "quorum" : "cluster",
+                    path, id, o.initial_cluster, p.runtime->kind());
   }
   return p;
 }
+
+namespace {
+
+// The backup's static pod resources belong to a kubelet's control plane:
+// restored only where the member is a static pod.
+bool HasResourcesStep(const RestoreHostPlan& p) {
+  return !p.backup.resources.empty() && p.runtime->kind() == "static-pod";
+}
+
+// restore-resources' control-plane manifests replace the ones stop-pods
+// moved out (those kept aside): each written first, so a kill between the
+// two leaves both and a re-run only finishes the move; the runtime's Start
+// then finds it in place.
+Result<void> StartRestoredManifests(const host::Host& h, StepContext& ctx) {
+  std::map<std::string, std::string> restored;
+  for (const auto& kv : SplitList(ctx.Get("resource_manifests"), ',')) {
+    const size_t eq = kv.find('=');
+    if (eq != std::string::npos) restored[kv.substr(0, eq)] = kv.substr(eq + 1);
+  }
+  const std::string stamp = LocalStamp();
+  for (const auto& file : SplitList(ctx.Get("stopped"), ',')) {
+    auto it = restored.find(file);
+    if (it == restored.end()) continue;
+    const std::string stopped = h.stopped_manifests() + "/" + file;
+    const std::string text = CPR_TRY(ReadFileLimited(it->second, 1 << 20));
+    CPR_RETURN_IF_ERROR(WriteFileAtomic(h.manifests() + "/" + file, text, 0600));
+    if (Exists(stopped)) CPR_RETURN_IF_ERROR(Rename(stopped, MoveAsideName(stopped, stamp)));
+  }
+  return {};
+}
+
+}  // namespace
 
 std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHostPlan& p) {
   const host::Host h(o.root == "/" ? "" : o.root);
@@ -382,40 +426,21 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          // while nothing on the host has changed yet.
          if (!p.backup.resources.empty()) {
            const auto tops = CPR_TRY(StageResources(p.backup.resources, ResourcesStaging(h)));
-           ctx.Set("resource_tops", Join(tops, ","));
-           ctx.Say(fmt::format("static pod resources checked and staged: {}", Join(tops, ", ")));
+           ctx.Set("resource_tops", JoinList(tops, ","));
+           ctx.Say(
+               fmt::format("static pod resources checked and staged: {}", JoinList(tops, ", ")));
          }
          ctx.Set("staged", "yes");
          return {};
        }});
 
-  steps.push_back(
-      {"stop-pods",
-       "stop the static pods etcd, kube-apiserver, kube-controller-manager and "
-       "kube-scheduler (manifests moved to " +
-           h.stopped_manifests() + "; others keep running) and wait until they are gone",
-       [h](StepContext& ctx) -> Result<void> {
-         const host::StaticPods pods(h);
-         std::vector<std::string> stopped = Split(ctx.Get("stopped"), ',');
-         for (const auto& pf : CPR_TRY(pods.List())) {
-           if (pf.stopped || !host::IsControlPlanePod(pf.pod)) continue;
-           // Journaled before the move: a kill between the two must not
-           // leave a pod stopped that start-pods does not know of.
-           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) {
-             stopped.push_back(pf.file);
-             ctx.Set("stopped", Join(stopped, ","));
-             CPR_RETURN_IF_ERROR(ctx.Save());
-           }
-           CPR_RETURN_IF_ERROR(pods.Stop(pf.file));
-         }
-         for (const auto& pf : CPR_TRY(pods.List())) {
-           if (std::find(stopped.begin(), stopped.end(), pf.file) == stopped.end()) continue;
-           const std::string note =
-               CPR_TRY(pods.WaitGone(pf, std::chrono::seconds(60), std::chrono::milliseconds(250)));
-           ctx.Say(pf.pod.name + " gone" + (note.empty() ? "" : " (" + note + ")"));
-         }
-         return {};
-       }});
+  steps.push_back({"stop-" + p.runtime->subject(), p.runtime->StopSummary(),
+                   [p](StepContext& ctx) -> Result<void> {
+                     host::RuntimeJournal j = StepJournal(ctx);
+                     return p.runtime->Stop(
+                         j, {std::chrono::seconds(60), std::chrono::milliseconds(250)},
+                         [&ctx](const std::string& line) { ctx.Say(line); });
+                   }});
 
   steps.push_back(
       {"swap-data-dir",
@@ -424,7 +449,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
                    p.data_dir),
        [p, staged](StepContext& ctx) -> Result<void> {
          if (ctx.Get("swapped") == "yes") return {};
-         if (host::StaticPods::DataDirLocked(p.data_dir))
+         if (host::DataDirLocked(p.data_dir))
            return MakeError(Code::kFailedPrecondition, p.data_dir, "etcd still holds the data dir",
                             "stop etcd on this host");
          // The aside name is journaled before the rename, so a kill between
@@ -453,7 +478,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          return {};
        }});
 
-  if (!p.backup.resources.empty())
+  if (HasResourcesStep(p))
     steps.push_back(
         {"restore-resources",
          fmt::format("put back the static pod resources of {} into {} as one set (revisions of "
@@ -464,8 +489,8 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            // Extracted (and so checked) by restore-db, before anything
            // changed; again only when a kill took the staging away.
            const std::string staging = ResourcesStaging(h);
-           std::vector<std::string> tops = Split(ctx.Get("resource_tops"), ',');
-           std::vector<std::string> placed = Split(ctx.Get("resources_placed"), ',');
+           std::vector<std::string> tops = SplitList(ctx.Get("resource_tops"), ',');
+           std::vector<std::string> placed = SplitList(ctx.Get("resources_placed"), ',');
            bool missing = false;
            for (const auto& t : tops)
              missing = missing || (std::find(placed.begin(), placed.end(), t) == placed.end() &&
@@ -487,7 +512,7 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
                }
                CPR_RETURN_IF_ERROR(Rename(staging + "/" + top, dest));
                placed.push_back(top);
-               ctx.Set("resources_placed", Join(placed, ","));
+               ctx.Set("resources_placed", JoinList(placed, ","));
                CPR_RETURN_IF_ERROR(ctx.Save());
              }
              // <component>-pod-<N>/<component>-pod.yaml: the manifest of that revision.
@@ -498,40 +523,23 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
              }
            }
            RemoveStaged(staging);  // what a re-run extracted again and did not need
-           ctx.Set("resource_manifests", Join(manifests, ","));
+           ctx.Set("resource_manifests", JoinList(manifests, ","));
            ctx.Set("resources", "yes");
-           ctx.Say(fmt::format("{} resource folders restored: {}", tops.size(), Join(tops, ", ")));
+           ctx.Say(
+               fmt::format("{} resource folders restored: {}", tops.size(), JoinList(tops, ", ")));
            return {};
          }});
 
   steps.push_back(
-      {"start-pods",
-       "start the stopped pods: etcd from its own manifest, the control plane from the restored "
-       "resources' manifests where they carry one",
-       [h](StepContext& ctx) -> Result<void> {
-         const host::StaticPods pods(h);
-         std::map<std::string, std::string> restored;
-         for (const auto& kv : Split(ctx.Get("resource_manifests"), ',')) {
-           const size_t eq = kv.find('=');
-           if (eq != std::string::npos) restored[kv.substr(0, eq)] = kv.substr(eq + 1);
-         }
-         const std::string stamp = LocalStamp();
-         for (const auto& file : Split(ctx.Get("stopped"), ',')) {
-           const std::string stopped = h.stopped_manifests() + "/" + file;
-           auto it = restored.find(file);
-           if (it != restored.end()) {
-             // The restored revision's manifest replaces the one stopped
-             // (kept aside): written first, so a kill between the two leaves
-             // both and a re-run only finishes the move.
-             const std::string text = CPR_TRY(ReadFileLimited(it->second, 1 << 20));
-             CPR_RETURN_IF_ERROR(WriteFileAtomic(h.manifests() + "/" + file, text, 0600));
-             if (Exists(stopped))
-               CPR_RETURN_IF_ERROR(Rename(stopped, MoveAsideName(stopped, stamp)));
-           } else {
-             CPR_RETURN_IF_ERROR(pods.Start(file));
-           }
-         }
-         return {};
+      {"start-" + p.runtime->subject(),
+       p.runtime->StartSummary() +
+           (HasResourcesStep(p) ? "; the control plane from the restored resources' manifests "
+                                  "where they carry one"
+                                : ""),
+       [h, p](StepContext& ctx) -> Result<void> {
+         CPR_RETURN_IF_ERROR(StartRestoredManifests(h, ctx));
+         host::RuntimeJournal j = StepJournal(ctx);
+         return p.runtime->Start(j, [&ctx](const std::string& line) { ctx.Say(line); });
        }});
 
   steps.push_back(
@@ -541,8 +549,8 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
            p.client_url,
            o.mode == RestoreMode::kCluster ? " (once a quorum of members has started)" : ""),
        [h, p, o](StepContext& ctx) -> Result<void> {
-         const double s = CPR_TRY(WaitLinearizableRead(p.client_url, MemberTls(h),
-                                                       std::chrono::seconds(o.wait_seconds)));
+         const double s = CPR_TRY(
+             WaitLinearizableRead(p.client_url, p.tls, std::chrono::seconds(o.wait_seconds)));
          ctx.Say(fmt::format("serving after {:.2f}s", s));
          return {};
        }});
@@ -551,16 +559,16 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
                    [h, p](StepContext& ctx) -> Result<void> {
                      client::Config cfg;
                      cfg.endpoints = CPR_TRY(client::ParseEndpoints(p.client_url, "endpoint"));
-                     cfg.tls = MemberTls(h);
+                     cfg.tls = p.tls;
                      auto c = CPR_TRY(client::Client::Create(cfg));
                      const auto members = CPR_TRY(c->MemberList());
                      for (const auto& m : members.members)
                        ctx.Say(fmt::format("member {:x} {} peer {} client {}{}", m.id, m.name,
-                                           Join(m.peer_urls, ","), Join(m.client_urls, ","),
+                                           JoinList(m.peer_urls, ","), JoinList(m.client_urls, ","),
                                            m.is_learner ? " (learner)" : ""));
-                     // The lab's runner logs etcd's output: old members knocking show as
-                     // cluster ID mismatches there (a real kubelet's logs are elsewhere).
-                     std::ifstream log(h.pod_logs() + "/etcd-member.log");
+                     // Where CPR can read etcd's output (the lab's runner, the process
+                     // runtime), old members knocking show as cluster ID mismatches.
+                     std::ifstream log(p.runtime->LogFile());
                      std::string line;
                      int knocks = 0;
                      while (std::getline(log, line))
@@ -635,7 +643,7 @@ Result<ProcedureReport> RestoreHost(const RestoreHostOptions& o, bool dry_run,
   const RestoreHostPlan plan = CPR_TRY(PlanRestoreHost(o));
   if (plan_out != nullptr) *plan_out = plan;
   ProcedureOptions po;
-  po.procedure = o.mode == RestoreMode::kQuorum ? "restore-quorum" : "restore-cluster";
+  po.procedure = ProcedureName(o.mode);
   po.state_dir = host::Host(o.root == "/" ? "" : o.root).state();
   po.inputs = plan.inputs;
   po.dry_run = dry_run;

@@ -33,10 +33,13 @@
 #pragma once
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "client/endpoint.h"
 #include "etcd/backup_set.h"
+#include "host/member_runtime.h"
 #include "procedures/steps.h"
 #include "util/result.h"
 
@@ -55,7 +58,8 @@ struct RestoreHostOptions {
   bool bump = true;           // --no-bump: keep the backup's revisions
   std::string expect_sha256;  // restore-cluster: the backup every host restores
   int wait_seconds = 60;
-  bool again = false;  // run although the same restore already finished here
+  bool again = false;            // run although the same restore already finished here
+  host::RuntimeOptions runtime;  // --runtime, --pid-file
   std::function<void(const std::string&)> out;  // progress lines
 };
 
@@ -66,7 +70,8 @@ struct FencedMember {
 
 struct RestoreHostPlan {
   std::string name, peer_url, client_url, data_dir;
-  std::string etcd_manifest;  // file name in the manifests folder
+  std::shared_ptr<const host::MemberRuntime> runtime;  // what stops and starts the member
+  client::TlsFiles tls;                                // the member's own, from its config
   etcd::BackupSet backup;
   std::string backup_sha256;     // "" when not needed (restore-quorum without a manifest)
   bool backup_verified = false;  // verified in the plan (--fallback)

@@ -43,6 +43,10 @@ void FaultPoint(const std::string& step, const char* when) {
   if (at != nullptr && step + ":" + when == at) std::raise(SIGKILL);
 }
 
+std::string JournalPath(const std::string& state_dir, const std::string& procedure) {
+  return state_dir + "/journal/" + procedure + ".json";
+}
+
 }  // namespace
 
 class Runner {
@@ -51,7 +55,7 @@ class Runner {
   Runner(const std::vector<Step>& steps, const ProcedureOptions& o, ProcedureReport& report)
       : steps_(steps), o_(o), r_(report) {
     r_.procedure = o.procedure;
-    r_.journal = o.state_dir + "/journal/" + o.procedure + ".json";
+    r_.journal = JournalPath(o.state_dir, o.procedure);
   }
 
   Result<void> Run() {
@@ -242,6 +246,22 @@ Result<void> CheckJournal(const ProcedureOptions& o) {
   auto checked = Runner(none, o, r).Check();
   if (!checked) return checked.error();
   return {};
+}
+
+std::map<std::string, std::string> UnfinishedJournalFacts(const std::string& state_dir,
+                                                          const std::string& procedure) {
+  std::map<std::string, std::string> facts;
+  auto text = ReadFileLimited(JournalPath(state_dir, procedure), 4 << 20);
+  if (!text) return facts;
+  try {
+    const Json j = Json::parse(*text);
+    const Json journaled = j.is_object() ? j.value("facts", Json::object()) : Json::object();
+    for (const auto& [k, v] : journaled.items())
+      if (v.is_string()) facts[k] = v.get<std::string>();
+  } catch (const std::exception&) {
+    facts.clear();  // the runner names a damaged journal when it loads it
+  }
+  return facts;
 }
 
 Result<ProcedureReport> RunProcedure(const std::vector<Step>& steps, const ProcedureOptions& o,

@@ -86,6 +86,13 @@ struct ProcedureOptions {
 // without `again`, a damaged journal).
 Result<void> CheckJournal(const ProcedureOptions& options);
 
+// The facts an unfinished run of `procedure` journaled under `state_dir`
+// (empty when there is none or it cannot be read). Reads only: a plan asks
+// what an interrupted run already did (the process runtime's journaled
+// command line, once the process it stopped is gone).
+std::map<std::string, std::string> UnfinishedJournalFacts(const std::string& state_dir,
+                                                          const std::string& procedure);
+
 // Runs (or with dry_run, lists) the steps. The report is filled either way;
 // an error names the step that failed and the journal to resume from.
 Result<ProcedureReport> RunProcedure(const std::vector<Step>& steps,

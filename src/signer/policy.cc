@@ -69,7 +69,7 @@ Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
     return Refuse(fmt::format("CN '{}' is not '{}' (the token is for host {}, profile {})",
                               info.subject.CommonName(), want_cn, token.host, token.profile));
   if (orgs.size() != 1 || orgs[0] != profile.organization)
-    return Refuse(fmt::format("O '{}' is not '{}'", Join(orgs, ","), profile.organization));
+    return Refuse(fmt::format("O '{}' is not '{}'", JoinList(orgs, ","), profile.organization));
 
   // Extensions asked for.
   if (info.requests_ca) return Refuse("CA:TRUE requested");

@@ -188,7 +188,7 @@ std::optional<int64_t> ParseInt64(std::string_view s) {
   return v;
 }
 
-std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
+std::string JoinList(const std::vector<std::string>& parts, std::string_view sep) {
   std::string out;
   for (size_t i = 0; i < parts.size(); i++) {
     if (i > 0) out += sep;
@@ -197,7 +197,7 @@ std::string Join(const std::vector<std::string>& parts, std::string_view sep) {
   return out;
 }
 
-std::vector<std::string> Split(std::string_view s, char sep) {
+std::vector<std::string> SplitList(std::string_view s, char sep) {
   std::vector<std::string> out;
   for (size_t at = 0; at < s.size();) {
     size_t next = s.find(sep, at);

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/bytes.h"
@@ -39,13 +40,13 @@ std::string ToValidUtf8(Bytes s);
 // shell treats specially, else in single quotes ('it'\''s').
 std::string ShellQuote(std::string_view s);
 
+// "a,b,,c" split at `sep` -> {"a", "b", "c"} (empty pieces dropped), and
+// back: the comma lists of flags and of journal facts.
+std::vector<std::string> SplitList(std::string_view s, char sep = ',');
+std::string JoinList(const std::vector<std::string>& items, std::string_view sep = ",");
+
 // A decimal integer, strictly: an optional '-' then digits, nothing else (no
 // spaces, no '+', no 0x); nullopt when malformed or outside int64.
 std::optional<int64_t> ParseInt64(std::string_view s);
-
-// "a,b,c" from {"a", "b", "c"} and ",".
-std::string Join(const std::vector<std::string>& parts, std::string_view sep);
-// The non-empty parts of `s` between `sep`s ("a,,b" -> {"a", "b"}).
-std::vector<std::string> Split(std::string_view s, char sep);
 
 }  // namespace cpr
