@@ -131,6 +131,19 @@ Result<void> Writer::AdoptLeaf(Pgid id, uint32_t overflow, Bytes first_key, uint
   return {};
 }
 
+Result<void> Writer::NewLeaf(const std::vector<std::pair<Bytes, Bytes>>& items, uint64_t rank) {
+  if (!in_bucket_ || items.empty() || rank >= kPutRankBase)
+    return MakeError(Code::kInternal, path_, "NewLeaf outside a bucket, empty, or ranked too high");
+  // Its first key is kept: the page image leaves the buffer on a Flush.
+  leaves_.push_back(Child{leaf_keys_.size(), static_cast<uint32_t>(items.front().first.size()),
+                          next_pgid_, rank});
+  leaf_keys_.append(items.front().first);
+  CPR_TRY(WriteLeaf(items, 0));
+  adopted_leaves_ = true;
+  wrote_leaf_ = true;
+  return {};
+}
+
 Result<void> Writer::FlushLeaf() {
   if (leaf_.empty()) return {};
   const Pgid id = CPR_TRY(WriteLeaf(leaf_, 0));

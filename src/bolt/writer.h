@@ -60,6 +60,10 @@ class Writer {
   // place in the bucket's key order (unique; any order of calls).
   // REQUIRES: 2 <= id, and the page with its overflow below first_pgid.
   Result<void> AdoptLeaf(Pgid id, uint32_t overflow, Bytes first_key, uint64_t rank);
+  // A leaf written anew with `items` (keys ascending; part of a source leaf,
+  // say) at `rank` among the adopted ones. The views must stay valid until
+  // the call returns.
+  Result<void> NewLeaf(const std::vector<std::pair<Bytes, Bytes>>& items, uint64_t rank);
   // The file, for filling adopted pages in place (below first_pgid only).
   int fd() const { return fd_; }
   const std::string& path() const { return path_; }

@@ -73,65 +73,68 @@ class PageCopy {
   Result<void> result_;
 };
 
-// What etcd keeps of the key bucket after compacting at a revision at or
-// above the newest (mvcc/key_index.go compact + kvstore_compaction.go): of
-// each user key only its newest record, and nothing of a key whose newest
-// record is a tombstone (its generation ended). Records arrive in revision
-// order (the key bucket's order), so "newest" is "last seen"; they are
-// written at the bucket's end, still in revision order. Views point into
-// the source's mapping, valid until the bucket ends (FileOrderVisitor).
-class Compaction {
+// Which key-bucket records a restore keeps. --to-revision R: those at or
+// below R. --mark-compacted (at the bump, above every record): what etcd
+// keeps after that compaction (mvcc/key_index.go compact): of each user key
+// its newest record at or below R, none when that is a tombstone (the
+// key's generation ended).
+class KeptRecords {
  public:
-  Result<void> Add(const bolt::LeafElement& e) {
-    const auto rev = Revision::Parse(e.key);
-    const auto user_key = KeyValueUserKey(e.value);
-    if (!rev || !user_key)  // the schema check has counted the fault
-      return MakeError(Code::kCorrupt, "key bucket", "a record without revision or key");
-    const auto index = static_cast<uint32_t>(records_.size());
-    auto [it, fresh] = newest_.try_emplace(*user_key, index);
-    if (!fresh) {
-      kept_[it->second] = false;
-      it->second = index;
-    }
-    records_.push_back({e.key, e.value});
-    kept_.push_back(!rev->tombstone);
-    return {};
+  explicit KeptRecords(const RestoreDbEdits& e)
+      : to_revision_(e.to_revision), compact_(e.compact) {}
+
+  bool filters() const { return compact_ || to_revision_ > 0; }
+
+  // Compaction needs each key's newest record first: every leaf of the key
+  // bucket is seen (Observe, in any order) before any is kept (Keep).
+  void Observe(const bolt::PageView& leaf) {
+    for (size_t i = 0; compact_ && i < leaf.count(); i++)
+      if (auto e = leaf.Leaf(i)) Observe(e->key, e->value);  // else: the checks count it
+  }
+  void Observe(Bytes key, Bytes value) {
+    const auto rev = Revision::Parse(key);
+    const auto user_key = KeyValueUserKey(value);
+    if (!compact_ || !rev || !user_key || (to_revision_ > 0 && rev->main > to_revision_)) return;
+    Revision& n = newest_[*user_key];
+    if (Before(n, *rev)) n = *rev;
+  }
+  void Seal() {
+    for (const auto& [key, rev] : newest_)
+      if (!rev.tombstone) kept_.push_back(rev);
+    newest_.clear();
+    std::sort(kept_.begin(), kept_.end(), Before);
   }
 
-  // Puts the kept records; returns the newest kept revision (0: none).
-  Result<int64_t> Emit(bolt::Writer& w) {
-    int64_t newest = 0;
-    for (size_t i = 0; i < records_.size(); i++) {
-      if (!kept_[i]) continue;
-      CPR_RETURN_IF_ERROR(w.Put(records_[i].key, records_[i].value));
-      kept_count_++;
-      newest = Revision::Parse(records_[i].key)->main;
-    }
-    return newest;
+  bool Keep(const Revision& rev) const {
+    if (to_revision_ > 0 && rev.main > to_revision_) return false;
+    if (!compact_) return true;
+    return std::binary_search(kept_.begin(), kept_.end(), rev, Before);
   }
-  uint64_t kept() const { return kept_count_; }
 
  private:
-  struct View {
-    Bytes key, value;
-  };
-  std::vector<View> records_;
-  std::vector<bool> kept_;
-  std::unordered_map<Bytes, uint32_t> newest_;  // user key -> its newest record
-  uint64_t kept_count_ = 0;
+  static bool Before(const Revision& a, const Revision& b) {
+    return a.main != b.main ? a.main < b.main : a.sub < b.sub;
+  }
+  int64_t to_revision_;
+  bool compact_;
+  std::unordered_map<Bytes, Revision> newest_;  // user key (in the mapping) -> newest record
+  std::vector<Revision> kept_;                  // compaction: the records kept, in order
 };
 
 // Writes what FileOrderCheck hands over, with the changes a restore makes
 // (§5.4): leaves stay where PageCopy put them; meta is rewritten with
 // consistent_index = N (and the compaction mark), alarms dropped on
 // request, the bump tombstone appended to the key bucket, and key, lease
-// and meta created when the source lacked them.
+// and meta created when the source lacked them. With --to-revision or a
+// compaction, a key-bucket leaf whose records are all kept is adopted as it
+// is, one with none left out, and one with some written anew with those.
 class RestoreVisitor : public FileOrderVisitor {
  public:
-  RestoreVisitor(bolt::Writer& writer, const RestoreDbEdits& edits) : w_(writer), e_(edits) {}
+  RestoreVisitor(bolt::Writer& writer, const bolt::Reader& source, const RestoreDbEdits& edits)
+      : w_(writer), r_(source), e_(edits), kept_(edits) {}
 
   bool ByElement(Bytes bucket) override {
-    return Rewrites(e_) || bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
+    return bucket == kMetaBucket || (bucket == kAlarmBucket && e_.clear_alarms);
   }
 
   Result<void> OnBucketBegin(Bytes name) override {
@@ -141,7 +144,13 @@ class RestoreVisitor : public FileOrderVisitor {
   }
 
   Result<void> OnLeaf(bolt::Pgid id, uint32_t overflow, Bytes first_key, uint64_t rank) override {
-    return w_.AdoptLeaf(id, overflow, first_key, rank);
+    if (bucket_ != kKeyBucket || !kept_.filters())
+      return w_.AdoptLeaf(id, overflow, first_key, rank);
+    // Filtered: decided once every leaf was seen (OnBucketEnd).
+    kept_.Observe(CPR_TRY(r_.Page(id)));
+    pending_.push_back({id, overflow, rank, first_keys_.size(), first_key.size()});
+    first_keys_.append(first_key);
+    return {};
   }
 
   Result<void> OnElement(const bolt::LeafElement& e) override {
@@ -153,17 +162,21 @@ class RestoreVisitor : public FileOrderVisitor {
       dropped_++;
       return {};
     }
-    if (bucket_ == kKeyBucket && Rewrites(e_)) return KeyRecord(e);
+    if (bucket_ == kKeyBucket && kept_.filters()) {  // an inline key bucket: see OnLeaf
+      kept_.Observe(e.key, e.value);
+      inline_.emplace_back(e.key, e.value);
+      return {};
+    }
     return w_.Put(e.key, e.value);
   }
 
   Result<void> OnBucketEnd() override {
-    if (bucket_ == kKeyBucket && e_.compact) {
-      // No bump tombstone: etcd's own compaction at the bump would remove
-      // it, and the store's revision comes from finishedCompactRev
-      // (mvcc/kvstore.go restore: currentRev is at least compactMainRev).
-      newest_kept_ = CPR_TRY(compaction_.Emit(w_));
-    } else if (bucket_ == kKeyBucket && e_.bump_to > 0) {
+    if (bucket_ == kKeyBucket && kept_.filters()) CPR_RETURN_IF_ERROR(KeyLeaves());
+    // With a compaction there is no bump tombstone: etcd's own compaction at
+    // the bump would remove it, and the store's revision comes from
+    // finishedCompactRev (mvcc/kvstore.go restore: currentRev is at least
+    // compactMainRev).
+    if (bucket_ == kKeyBucket && e_.bump_to > 0 && !e_.compact) {
       // The tombstone that carries the bump (kBumpKey); it sorts after every
       // record: its revision is above the newest.
       bump_key_ = Revision{e_.bump_to, 0, true}.Encode();
@@ -192,13 +205,11 @@ class RestoreVisitor : public FileOrderVisitor {
   // After the last bucket.
   Result<void> Finish() { return EmitMissingBefore("\xff"); }
   uint64_t dropped() const { return dropped_; }
-  const Compaction& compaction() const { return compaction_; }
+  bool filters() const { return kept_.filters(); }
+  // Key-bucket records written from the source, and the newest of them.
+  uint64_t key_records() const { return key_records_; }
   int64_t newest_kept() const { return newest_kept_; }
-  uint64_t key_records() const { return e_.compact ? compaction_.kept() : key_records_; }
-  uint64_t after_revision() const { return after_revision_; }
-
-  // The key bucket is written record by record, into a file of its own.
-  static bool Rewrites(const RestoreDbEdits& e) { return e.compact || e.to_revision > 0; }
+  uint64_t left_out() const { return left_out_; }
 
  private:
   // Buckets etcd writes that the source lacked, before `name`: only a
@@ -214,18 +225,54 @@ class RestoreVisitor : public FileOrderVisitor {
     return {};
   }
 
-  Result<void> KeyRecord(const bolt::LeafElement& e) {
-    const auto rev = Revision::Parse(e.key);
+  // The key bucket's leaves (checked: pass 1 verified their records), each
+  // adopted whole, left out, or written anew with the records kept.
+  Result<void> KeyLeaves() {
+    kept_.Seal();
+    for (const auto& [key, value] : inline_) {
+      const auto rev = Revision::Parse(key);
+      if (!rev || !kept_.Keep(*rev)) {
+        CPR_RETURN_IF_ERROR(Left(rev));
+        continue;
+      }
+      Count(*rev);
+      CPR_RETURN_IF_ERROR(w_.Put(key, value));
+    }
+    inline_.clear();
+    for (const PendingLeaf& l : pending_)
+      CPR_RETURN_IF_ERROR(
+          KeyLeaf(l.id, l.overflow, Bytes(first_keys_).substr(l.key_at, l.key_size), l.rank));
+    pending_.clear();
+    return {};
+  }
+
+  Result<void> KeyLeaf(bolt::Pgid id, uint32_t overflow, Bytes first_key, uint64_t rank) {
+    const bolt::PageView page = CPR_TRY(r_.Page(id));
+    std::vector<std::pair<Bytes, Bytes>> items;
+    for (size_t i = 0; i < page.count(); i++) {
+      const bolt::LeafElement e = CPR_TRY(page.Leaf(i));
+      const auto rev = Revision::Parse(e.key);
+      if (!rev || !kept_.Keep(*rev)) {
+        CPR_RETURN_IF_ERROR(Left(rev));
+        continue;
+      }
+      Count(*rev);
+      items.emplace_back(e.key, e.value);
+    }
+    if (items.empty()) return {};
+    if (items.size() == page.count()) return w_.AdoptLeaf(id, overflow, first_key, rank);
+    return w_.NewLeaf(items, rank);
+  }
+
+  Result<void> Left(const std::optional<Revision>& rev) {
     if (!rev)  // the schema check has counted the fault
       return MakeError(Code::kCorrupt, "key bucket", "a record key that is not a revision");
-    if (e_.to_revision > 0 && rev->main > e_.to_revision) {
-      after_revision_++;
-      return {};
-    }
-    if (e_.compact) return compaction_.Add(e);
+    left_out_++;
+    return {};
+  }
+  void Count(const Revision& rev) {
     key_records_++;
-    newest_kept_ = rev->main;
-    return w_.Put(e.key, e.value);
+    newest_kept_ = std::max(newest_kept_, rev.main);
   }
 
   // --to-revision: a compaction scheduled above the revision restored to
@@ -244,16 +291,26 @@ class RestoreVisitor : public FileOrderVisitor {
   }
 
   bolt::Writer& w_;
+  const bolt::Reader& r_;
   const RestoreDbEdits& e_;
+  KeptRecords kept_;
+  struct PendingLeaf {
+    bolt::Pgid id;
+    uint32_t overflow;
+    uint64_t rank;
+    size_t key_at, key_size;  // its first key, in first_keys_
+  };
+  std::vector<PendingLeaf> pending_;
+  std::vector<std::pair<Bytes, Bytes>> inline_;  // an inline key bucket's records
+  std::string first_keys_;
   std::string bucket_;
   std::vector<std::string> done_;
   std::map<std::string, std::string> meta_;
   std::string bump_key_, bump_value_;
   uint64_t dropped_ = 0;
-  Compaction compaction_;
-  int64_t newest_kept_ = 0;
   uint64_t key_records_ = 0;
-  uint64_t after_revision_ = 0;
+  int64_t newest_kept_ = 0;
+  uint64_t left_out_ = 0;
 };
 
 struct Join {
@@ -372,19 +429,12 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   // free pages when it opens the file. Copying only the reachable pages
   // would leave holes: a sparse file that took ~1.5 s to delete here, and
   // fragments the db etcd then grows into.
-  //
-  // A compacting or point-in-time restore keeps part of the key bucket's
-  // records: every bucket is written anew, element by element, into a
-  // compact file of its own (no copy), and etcd loads only those records.
-  const bool rewrite = RestoreVisitor::Rewrites(edits);
   bolt::Writer::Options wo;
-  if (!rewrite) {
-    wo.first_pgid = r.meta().pgid;
-    wo.freelist = false;
-  }
+  wo.first_pgid = r.meta().pgid;
+  wo.freelist = false;
   auto writer = CPR_TRY(bolt::Writer::Create(path, r.page_size(), wo));
   PageCopy copy(file, *writer, r.page_size());
-  if (!rewrite) copy.Start(2, r.meta().pgid);
+  copy.Start(2, r.meta().pgid);
   FileOrderCheck::Options fo;
   if (edits.bump_to > 0) {
     fo.forbidden_key = std::string(kBumpKey);
@@ -394,7 +444,7 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   FileOrderCheck files(fo);
   bolt::PageIndex index = CPR_TRY(
       bolt::PageIndex::Build(r, [&](const bolt::PageView& page) { files.OnLeafPage(page); }));
-  RestoreVisitor visitor(*writer, edits);
+  RestoreVisitor visitor(*writer, r, edits);
   Result<void> ran = files.Run(r, index, visitor);
   if (ran) ran = visitor.Finish();
   SchemaCheck& check = files.check();
@@ -425,18 +475,19 @@ Result<RestoreDbResult> WriteRestoredDb(const Backend& source, const std::string
   }
   CPR_RETURN_IF_ERROR(writer->Finish());
   result.bytes = writer->bytes_written();
-  const uint64_t revisions = check.report().revisions;
-  Expected want{revisions + (edits.bump_to > 0 ? 1 : 0),
-                edits.bump_to > 0 ? edits.bump_to : check.report().revision,
-                edits.consistent_index};
-  if (RestoreVisitor::Rewrites(edits)) {
-    const bool tombstone = edits.bump_to > 0 && !edits.compact;
-    want.key_records = visitor.key_records() + (tombstone ? 1 : 0);
-    want.revision = tombstone ? edits.bump_to : visitor.newest_kept();
+  // What the new db must hold: the key records kept (all of them unless
+  // filtered), the bump tombstone, the consistent index.
+  const bool tombstone = edits.bump_to > 0 && !edits.compact;
+  Expected want{check.report().revisions, check.report().revision, edits.consistent_index};
+  if (visitor.filters())
+    want = {visitor.key_records(), visitor.newest_kept(), edits.consistent_index};
+  if (tombstone) {
+    want.key_records++;
+    want.revision = edits.bump_to;
   }
-  result.after_revision = visitor.after_revision();
-  result.compacted_away = edits.compact ? revisions - result.after_revision - want.key_records : 0;
-  result.keys = files.records() - visitor.dropped() - result.compacted_away - result.after_revision;
+  result.compacted_away = edits.compact ? visitor.left_out() : 0;
+  result.after_revision = edits.compact ? 0 : visitor.left_out();
+  result.keys = files.records() - visitor.dropped() - visitor.left_out();
   CPR_RETURN_IF_ERROR(CrossCheck(path, want));
   return result;
 }
