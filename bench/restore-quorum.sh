@@ -47,14 +47,19 @@ PY
     --command-timeout=1s get x >/dev/null 2>&1; do sleep 0.02; done
   since "$t0"
   cp "$W/rq.log" "$W/rq-last.log"
+  # etcd's own part: from its start to the first linearizable read (boot,
+  # index load, first election), and CPR's restore-db step
+  awk -F'|' '$2 ~ /wait-serving|restore-db|stop-pods/ {gsub(/ /, "", $2); gsub(/ /, "", $5);
+    printf "%s=%s ", $2, $5}' "$W/rq.log" >"$W/steps-$RANDOM.txt"
   "$CPR" lab down --dir "$W/lab" >/dev/null
   rm -rf "$W/bk"
 }
 
 CPR_TIMES=()
 for run in $(seq 1 "$RUNS"); do
+  rm -f "$W"/steps-*.txt
   t=$(cpr_run | tail -1)
-  log "cpr restore-quorum run $run: kill -> serving ${t}s"
+  log "cpr restore-quorum run $run: kill -> serving ${t}s ($(cat "$W"/steps-*.txt))"
   CPR_TIMES+=("$t")
 done
 log "etcdctl procedure (bench/rto-3member.sh, RUNS=$RUNS)"

@@ -46,5 +46,6 @@ void AddRestoreQuorumCommand(CLI::App& app, RunState& state);
 void AddRestoreClusterCommand(CLI::App& app, RunState& state);
 void AddDrillCommand(CLI::App& app, RunState& state);
 void AddLabCommand(CLI::App& app, RunState& state);
+void AddSurveyCommand(CLI::App& app, RunState& state);
 
 }  // namespace cpr::cli

@@ -43,6 +43,7 @@ int main(int argc, char** argv) {
   cpr::cli::AddRestoreQuorumCommand(app, state);
   cpr::cli::AddRestoreClusterCommand(app, state);
   cpr::cli::AddDrillCommand(app, state);
+  cpr::cli::AddSurveyCommand(app, state);
   cpr::cli::AddLabCommand(app, state);
   try {
     app.parse(argc, argv);

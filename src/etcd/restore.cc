@@ -20,6 +20,7 @@
 #include <set>
 
 #include "etcd/backend.h"
+#include "etcd/data_dir_state.h"
 #include "etcd/mvcc.h"
 #include "etcd/restore_db.h"
 #include "etcd/snap_file.h"
@@ -112,15 +113,6 @@ Result<void> ResolveOwner(const RestoreConfig& c, RestorePlan& p) {
   return {};
 }
 
-// etcd holds an exclusive flock on member/snap/db while it runs (bbolt).
-bool DbLockedByEtcd(const std::string& member) {
-  int fd = ::open((member + "/snap/db").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return locked;
-}
-
 Result<void> CheckFreeSpace(const std::string& dir, uint64_t need, const std::string& what) {
   struct statvfs vfs {};
   if (::statvfs(dir.c_str(), &vfs) != 0) return {};  // cannot tell: let the write fail
@@ -204,7 +196,7 @@ Result<RestorePlan> PlanRestore(const RestoreConfig& c) {
                        "a member already exists in the data dir",
                        "pass --move-aside to move it into a timestamped folder beside it, or "
                        "choose another --data-dir");
-    if (DbLockedByEtcd(p.member_dir))
+    if (DataDirLockedByEtcd(p.data_dir))
       return MakeError(Code::kFailedPrecondition, p.member_dir,
                        "etcd is still running on it (member/snap/db is locked)",
                        "stop the etcd member (its static pod or service) first");

@@ -73,8 +73,9 @@ std::string RestoreWalRecords(const Membership& m) {
   return w.bytes();
 }
 
-Result<std::vector<WalRecord>> DecodeWal(Bytes segment) {
+std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail) {
   std::vector<WalRecord> out;
+  tail->clear();
   uint32_t crc = 0;
   size_t off = 0;
   while (off + 8 <= segment.size()) {
@@ -82,10 +83,11 @@ Result<std::vector<WalRecord>> DecodeWal(Bytes segment) {
     if (field == 0) break;
     const uint64_t len = field & 0x00FFFFFFFFFFFFFFULL;
     const uint64_t pad = (field >> 63) ? (field >> 56) & 7 : 0;
-    const auto at = [&](const std::string& what) {
-      return MakeError(Code::kCorrupt, fmt::format("WAL record at offset {}", off), what);
+    const auto stop = [&](const std::string& what) {
+      *tail = fmt::format("WAL record at offset {}: {}", off, what);
+      return out;
     };
-    if (len + pad > segment.size() - off - 8) return at("runs past the end of the segment");
+    if (len + pad > segment.size() - off - 8) return stop("runs past the end of the segment");
     WireReader r(segment.substr(off + 8, len));
     WireField f;
     WalRecord rec;
@@ -94,18 +96,27 @@ Result<std::vector<WalRecord>> DecodeWal(Bytes segment) {
       if (f.number == 2) rec.crc = static_cast<uint32_t>(f.varint);
       if (f.number == 3) rec.data = std::string(f.bytes);
     }
-    if (r.error()) return at("not a walpb.Record");
+    if (r.error()) return stop("not a walpb.Record");
     if (rec.type == static_cast<int64_t>(WalRecordType::kCrc)) {
-      if (crc != 0 && rec.crc != crc) return at("crc record does not match the chain");
+      if (crc != 0 && rec.crc != crc) return stop("crc record does not match the chain");
       crc = rec.crc;
     } else {
       crc = Crc32c(crc, rec.data);
       if (rec.crc != crc)
-        return at(fmt::format("CRC mismatch: record {:08x}, chain {:08x}", rec.crc, crc));
+        return stop(fmt::format("CRC mismatch: record {:08x}, chain {:08x}", rec.crc, crc));
     }
     out.push_back(std::move(rec));
     off += 8 + len + pad;
   }
+  return out;
+}
+
+Result<std::vector<WalRecord>> DecodeWal(Bytes segment) {
+  std::string tail;
+  std::vector<WalRecord> out = DecodeWalPrefix(segment, &tail);
+  if (!tail.empty())
+    return MakeError(Code::kCorrupt, tail.substr(0, tail.find(": ")),
+                     tail.substr(tail.find(": ") + 2));
   return out;
 }
 

@@ -53,5 +53,8 @@ struct WalRecord {
 // Decodes records until a zero length field or the end; checks framing and
 // the CRC chain. Errors name the record's offset.
 Result<std::vector<WalRecord>> DecodeWal(Bytes segment);
+// The same, keeping the records before a fault; `tail` then says what ended
+// the read there ("" when the segment was read to its end).
+std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail);
 
 }  // namespace cpr::etcd

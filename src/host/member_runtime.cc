@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <thread>
 
+#include "etcd/data_dir_state.h"
 #include "host/probe.h"
 #include "host/static_pods.h"
 #include "util/process.h"
@@ -100,13 +101,7 @@ Result<std::unique_ptr<MemberRuntime>> OpenRuntime(const Host& h, const RuntimeO
   return MakeError(Code::kInternal, "--runtime", "auto not resolved");
 }
 
-bool DataDirLocked(const std::string& data_dir) {
-  const int fd = ::open((data_dir + "/member/snap/db").c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) return false;
-  const bool locked = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return locked;
-}
+bool DataDirLocked(const std::string& data_dir) { return etcd::DataDirLockedByEtcd(data_dir); }
 
 Result<std::string> WaitEtcdGone(const MemberConfig& m, pid_t pid, const StopOptions& o,
                                  const std::string& who, const std::string& asked,

@@ -199,6 +199,35 @@ class Procedures(etcdlab.TestCase):
         out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn(lab.dir, out, "lab down left a process of the lab")
 
+    def test_survey_names_the_most_up_to_date_master(self):
+        """m3 dies first and misses writes: `cpr survey` reads every data dir
+        offline and names m1 or m2, whose WAL reaches at least the index the
+        cluster had committed; m3's ends before it."""
+        lab = self.lab
+        load(lab, "m1", n=50)
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
+        load(lab, "m1", n=80, seed=2)
+        st = json.loads(lab.ctl(["m1"], "endpoint", "status", "-w", "json").stdout)[0]["Status"]
+        committed = int(st["raftIndex"])
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m1")
+        self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
+        doc = json.loads(self.c.ok("survey", "--lab", lab.dir, "-w", "json").stdout)
+        hosts = {h["name"]: h for h in doc["hosts"]}
+        self.assertIn(doc["best"], ("m1", "m2"))
+        self.assertGreaterEqual(hosts[doc["best"]]["wal_last_index"], committed)
+        self.assertLess(hosts["m3"]["wal_last_index"], committed)
+        self.assertEqual({h["cluster_id"] for h in hosts.values()}, {hosts["m1"]["cluster_id"]})
+        self.assertEqual(sorted(h["member_name"] for h in hosts.values()), ["m1", "m2", "m3"])
+        self.assertFalse(any(h["etcd_running"] for h in hosts.values()))
+        # a host whose data dir is not there is named, the others still compared
+        empty = os.path.join(self.tmp, "empty-root")
+        os.makedirs(empty)
+        r = self.c.run("survey", "--root", empty, "--root", lab.root("m3"), "-w", "json")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        doc = json.loads(r.stdout)
+        self.assertEqual(doc["best"], lab.root("m3"))
+        self.assertIn("no member/", [h for h in doc["hosts"] if h["root"] == empty][0]["error"])
+
     def test_restore_quorum(self):
         lab = self.lab
         want = load(lab, "m1")

@@ -134,6 +134,23 @@ TEST(Wal, DecoderCatchesBrokenChain) {
   EXPECT_NE(records.error().what.find("CRC mismatch"), std::string::npos);
 }
 
+// A crash cuts the last record: the records before it are kept (survey reads
+// a torn WAL as etcd does before repairing it), and the cut is named.
+TEST(Wal, PrefixKeepsWhatPrecedesATornTail) {
+  auto m1 = ComputeMembership(
+      "m1=http://127.0.0.1:24581,m2=http://127.0.0.1:24583,m3=http://127.0.0.1:24585", "tok3", "m1",
+      "http://127.0.0.1:24581");
+  ASSERT_TRUE(m1);
+  const std::string wal = RestoreWalRecords(*m1);
+  std::string tail;
+  EXPECT_EQ(DecodeWalPrefix(wal, &tail).size(), 8u);
+  EXPECT_EQ(tail, "");
+  const std::string torn = wal.substr(0, wal.size() - 5);
+  EXPECT_EQ(DecodeWalPrefix(torn, &tail).size(), 7u);
+  EXPECT_NE(tail.find("runs past the end"), std::string::npos) << tail;
+  EXPECT_FALSE(DecodeWal(torn));
+}
+
 TEST(SnapFile, ByteIdenticalToEtcdctl) {
   auto r1 =
       ComputeMembership("r1=http://127.0.0.1:24480", "tok-new", "r1", "http://127.0.0.1:24480");
