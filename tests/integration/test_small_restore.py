@@ -163,6 +163,29 @@ class SmallRestore(etcdlab.TestCase):
                 self.assertIn(self.ref[tag]["ids"][0], out, "the member ID is printed")
                 self.assertIn("etcd --name r1", out, "the etcd flags are printed")
 
+    def test_hashkv_of_every_fixture_equals_etcds(self):
+        """`cpr snapshot hashkv --rev R` = etcd's HashKV at R on a member restored
+        from each fixture, at every revision it answers (compaction+1 .. newest),
+        and at the current revision (R left out)."""
+        for tag, snap in (("A", SNAP_A), ("B", SNAP_B)):
+            with self.subTest(snap=tag):
+                d = os.path.join(self.work("hk"), "data")
+                rl.etcdctl_restore(snap, self.flags_for(d))
+                m = rl.Member("r1", d, self.pport, self.cluster, self.tmp)
+                try:
+                    st = m.ctl_json("endpoint", "status")[0]["Status"]
+                    newest = int(st["header"]["revision"])
+                    _, compacted = m.hashkv(0)
+                    revs = range(max(compacted, 0) + 1, newest + 1)
+                    want = {r: m.hashkv(r)[0] for r in revs}
+                    want[0] = m.hashkv(0)[0]
+                finally:
+                    m.stop()
+                self.assertGreater(len(revs), 3)
+                for r, h in want.items():
+                    args = ["snapshot", "hashkv", snap] + (["--rev", r] if r else [])
+                    self.assertEqual(self.c.json(*args)["hash"], h, "%s --rev %d" % (tag, r))
+
     def test_same_db_without_copy_file_range(self):
         """The db's pages are copied in the kernel (copy_file_range) when the
         filesystems allow it, else through a buffer: the same bytes either way."""
