@@ -196,18 +196,18 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
   p.data_dir = member.data_dir;
   while (p.data_dir.size() > 1 && p.data_dir.back() == '/') p.data_dir.pop_back();
   // The data dir is moved aside whole and the staged one renamed into its
-  // place: both need a plain directory on its parent's filesystem.
+  // place when it is a plain directory on its parent's filesystem; a mount
+  // point or a symlink keeps its place and its member/ is swapped inside.
   {
     struct stat st {
     }, parent{};
-    if (::lstat(p.data_dir.c_str(), &st) == 0) {
-      if (S_ISLNK(st.st_mode) ||
-          (::stat(DirName(p.data_dir).c_str(), &parent) == 0 && parent.st_dev != st.st_dev))
-        return MakeError(Code::kFailedPrecondition, p.data_dir,
-                         "the data dir is a symlink or a mount point: CPR moves it aside with a "
-                         "rename, which cannot cross filesystems",
-                         "not supported yet: restore this host with `cpr snapshot restore "
-                         "--move-aside` into the data dir");
+    if (::lstat(p.data_dir.c_str(), &st) == 0 &&
+        (S_ISLNK(st.st_mode) ||
+         (::stat(DirName(p.data_dir).c_str(), &parent) == 0 && parent.st_dev != st.st_dev))) {
+      p.swap_member = true;
+      p.notes.push_back(
+          fmt::format("{} is a {}: its member/ is swapped inside it (the old one kept beside it)",
+                      p.data_dir, S_ISLNK(st.st_mode) ? "symlink" : "mount point"));
     }
   }
   if (p.name.empty() || p.peer_url.empty() || p.client_url.empty())
@@ -387,7 +387,12 @@ Result<void> StartRestoredManifests(const host::Host& h, StepContext& ctx) {
 
 std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHostPlan& p) {
   const host::Host h(o.root == "/" ? "" : o.root);
-  const std::string staged = p.data_dir + ".cpr-staged";
+  // Where the restored member is made, and what is swapped: the data dir,
+  // or (swap_member) its member/ with a data dir staged inside it.
+  const std::string staged =
+      p.swap_member ? p.data_dir + "/.cpr-staged" : p.data_dir + ".cpr-staged";
+  const std::string live = p.swap_member ? p.data_dir + "/member" : p.data_dir;
+  const std::string incoming = p.swap_member ? staged + "/member" : staged;
   std::vector<Step> steps;
 
   steps.push_back(
@@ -446,34 +451,36 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
       {"swap-data-dir",
        fmt::format("move {} aside (kept, never deleted) and rename the restored member into its "
                    "place",
-                   p.data_dir),
-       [p, staged](StepContext& ctx) -> Result<void> {
+                   live),
+       [p, staged, live, incoming](StepContext& ctx) -> Result<void> {
          if (ctx.Get("swapped") == "yes") return {};
          if (host::DataDirLocked(p.data_dir))
            return MakeError(Code::kFailedPrecondition, p.data_dir, "etcd still holds the data dir",
                             "stop etcd on this host");
          // The aside name is journaled before the rename, so a kill between
-         // the two still names where the old data dir went.
+         // the two still names where the old data went.
          std::string aside = ctx.Get("moved_data_dir");
-         if (aside.empty() && Exists(p.data_dir) && Exists(staged)) {
-           aside = MoveAsideName(p.data_dir, LocalStamp());
+         if (aside.empty() && Exists(live) && Exists(incoming)) {
+           aside = MoveAsideName(live, LocalStamp());
            ctx.Set("moved_data_dir", aside);
            CPR_RETURN_IF_ERROR(ctx.Save());
          }
-         if (!aside.empty() && !Exists(aside) && Exists(p.data_dir) && Exists(staged)) {
-           CPR_RETURN_IF_ERROR(Rename(p.data_dir, aside));
-           ctx.Say("the old data dir is kept at " + aside);
+         if (!aside.empty() && !Exists(aside) && Exists(live) && Exists(incoming)) {
+           CPR_RETURN_IF_ERROR(Rename(live, aside));
+           ctx.Say("the old " + std::string(p.swap_member ? "member" : "data dir") +
+                   " is kept at " + aside);
          }
-         if (Exists(staged)) {
-           if (Exists(p.data_dir))
-             return MakeError(Code::kFailedPrecondition, p.data_dir,
+         if (Exists(incoming)) {
+           if (Exists(live))
+             return MakeError(Code::kFailedPrecondition, live,
                               "a data dir appeared while the restore ran",
                               "move it aside by hand and run again");
-           CPR_RETURN_IF_ERROR(Rename(staged, p.data_dir));
+           CPR_RETURN_IF_ERROR(Rename(incoming, live));
          } else if (!Exists(p.data_dir + "/member")) {
            return MakeError(Code::kInternal, staged, "the restored member is gone",
                             "move the journal aside and run again");
          }
+         if (p.swap_member) ::rmdir(staged.c_str());  // emptied: only CPR's own folder
          ctx.Set("swapped", "yes");
          return {};
        }});

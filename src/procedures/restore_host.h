@@ -70,6 +70,10 @@ struct FencedMember {
 
 struct RestoreHostPlan {
   std::string name, peer_url, client_url, data_dir;
+  // The data dir is a mount point or a symlink (a disk of its own): a rename
+  // of it would cross filesystems or move the link, so its member/ is
+  // swapped inside it instead, staged beside it in <data dir>/.cpr-staged.
+  bool swap_member = false;
   std::shared_ptr<const host::MemberRuntime> runtime;  // what stops and starts the member
   client::TlsFiles tls;                                // the member's own, from its config
   etcd::BackupSet backup;

@@ -141,6 +141,18 @@ def tree_digest(root, rels):
     return h.hexdigest()
 
 
+def tree_layout(root, rel):
+    """(path, inode) of everything under root/rel: what a refusal must not move,
+    create or remove. Not contents: a running etcd without quorum campaigns
+    and writes its HardState to its own WAL once per election timeout."""
+    out = []
+    for d, dirs, files in sorted(os.walk(os.path.join(root, rel))):
+        for f in sorted(dirs + files):
+            p = os.path.join(d, f)
+            out.append((p, os.lstat(p).st_ino))
+    return sorted(out)
+
+
 def pid_alive(pid):
     try:
         os.kill(pid, 0)
@@ -263,6 +275,33 @@ class Procedures(etcdlab.TestCase):
         self.assertTrue(os.path.isfile(os.path.join(lab.root("m1"),
                                                     "etc/kubernetes/manifests/haproxy.yaml")))
 
+    def test_restore_quorum_on_a_symlinked_data_dir(self):
+        """The data dir is a symlink to a disk of its own (as a mount point is):
+        it keeps its place, its member/ is swapped inside it, the old member
+        is kept beside it, and the survivor serves the backup."""
+        lab = self.lab
+        want = load(lab, "m1", n=100)
+        bdir = os.path.join(self.tmp, "backups")
+        lab.backup("m2", bdir)
+        lab.client("m1").put(PREFIX + "after", b"after the backup")
+        for n in ("m1", "m2", "m3"):
+            self.c.ok("lab", "kill", "--dir", lab.dir, n)
+        data = os.path.join(lab.root("m1"), "var/lib/etcd")
+        disk = os.path.join(self.tmp, "disk-etcd")
+        shutil.move(data, disk)
+        os.symlink(disk, data)
+        self.c.ok("lab", "start", "--dir", lab.dir, "m1")  # etcd on the symlinked dir, no quorum
+        r = self.c.ok("restore-quorum", bdir, lab.initial_cluster(["m1"]), "--root", lab.root("m1"),
+                      timeout=300)
+        self.assertIn(b"symlink", r.stderr + r.stdout)
+        self.assertEqual(os.readlink(data), disk)
+        self.assertServesBackup(lab, "m1", want)
+        self.assertEqual(lab.members("m1"), ["m1"])
+        aside = [d for d in os.listdir(disk) if d.startswith("member.moved-aside-")]
+        self.assertEqual(len(aside), 1, os.listdir(disk))
+        self.assertTrue(os.path.isfile(os.path.join(disk, aside[0], "snap/db")))
+        self.assertFalse(os.path.exists(os.path.join(disk, ".cpr-staged")))
+
     def test_restore_cluster_lab(self):
         lab = self.lab
         want = load(lab, "m1", seed=2)
@@ -349,13 +388,13 @@ class Procedures(etcdlab.TestCase):
         self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
         self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
         root = lab.root("m1")
-        before = tree_digest(root, ["etc/kubernetes", "var/lib/etcd"])
+        before = (tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib"))
         ic = lab.initial_cluster(["m1"])
         r = self.c.run("restore-quorum", bdir, ic, "--root", root, timeout=120)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(os.path.basename(db).encode(), r.stderr)
         self.assertIn(b"--fallback", r.stderr)
-        self.assertEqual(tree_digest(root, ["etc/kubernetes", "var/lib/etcd"]), before)
+        self.assertEqual((tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib")), before)
         r = self.c.ok("restore-quorum", bdir, ic, "--root", root, "--fallback", "-w", "json",
                       timeout=300)
         doc = json.loads(r.stdout)
