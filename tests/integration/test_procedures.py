@@ -388,13 +388,15 @@ class Procedures(etcdlab.TestCase):
         self.c.ok("lab", "kill", "--dir", lab.dir, "m2")
         self.c.ok("lab", "kill", "--dir", lab.dir, "m3")
         root = lab.root("m1")
-        before = (tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib"))
+        etcd_dirs = lambda: sorted(d for d in os.listdir(os.path.join(root, "var/lib")) if "etcd" in d)
+        before = (tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib/etcd"), etcd_dirs())
         ic = lab.initial_cluster(["m1"])
         r = self.c.run("restore-quorum", bdir, ic, "--root", root, timeout=120)
         self.assertEqual(r.returncode, 1, r.stderr)
         self.assertIn(os.path.basename(db).encode(), r.stderr)
         self.assertIn(b"--fallback", r.stderr)
-        self.assertEqual((tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib")), before)
+        self.assertEqual((tree_digest(root, ["etc/kubernetes"]), tree_layout(root, "var/lib/etcd"),
+                          etcd_dirs()), before)
         r = self.c.ok("restore-quorum", bdir, ic, "--root", root, "--fallback", "-w", "json",
                       timeout=300)
         doc = json.loads(r.stdout)
