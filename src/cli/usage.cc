@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <iostream>
 
 #include "cli/command.h"
@@ -13,8 +14,12 @@
 namespace cpr::cli {
 
 CLI::Option* AddWriteOut(CLI::App* cmd, std::string* format, const std::string& help) {
-  return cmd->add_option("-w,--write-out", *format, help)
-      ->envname("ETCDCTL_WRITE_OUT")
+  // The variable becomes the default, not CLI11's envname: subcommands that
+  // share one Flags (snapshot's) would each apply the variable after the
+  // parse, over the flag the one that ran was given.
+  if (const char* env = std::getenv("ETCDCTL_WRITE_OUT"); env != nullptr && *env != '\0')
+    *format = env;
+  return cmd->add_option("-w,--write-out", *format, help + " (env ETCDCTL_WRITE_OUT)")
       ->capture_default_str();
 }
 
