@@ -6,6 +6,7 @@
 
 #include <iostream>
 
+#include "cli/command.h"
 #include "util/duration.h"
 
 namespace cpr::cli {
@@ -41,9 +42,18 @@ void AddClientFlags(CLI::App* cmd, ClientFlags* f) {
       ->envname("ETCDCTL_COMMAND_TIMEOUT")
       ->capture_default_str()
       ->group("Connection");
-  cmd->add_option("-w,--write-out", f->format, "output: table, simple, json or yaml")
-      ->envname("ETCDCTL_WRITE_OUT")
-      ->capture_default_str();
+  cmd->add_flag("--insecure-transport{true}", f->insecure_transport,
+                "plaintext for host:port endpoints when no certificate is given (default true; "
+                "false: TLS with the system's CAs)")
+      ->envname("ETCDCTL_INSECURE_TRANSPORT")
+      ->group("Connection");
+  cmd->add_flag("--insecure-skip-tls-verify", f->insecure_skip_tls_verify,
+                "accepted for etcdctl's sake, but CPR always verifies the server's certificate")
+      ->envname("ETCDCTL_INSECURE_SKIP_TLS_VERIFY")
+      ->group("Connection");
+  cmd->add_flag("--hex", f->hex, "print keys and values as hex escapes (simple output)")
+      ->envname("ETCDCTL_HEX");
+  AddWriteOut(cmd, &f->format, "output: table, simple, json or yaml");
 }
 
 namespace {
@@ -81,6 +91,12 @@ Result<client::Config> ClientConfigFrom(const ClientFlags& f) {
   c.tls = client::TlsFiles{f.cacert, f.cert, f.key};
   c.dial_timeout = CPR_TRY(ParseGoDuration(f.dial_timeout, "--dial-timeout"));
   c.command_timeout = CPR_TRY(ParseGoDuration(f.command_timeout, "--command-timeout"));
+  c.insecure_transport = f.insecure_transport;
+  // Recovery tools run with root's certificates on the masters: a connection
+  // nobody verified could hand them to anyone. Said once, never done.
+  if (f.insecure_skip_tls_verify)
+    std::cerr << "cpr: note: --insecure-skip-tls-verify is ignored: cpr always verifies the "
+                 "server's certificate (pass the CA that signed it with --cacert)\n";
   if (!f.user.empty()) {
     if (!f.password.empty()) {
       c.user = f.user;

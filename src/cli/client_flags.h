@@ -7,6 +7,9 @@
 //   --dial-timeout (2s) --command-timeout (5s), Go durations
 //     (ETCDCTL_DIAL_TIMEOUT, _COMMAND_TIMEOUT)
 //   -w/--write-out simple|table|json|yaml (ETCDCTL_WRITE_OUT)
+//   --hex: keys and values as \x.. escapes in simple output (ETCDCTL_HEX)
+//   --insecure-transport (default true; false: TLS even without --cacert)
+//   --insecure-skip-tls-verify: accepted, but CPR verifies anyway and says so
 // and how a command's output format is chosen.
 #pragma once
 
@@ -27,6 +30,9 @@ struct ClientFlags {
   std::string dial_timeout = "2s";
   std::string command_timeout = "5s";
   std::string format = "table";
+  bool hex = false;
+  bool insecure_transport = true;
+  bool insecure_skip_tls_verify = false;
 };
 
 // Adds the flags above to one (leaf) subcommand.

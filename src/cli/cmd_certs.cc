@@ -276,8 +276,7 @@ void AddCertsCommand(CLI::App& app, RunState& state) {
   certs->require_subcommand(1);
   static CertsFlags f;
   auto output = [&](CLI::App* c) {
-    c->add_option("-w,--write-out", f.format, "Output format: table, json or yaml")
-        ->capture_default_str();
+    AddWriteOut(c, &f.format, "Output format: table, json or yaml");
   };
 
   auto* check = certs->add_subcommand(

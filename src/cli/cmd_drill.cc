@@ -63,7 +63,7 @@ void AddDrillCommand(CLI::App& app, RunState& state) {
   c->add_flag("--keep", f.o.keep, "Keep the labs' folders (their processes are stopped)");
   c->add_flag("--no-baseline", f.no_baseline,
               "Do not time etcdctl's restore of the same backup for comparison");
-  c->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+  AddWriteOut(c, &f.format, "table or json");
   c->callback([&state] {
     auto r = RunDrillCommand(f);
     if (!r)

@@ -10,6 +10,8 @@
 // arguments as on the command line (quoted with "..." or '...').
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <iostream>
 #include <iterator>
@@ -29,6 +31,7 @@ struct Flags {
   int64_t rev = 0, limit = 0;
   std::string lease = "0";
   std::string consistency = "l";
+  std::string sort_by, order;  // etcdctl's --sort-by and --order, any case
 };
 
 // clientv3's getPrefix: the first key after every key starting with `key`.
@@ -72,6 +75,40 @@ Result<std::pair<std::string, std::string>> KeyRange(const Flags& f, const char*
   return std::pair{key, end};
 }
 
+std::string Upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// etcdctl get's --order and --sort-by: etcd sorts (before --limit); a
+// target without an order sorts ascending, an order without a target sorts
+// by key.
+Result<void> SetSort(const Flags& f, client::RangeRequest* r) {
+  using Order = client::RangeRequest::SortOrder;
+  using Target = client::RangeRequest::SortTarget;
+  static const std::pair<const char*, Order> kOrders[] = {
+      {"", Order::kNone}, {"ASCEND", Order::kAscend}, {"DESCEND", Order::kDescend}};
+  static const std::pair<const char*, Target> kTargets[] = {
+      {"", Target::kKey},       {"CREATE", Target::kCreate}, {"KEY", Target::kKey},
+      {"MODIFY", Target::kMod}, {"VALUE", Target::kValue},   {"VERSION", Target::kVersion}};
+  auto order = std::find_if(std::begin(kOrders), std::end(kOrders),
+                            [&](const auto& o) { return Upper(f.order) == o.first; });
+  if (order == std::end(kOrders))
+    return MakeError(Code::kInvalidArgument, "--order", "bad sort order " + f.order,
+                     "ASCEND or DESCEND");
+  auto target = std::find_if(std::begin(kTargets), std::end(kTargets),
+                             [&](const auto& t) { return Upper(f.sort_by) == t.first; });
+  if (target == std::end(kTargets))
+    return MakeError(Code::kInvalidArgument, "--sort-by", "bad sort target " + f.sort_by,
+                     "CREATE, KEY, MODIFY, VALUE or VERSION");
+  r->sort_order = order->second;
+  r->sort_target = target->second;
+  // clientv3's WithSort: keys ascending is etcd's own order, asked as none.
+  if (r->sort_target == Target::kKey && r->sort_order == Order::kAscend)
+    r->sort_order = Order::kNone;
+  return {};
+}
+
 Result<client::RangeRequest> GetRequest(const Flags& f) {
   auto [key, end] = CPR_TRY(KeyRange(f, "get"));
   if (f.consistency != "l" && f.consistency != "s")
@@ -85,6 +122,7 @@ Result<client::RangeRequest> GetRequest(const Flags& f) {
   r.keys_only = f.keys_only;
   r.count_only = f.count_only;
   r.serializable = f.consistency == "s";
+  CPR_RETURN_IF_ERROR(SetSort(f, &r));
   return r;
 }
 
@@ -132,19 +170,19 @@ void PrintDoc(LiveFormat format, const Json& doc) {
 
 bool Structured(LiveFormat f) { return f == LiveFormat::kJson || f == LiveFormat::kYaml; }
 
-void PrintGet(const client::RangeResponse& r, bool value_only) {
+void PrintGet(const client::RangeResponse& r, bool value_only, bool hex) {
   for (const auto& kv : r.kvs) {
-    if (!value_only) std::cout << kv.key << '\n';
-    std::cout << kv.value << '\n';
+    if (!value_only) std::cout << KvText(kv.key, hex) << '\n';
+    std::cout << KvText(kv.value, hex) << '\n';
   }
 }
-void PrintPut(const client::PutResponse& r) {
+void PrintPut(const client::PutResponse& r, bool hex) {
   std::cout << "OK\n";
-  if (r.prev_kv) PrintKvSimple(std::cout, *r.prev_kv);
+  if (r.prev_kv) PrintKvSimple(std::cout, *r.prev_kv, hex);
 }
-void PrintDel(const client::DeleteRangeResponse& r) {
+void PrintDel(const client::DeleteRangeResponse& r, bool hex) {
   std::cout << r.deleted << '\n';
-  for (const auto& kv : r.prev_kvs) PrintKvSimple(std::cout, kv);
+  for (const auto& kv : r.prev_kvs) PrintKvSimple(std::cout, kv, hex);
 }
 
 Result<void> RunGet(const Flags& f) {
@@ -155,7 +193,7 @@ Result<void> RunGet(const Flags& f) {
   if (Structured(format))
     PrintDoc(format, RangeJson(r));
   else
-    PrintGet(r, f.print_value_only);
+    PrintGet(r, f.print_value_only, f.client.hex);
   return {};
 }
 
@@ -167,7 +205,7 @@ Result<void> RunPut(const Flags& f) {
   if (Structured(format))
     PrintDoc(format, PutJson(r));
   else
-    PrintPut(r);
+    PrintPut(r, f.client.hex);
   return {};
 }
 
@@ -179,7 +217,7 @@ Result<void> RunDel(const Flags& f) {
   if (Structured(format))
     PrintDoc(format, DeleteRangeJson(r));
   else
-    PrintDel(r);
+    PrintDel(r, f.client.hex);
   return {};
 }
 
@@ -382,9 +420,10 @@ Result<void> RunTxn(const Flags& f) {
   std::cout << (r.succeeded ? "SUCCESS" : "FAILURE") << '\n';
   for (const auto& op : r.responses) {
     std::cout << '\n';
-    if (const auto* g = std::get_if<client::RangeResponse>(&op)) PrintGet(*g, false);
-    if (const auto* p = std::get_if<client::PutResponse>(&op)) PrintPut(*p);
-    if (const auto* d = std::get_if<client::DeleteRangeResponse>(&op)) PrintDel(*d);
+    const bool hex = f.client.hex;
+    if (const auto* g = std::get_if<client::RangeResponse>(&op)) PrintGet(*g, false, hex);
+    if (const auto* p = std::get_if<client::PutResponse>(&op)) PrintPut(*p, hex);
+    if (const auto* d = std::get_if<client::DeleteRangeResponse>(&op)) PrintDel(*d, hex);
   }
   return {};
 }
@@ -416,6 +455,8 @@ void AddKvCommand(CLI::App& app, RunState& state) {
   get->add_flag("--count-only", gf->count_only, "only the count of keys");
   get->add_flag("--print-value-only", gf->print_value_only, "simple output: values only");
   get->add_option("--consistency", gf->consistency, "l (linearizable) or s (serializable)");
+  get->add_option("--order", gf->order, "ASCEND or DESCEND (etcd sorts before --limit)");
+  get->add_option("--sort-by", gf->sort_by, "CREATE, KEY, MODIFY, VALUE or VERSION");
   AddClientFlags(get, &gf->client);
 
   auto [put, pf] = leaf("put", "Put a key (VALUE from stdin when absent)", RunPut);

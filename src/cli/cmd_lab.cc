@@ -101,12 +101,12 @@ void AddLabCommand(CLI::App& app, RunState& state) {
   dir(up);
   StrictInt(up->add_option("--masters", f.masters, "How many master hosts"), 1, 9)
       ->capture_default_str();
-  up->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+  AddWriteOut(up, &f.format, "table or json");
   run(up, [] { return RunUp(f); });
 
   auto* status = lab->add_subcommand("status", "Each host: up or not, its pods, etcd answering");
   dir(status);
-  status->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+  AddWriteOut(status, &f.format, "table or json");
   run(status, [] { return RunStatus(f); });
 
   auto* kill = lab->add_subcommand(
@@ -125,7 +125,7 @@ void AddLabCommand(CLI::App& app, RunState& state) {
       "add", "A fresh empty host NAME (root, address, runner; no etcd) joins the lab");
   dir(add);
   add->add_option("host", f.host, "The new host's name")->required();
-  add->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+  AddWriteOut(add, &f.format, "table or json");
   run(add, []() -> Result<void> {
     const Format format = CPR_TRY(LabFormat(f));
     const lab::LabHost h = CPR_TRY(lab::AddHost(f.dir, f.host, SelfExe()));

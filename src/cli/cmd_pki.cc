@@ -83,8 +83,7 @@ void AddPkiCommand(CLI::App& app, RunState& state) {
                    "Lifetimes: DURATION for every leaf, or KIND=DURATION with KIND in ca, "
                    "metric-ca, peer, server, metric, admin (defaults: CAs 10y, leaves 365d)")
       ->allow_extra_args(false);
-  init->add_option("-w,--write-out", f.format, "Output format: table, json or yaml")
-      ->capture_default_str();
+  AddWriteOut(init, &f.format, "Output format: table, json or yaml");
   init->callback([&state] {
     auto r = RunInit(f);
     if (!r) state.exit_code = ReportError(r.error());

@@ -171,7 +171,7 @@ void CommonFlags(CLI::App* c, RestoreFlags& f) {
   c->add_flag("--again", f.o.again,
               "Run although the same restore already finished on this host (it would restore "
               "the backup once more, over what was written since)");
-  c->add_option("-w,--write-out", f.format, "table or json")->capture_default_str();
+  AddWriteOut(c, &f.format, "table or json");
 }
 
 }  // namespace

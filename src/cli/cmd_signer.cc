@@ -202,10 +202,8 @@ void AddSignerCommand(CLI::App& app, RunState& state) {
       ->capture_default_str();
   token->add_option("--kubeconfig", f.kubeconfig,
                     "Also write a kubeconfig-shaped recovery file (server, CA, token), 0600");
-  token
-      ->add_option("-w,--write-out", f.format,
-                   "Output format: table, json (host, token, expires, command) or yaml")
-      ->capture_default_str();
+  AddWriteOut(token, &f.format,
+              "Output format: table, json (host, token, expires, command) or yaml");
   state_flag(token);
   token->callback([&state] {
     auto r = RunToken(f);

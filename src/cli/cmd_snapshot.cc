@@ -136,7 +136,7 @@ Json StatusJson(const etcd::Status& s) {
   j["hasHashTrailer"] = s.has_trailer;
   Json members = Json::array();
   for (const auto& m : s.members)
-    members.push_back({{"id", etcd::MemberIdHex(m.id)},
+    members.push_back({{"ID", m.id},
                        {"name", m.name},
                        {"peerURLs", m.peer_urls},
                        {"clientURLs", m.client_urls},
@@ -144,7 +144,7 @@ Json StatusJson(const etcd::Status& s) {
   j["members"] = members;
   Json alarms = Json::array();
   for (const auto& a : s.alarms)
-    alarms.push_back({{"memberID", etcd::MemberIdHex(a.member_id)}, {"alarm", a.TypeName()}});
+    alarms.push_back({{"memberID", a.member_id}, {"alarm", a.TypeName()}});
   j["alarms"] = alarms;
   Json buckets = Json::array();
   for (const auto& b : s.buckets)
@@ -198,9 +198,15 @@ Result<void> RunStatus(const Flags& f) {
     format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
     return {};
   }
-  Table t({"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"});
-  t.Add({fmt::format("{:x}", s.hash), std::to_string(s.revision), std::to_string(s.total_key),
-         HumanizeBytes(s.total_size)});
+  // etcdctl's four fields; `-w simple` is etcdctl's one line of them alone.
+  const std::vector<std::string> row = {fmt::format("{:x}", s.hash), std::to_string(s.revision),
+                                        std::to_string(s.total_key), HumanizeBytes(s.total_size)};
+  if (f.format == "simple") {
+    std::cout << JoinList(row, ", ") << '\n';
+    return {};
+  }
+  Table t({"HASH", "REVISION", "TOTAL KEYS", "TOTAL SIZE"}, Table::Align::kEtcdctl);
+  t.Add(row);
   t.Print(std::cout);
   Table d({"FIELD", "VALUE"});
   d.Add({"cluster version", s.cluster_version.empty() ? "-" : s.cluster_version});
@@ -250,7 +256,7 @@ Result<void> RunHashKv(const Flags& f) {
   } else if (format == Format::kYaml) {
     PrintYaml(std::cout, j);
   } else {
-    Table t({"FILE", "HASH", "HASHED AT", "REVISION", "COMPACT REVISION"});
+    Table t({"FILE", "HASH", "HASHED AT", "REVISION", "COMPACT REVISION"}, Table::Align::kEtcdctl);
     t.Add({f.file, std::to_string(h.hash), std::to_string(h.hashed_revision),
            std::to_string(h.revision), std::to_string(h.compact_revision)});
     t.Print(std::cout);
@@ -552,9 +558,7 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   snap->require_subcommand(1);
   AddSnapshotRestore(*snap, state);
   static Flags f;  // one command runs per process
-  auto output = [&](CLI::App* c, const char* help) {
-    c->add_option("-w,--write-out", f.format, help)->capture_default_str();
-  };
+  auto output = [&](CLI::App* c, const char* help) { AddWriteOut(c, &f.format, help); };
   auto skip_hash = [&](CLI::App* c) {
     c->add_flag("--skip-hash-check", f.skip_hash_check,
                 "Do not check the SHA-256 trailer (checked on a second thread by default)");

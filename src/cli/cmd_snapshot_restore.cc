@@ -179,8 +179,7 @@ void AddSnapshotRestore(CLI::App& snapshot, RunState& state) {
       "--owner", c.owner,
       "USER[:GROUP] to own what is written (default: the owner of an existing data dir)");
   cmd->add_flag("--dry-run", f.dry_run, "Print what would be written (IDs, paths, sizes) and stop");
-  cmd->add_option("-w,--write-out", f.format, "Output format: table, json or yaml")
-      ->capture_default_str();
+  AddWriteOut(cmd, &f.format, "Output format: table, json or yaml");
   cmd->callback([&state] {
     auto r = Run(f);
     if (!r) state.exit_code = ReportError(r.error());

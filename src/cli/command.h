@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "util/result.h"
 
@@ -26,6 +27,20 @@ std::string SelfExe();
 // error (exit 2) naming the flag. `hint` is said with an out-of-range value.
 CLI::Option* StrictInt(CLI::Option* option, int64_t min, int64_t max = INT64_MAX,
                        const std::string& hint = "");
+
+// Adds -w/--write-out to `cmd`, read from ETCDCTL_WRITE_OUT too (a flag
+// wins over the variable), as every etcdctl command has it (cli/usage.cc).
+CLI::Option* AddWriteOut(CLI::App* cmd, std::string* format, const std::string& help);
+
+// argv without the program name, with pflag's `-w=json` split into `-w json`
+// (CLI11 would read "=json"); words after "--" are left as they are.
+std::vector<std::string> EtcdctlArgs(int argc, char** argv);
+
+// Says what went wrong in a failed parse and returns the exit code: an
+// unknown command or flag is named, with the nearest one and the commands
+// that exist; a bare `cpr` or `cpr member` prints its help (exit 0, as
+// etcdctl); anything else as CLI11 says it (exit 2).
+int ReportUsageError(const CLI::App& app, const CLI::ParseError& e);
 
 void AddSnapshotCommand(CLI::App& app, RunState& state);
 // `cpr snapshot restore`, registered under the snapshot command.

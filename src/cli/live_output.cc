@@ -163,13 +163,20 @@ void PrintRows(std::ostream& out, bool simple, const std::vector<std::string>& h
     for (const auto& row : rows) out << JoinList(row, ", ") << '\n';
     return;
   }
-  Table t(header);
+  Table t(header, Table::Align::kEtcdctl);
   for (const auto& row : rows) t.Add(row);
   t.Print(out);
 }
 
-void PrintKvSimple(std::ostream& out, const client::KeyValue& kv) {
-  out << kv.key << '\n' << kv.value << '\n';
+std::string KvText(const std::string& bytes, bool hex) {
+  if (!hex) return bytes;
+  std::string out;
+  for (unsigned char c : bytes) out += fmt::format("\\x{:02x}", c);
+  return out;
+}
+
+void PrintKvSimple(std::ostream& out, const client::KeyValue& kv, bool hex) {
+  out << KvText(kv.key, hex) << '\n' << KvText(kv.value, hex) << '\n';
 }
 
 }  // namespace cpr::cli

@@ -38,7 +38,11 @@ std::vector<std::string> MemberListRow(const client::Member& m);
 void PrintRows(std::ostream& out, bool simple, const std::vector<std::string>& header,
                const std::vector<std::vector<std::string>>& rows);
 
+// A key or value as etcdctl's simple output prints it: as is, or with
+// --hex every byte as \xNN.
+std::string KvText(const std::string& bytes, bool hex);
+
 // etcdctl's simple form of one key-value: key line, value line.
-void PrintKvSimple(std::ostream& out, const client::KeyValue& kv);
+void PrintKvSimple(std::ostream& out, const client::KeyValue& kv, bool hex);
 
 }  // namespace cpr::cli

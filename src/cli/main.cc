@@ -1,6 +1,7 @@
 // cpr: control-plane recovery for etcd-backed clusters.
 #include <unistd.h>
 
+#include <algorithm>
 #include <climits>
 #include <iostream>
 
@@ -25,7 +26,8 @@ std::string SelfExe() {
 int main(int argc, char** argv) {
   CLI::App app{
       "cpr: disaster recovery for etcd-backed control planes (OpenShift, Kubernetes).\n"
-      "Reads, verifies and inspects etcd snapshots offline; see `cpr <command> --help`."};
+      "Reads, verifies and inspects etcd snapshots offline; see `cpr <command> --help`.",
+      "cpr"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show the help of every command");
   cpr::cli::RunState state;
@@ -45,11 +47,16 @@ int main(int argc, char** argv) {
   cpr::cli::AddDrillCommand(app, state);
   cpr::cli::AddSurveyCommand(app, state);
   cpr::cli::AddLabCommand(app, state);
+  std::vector<std::string> args = cpr::cli::EtcdctlArgs(argc, argv);
+  std::reverse(args.begin(), args.end());  // CLI11 takes the words last first
   try {
-    app.parse(argc, argv);
+    app.parse(args);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
   } catch (const CLI::ParseError& e) {
-    const int rc = app.exit(e);
-    return rc == 0 ? 0 : 2;
+    return cpr::cli::ReportUsageError(app, e);
   }
   return state.exit_code;
 }

@@ -96,9 +96,9 @@ void Table::Print(std::ostream& out) const {
     for (size_t c = 0; c < width.size(); c++) {
       const std::string& s = c < cells.size() ? cells[c] : std::string();
       const size_t pad = width[c] - s.size();
-      // Headers centred; numbers right-aligned, as etcdctl; text left-aligned.
       const bool number = !s.empty() && s.find_first_not_of("0123456789.-") == std::string::npos;
-      const size_t left = center ? pad / 2 : (number ? pad : 0);
+      const bool right = align_ == Align::kEtcdctl || number;
+      const size_t left = center ? pad / 2 : (right ? pad : 0);
       out << ' ' << std::string(left, ' ') << s << std::string(pad - left, ' ') << " |";
     }
     out << '\n';

@@ -43,15 +43,20 @@ class SpooledOutput {
   std::unique_ptr<std::ostream> stream_;
 };
 
-// A bordered table like etcdctl's tablewriter output.
+// A bordered table like etcdctl's tablewriter output: headers centred;
+// cells right-aligned as etcdctl sets them (kEtcdctl, for the tables etcdctl
+// prints too), or text left and numbers right (kText, cpr's own tables).
 class Table {
  public:
-  explicit Table(std::vector<std::string> header) : header_(std::move(header)) {}
+  enum class Align { kText, kEtcdctl };
+  explicit Table(std::vector<std::string> header, Align align = Align::kText)
+      : header_(std::move(header)), align_(align) {}
   void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
   void Print(std::ostream& out) const;
 
  private:
   std::vector<std::string> header_;
+  Align align_;
   std::vector<std::vector<std::string>> rows_;
 };
 

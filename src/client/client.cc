@@ -108,6 +108,8 @@ void ToPb(const RangeRequest& in, pb::RangeRequest* out) {
   out->set_serializable(in.serializable);
   out->set_keys_only(in.keys_only);
   out->set_count_only(in.count_only);
+  out->set_sort_order(static_cast<pb::RangeRequest::SortOrder>(in.sort_order));
+  out->set_sort_target(static_cast<pb::RangeRequest::SortTarget>(in.sort_target));
 }
 
 void ToPb(const PutRequest& in, pb::PutRequest* out) {
@@ -399,8 +401,30 @@ struct Client::Impl {
         CPR_RETURN_IF_ERROR(EnsureToken(c));
         continue;
       }
+      if (ready &&
+          (failure->code == RpcCode::kDeadlineExceeded || failure->code == RpcCode::kUnavailable))
+        failure->cause = AskCause(c);
       return ExplainRpcFailure(*failure, c.endpoint, config);
     }
+  }
+
+  // Why a member that answers could not serve a call, from its own Status
+  // (served without raft): no leader, or a learner. Asked with a short
+  // deadline, so a member that hangs costs little more than the call did.
+  RpcFailure::Cause AskCause(Conn& c) {
+    pb::StatusRequest req;
+    pb::StatusResponse resp;
+    grpc::ClientContext ctx;
+    ctx.set_deadline(GrpcDeadline(
+        std::min<std::chrono::nanoseconds>(config.dial_timeout, std::chrono::seconds(1))));
+    PrepareContext(&ctx, false, true);
+    if (!c.maintenance->Status(&ctx, req, &resp).ok()) return RpcFailure::Cause::kUnknown;
+    const bool no_leader =
+        resp.leader() == 0 ||
+        std::any_of(resp.errors().begin(), resp.errors().end(),
+                    [](const std::string& e) { return e.find("no leader") != std::string::npos; });
+    if (no_leader) return RpcFailure::Cause::kNoLeader;
+    return resp.islearner() ? RpcFailure::Cause::kLearner : RpcFailure::Cause::kUnknown;
   }
 
   // A cluster-wide call: the configured endpoints in turn, starting with the
@@ -413,7 +437,7 @@ struct Client::Impl {
       std::lock_guard<std::mutex> lock(mu);
       start = preferred;
     }
-    std::vector<Error> errors;
+    std::vector<EndpointFailure> failures;
     for (size_t i = 0; i < n; i++) {
       const size_t idx = (start + i) % n;
       std::shared_ptr<Conn> c = GetConn(config.endpoints[idx]);
@@ -427,13 +451,10 @@ struct Client::Impl {
       }
       const bool may_retry =
           idempotent == Idempotent::kYes ? IsTransportFailure(failure) : failure.connecting;
-      errors.push_back(std::move(r).error());
-      if (!may_retry || n == 1) return errors.back();
+      failures.push_back({config.endpoints[idx].text, std::move(r).error()});
+      if (!may_retry || n == 1) return failures.back().error;
     }
-    std::string what = fmt::format("{}: none of the {} endpoints answered", rpc, n);
-    for (const Error& e : errors) what += "; " + e.ToString();
-    return MakeError(Code::kUnavailable, "--endpoints", what,
-                     "check that etcd runs on these addresses and that a quorum is up");
+    return SummarizeFailures(rpc, failures);
   }
 
   template <class Fn>

@@ -45,9 +45,13 @@ struct Config {
   std::chrono::nanoseconds command_timeout = std::chrono::seconds(5);
   std::string user;  // empty: no authentication
   std::string password;
+  // etcdctl's --insecure-transport (default true); false: TLS with the
+  // system's CAs for a bare host:port even without certificate files.
+  bool insecure_transport = true;
 
   bool UsesTls(const Endpoint& e) const {
-    return e.scheme == Scheme::kHttps || (e.scheme == Scheme::kNone && tls.any());
+    return e.scheme == Scheme::kHttps ||
+           (e.scheme == Scheme::kNone && (tls.any() || !insecure_transport));
   }
 };
 

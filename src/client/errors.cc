@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "util/duration.h"
+#include "util/text.h"
 
 namespace cpr::client {
 namespace {
@@ -125,9 +126,21 @@ Error ExplainRpcFailure(const RpcFailure& f, const Endpoint& endpoint, const Con
     return err(Code::kUnavailable, "the server closed the TLS connection (" + essence + ")",
                "the server may require a client certificate: pass --cert and --key; or the "
                "endpoint does not speak TLS (use http://)");
-  if (Has(m, "no leader"))
-    return err(Code::kUnavailable, "etcdserver: no leader",
-               "the member has lost quorum or an election is running; check the other members");
+  // The cause before the timeout: "timed out" alone sends the operator to
+  // --command-timeout when the cluster has lost quorum.
+  const std::string timed_out =
+      f.code == RpcCode::kDeadlineExceeded
+          ? fmt::format("; the call timed out after {} (--command-timeout)",
+                        Seconds(config.command_timeout))
+          : "";
+  if (f.cause == RpcFailure::Cause::kNoLeader || Has(m, "no leader"))
+    return err(Code::kUnavailable, "etcdserver: no leader" + timed_out,
+               "quorum lost or an election running: `cpr endpoint status --cluster` shows which "
+               "members answer");
+  if (f.cause == RpcFailure::Cause::kLearner || Has(m, "not supported for learner"))
+    return err(Code::kUnavailable, "the member is a learner" + timed_out,
+               "a learner serves only serializable reads and status: use a voting member's "
+               "endpoint, or promote it with `cpr member promote ID`");
   if (f.code == RpcCode::kDeadlineExceeded) {
     if (f.connecting)
       return err(Code::kUnavailable, fmt::format("could not connect within {} (--dial-timeout)",
@@ -166,6 +179,44 @@ Error ExplainRpcFailure(const RpcFailure& f, const Endpoint& endpoint, const Con
   // etcd's own refusals (compacted revision, peer URL exists, too many
   // learners ...): say them as etcd does.
   return err(Code::kFailedPrecondition, essence.empty() ? "failed" : essence);
+}
+
+namespace {
+
+// What a member said of itself outranks what the network did.
+int Rank(const Error& e) { return Has(e.what, "no leader") || Has(e.what, "learner") ? 0 : 1; }
+
+}  // namespace
+
+Error SummarizeFailures(const std::string& rpc, const std::vector<EndpointFailure>& failures) {
+  struct Group {
+    std::string what, hint;
+    std::vector<std::string> endpoints;
+    int rank;
+  };
+  std::vector<Group> groups;
+  const std::string prefix = rpc + ": ";
+  for (const EndpointFailure& f : failures) {
+    std::string what = f.error.what;
+    if (what.rfind(prefix, 0) == 0) what = what.substr(prefix.size());
+    auto g =
+        std::find_if(groups.begin(), groups.end(), [&](const Group& x) { return x.what == what; });
+    if (g == groups.end()) {
+      groups.push_back({what, f.error.hint, {}, Rank(f.error)});
+      g = groups.end() - 1;
+    }
+    g->endpoints.push_back(f.endpoint);
+  }
+  std::stable_sort(groups.begin(), groups.end(),
+                   [](const Group& a, const Group& b) { return a.rank < b.rank; });
+  std::vector<std::string> parts;
+  for (const Group& g : groups)
+    parts.push_back(fmt::format("{}: {}", JoinList(g.endpoints, ", "), g.what));
+  return MakeError(Code::kUnavailable, "--endpoints",
+                   fmt::format("{}: no endpoint answered: {}", rpc, JoinList(parts, "; ")),
+                   groups.empty() || groups.front().hint.empty()
+                       ? "check that etcd runs on these addresses and that a quorum is up"
+                       : groups.front().hint);
 }
 
 }  // namespace cpr::client

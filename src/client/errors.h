@@ -8,6 +8,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "client/endpoint.h"
 #include "util/result.h"
@@ -41,6 +42,10 @@ struct RpcFailure {
   std::string rpc;          // "MemberList", for the message
   bool connecting = false;  // the channel never became ready
   bool dial_timed_out = false;
+  // What the member said of itself when asked after the call failed (its
+  // Status): why a call that merely timed out could not be served.
+  enum class Cause { kUnknown, kNoLeader, kLearner };
+  Cause cause = Cause::kUnknown;
 };
 
 // True when the failure is about reaching the endpoint (transport, TLS,
@@ -48,5 +53,14 @@ struct RpcFailure {
 bool IsTransportFailure(const RpcFailure& f);
 
 Error ExplainRpcFailure(const RpcFailure& f, const Endpoint& endpoint, const Config& config);
+
+// One line for a call every endpoint failed: the rpc, then the endpoints
+// grouped by what went wrong, a cause a member reported (no leader, a
+// learner) first, and one hint: that of the first group.
+struct EndpointFailure {
+  std::string endpoint;
+  Error error;  // as ExplainRpcFailure made it
+};
+Error SummarizeFailures(const std::string& rpc, const std::vector<EndpointFailure>& failures);
 
 }  // namespace cpr::client

@@ -39,6 +39,11 @@ struct RangeRequest {
   bool serializable = false;
   bool keys_only = false;
   bool count_only = false;
+  // etcd's RangeRequest.SortOrder and SortTarget (rpc.proto numbering).
+  enum class SortOrder { kNone = 0, kAscend = 1, kDescend = 2 };
+  enum class SortTarget { kKey = 0, kVersion = 1, kCreate = 2, kMod = 3, kValue = 4 };
+  SortOrder sort_order = SortOrder::kNone;
+  SortTarget sort_target = SortTarget::kKey;
 };
 struct RangeResponse {
   Header header;

@@ -49,4 +49,9 @@ std::string JoinList(const std::vector<std::string>& items, std::string_view sep
 // spaces, no '+', no 0x); nullopt when malformed or outside int64.
 std::optional<int64_t> ParseInt64(std::string_view s);
 
+// The candidate nearest to a mistyped `word` (Levenshtein distance, ties to
+// the first), or "" when none is within a third of the word's length (at
+// least 1): what "did you mean" offers for an unknown command or flag.
+std::string Nearest(std::string_view word, const std::vector<std::string>& candidates);
+
 }  // namespace cpr

@@ -31,9 +31,9 @@ TEST(ParseEndpoint, EtcdctlForms) {
 }
 
 TEST(ParseEndpoint, BadOnesNameTheFlag) {
-  for (const char* bad : {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536",
-                          "127.0.0.1:23x", "unix://sock:1", "ftp://h:1", "::1:2379", "[::1:2379",
-                          "https://:2379"}) {
+  for (const char* bad :
+       {"", "127.0.0.1", "127.0.0.1:", "127.0.0.1:0", "127.0.0.1:65536", "127.0.0.1:23x",
+        "unix://sock:1", "ftp://h:1", "::1:2379", "[::1:2379", "https://:2379"}) {
     auto e = ParseEndpoint(bad, "--endpoints");
     ASSERT_FALSE(e.has_value()) << bad;
     EXPECT_EQ(e.error().code, Code::kInvalidArgument);

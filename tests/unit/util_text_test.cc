@@ -131,4 +131,14 @@ TEST(ParseInt64, StrictDecimal) {
 }
 
 }  // namespace
+TEST(Nearest, OffersTheCloseWordOnly) {
+  const std::vector<std::string> commands = {"add", "list", "promote", "remove", "update"};
+  EXPECT_EQ(Nearest("lst", commands), "list");       // a letter missing
+  EXPECT_EQ(Nearest("remvoe", commands), "remove");  // two swapped
+  EXPECT_EQ(Nearest("prom", commands), "promote");   // a prefix
+  EXPECT_EQ(Nearest("xyz", commands), "");           // nothing near
+  EXPECT_EQ(Nearest("", commands), "");
+  EXPECT_EQ(Nearest("--endpont", {"--endpoints", "--cert", "--key"}), "--endpoints");
+}
+
 }  // namespace cpr
