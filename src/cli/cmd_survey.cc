@@ -119,7 +119,7 @@ void AddSurveyCommand(CLI::App& app, RunState& state) {
       ->capture_default_str();
   cmd->add_option("--pid-file", f.pid_file,
                   "With --runtime process: etcd's PID file under each root");
-  cmd->add_option("-w,--write-out", f.format, "Output: table, json or yaml")->capture_default_str();
+  AddWriteOut(cmd, &f.format, "Output: table, json or yaml");
   cmd->callback([&state] {
     auto r = RunSurvey(f);
     if (!r) state.exit_code = ReportError(r.error());
