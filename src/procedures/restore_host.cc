@@ -442,8 +442,11 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
   steps.push_back({"stop-" + p.runtime->subject(), p.runtime->StopSummary(),
                    [p](StepContext& ctx) -> Result<void> {
                      host::RuntimeJournal j = StepJournal(ctx);
+                     // 100 ms is a healthy member's graceful exit with room to spare; a
+                     // member without quorum would wait seconds on SIGTERM, and its data
+                     // dir, crash-safe, is moved aside next: it is killed then.
                      return p.runtime->Stop(
-                         j, {std::chrono::seconds(60), std::chrono::milliseconds(250)},
+                         j, {std::chrono::seconds(60), std::chrono::milliseconds(100)},
                          [&ctx](const std::string& line) { ctx.Say(line); });
                    }});
 
