@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -110,6 +111,11 @@ struct OpenedSnapshot {
   std::unique_ptr<etcd::Backend> backend;
   std::unique_ptr<etcd::BackgroundTrailerCheck> trailer;
   Result<void> Finish() { return trailer ? trailer->Wait() : Result<void>(); }
+  // Threads for a pass over the file: one while the trailer check takes the
+  // other core (a third thread on two cores only makes the check end later).
+  int PassThreads() const {
+    return trailer && etcd::HasHashTrailer(backend->reader().file().size()) ? 1 : 2;
+  }
 };
 
 Result<OpenedSnapshot> OpenWhole(const std::string& path, bool skip_hash_check,
@@ -386,7 +392,7 @@ Json EntryJson(const etcd::LiveEntry& e) {
 // The live keys at `rev`, with the notes `format` prints from.
 Result<std::unique_ptr<etcd::LiveScan>> ScanLive(const etcd::Backend& backend, int64_t rev,
                                                  const std::string& prefix, Format format,
-                                                 uint64_t budget) {
+                                                 uint64_t budget, int threads) {
   etcd::LiveScanOptions o;
   o.revision = rev;
   o.prefix = prefix;
@@ -394,10 +400,16 @@ Result<std::unique_ptr<etcd::LiveScan>> ScanLive(const etcd::Backend& backend, i
   if (format == Format::kTable) o.annotate = PutCells;
   if (format == Format::kJson) o.annotate = PutK8sJson;
   o.memory_budget = ReaderMemory(budget);
+  o.threads = threads;
   return etcd::LiveScan::Start(backend, std::move(o));
 }
 
-Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit) {
+// `trailers_ok` waits for the trailer check: called once everything is
+// ready to print, so the check overlaps the merge (a mismatch prints nothing).
+using TrailersOk = std::function<Result<void>()>;
+
+Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
+                     const TrailersOk& trailers_ok) {
   Table t(
       {"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
   uint64_t n = 0;
@@ -415,6 +427,7 @@ Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit) {
     t.Add(row);
   }
   CPR_RETURN_IF_ERROR(t.status());
+  CPR_RETURN_IF_ERROR(trailers_ok());
   t.Print(std::cout);
   CPR_RETURN_IF_ERROR(t.status());
   std::cout << fmt::format("{} keys at revision {}{}\n", n, rev,
@@ -425,7 +438,7 @@ Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit) {
 // Streamed: one element at a time, so a large file never sits in memory;
 // spooled, so a record that fails half-way leaves no half document.
 Result<void> LsDocument(const Flags& f, Format format, etcd::LiveScan& scan, int64_t rev,
-                        uint64_t limit) {
+                        uint64_t limit, const TrailersOk& trailers_ok) {
   SpooledOutput spool;
   std::ostream& out = spool.stream();
   if (format == Format::kJson) {
@@ -451,6 +464,7 @@ Result<void> LsDocument(const Flags& f, Format format, etcd::LiveScan& scan, int
   } else {
     out << "count: " << n << (limit < n ? "\nmore: true" : "") << '\n';
   }
+  CPR_RETURN_IF_ERROR(trailers_ok());
   return spool.Commit(std::cout);
 }
 
@@ -460,11 +474,12 @@ Result<void> RunLs(const Flags& f) {
   // The scan reads the file front to back itself (bolt/page_index.h): no prefetch.
   OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check, /*prefetch=*/false));
   const int64_t rev = CPR_TRY(etcd::ResolveRevision(*snap.backend, f.rev));
-  auto scan = CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget));
-  CPR_RETURN_IF_ERROR(snap.Finish());
+  auto scan =
+      CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget, snap.PassThreads()));
   const uint64_t limit = f.limit > 0 ? static_cast<uint64_t>(f.limit) : UINT64_MAX;
-  if (format == Format::kTable) return LsTable(*scan, rev, limit);
-  return LsDocument(f, format, *scan, rev, limit);
+  const TrailersOk trailers_ok = [&] { return snap.Finish(); };
+  if (format == Format::kTable) return LsTable(*scan, rev, limit, trailers_ok);
+  return LsDocument(f, format, *scan, rev, limit, trailers_ok);
 }
 
 Result<bool> RunGet(const Flags& f) {
@@ -558,7 +573,7 @@ struct DiffCounts {
   }
 };
 
-Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b) {
+Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b, const TrailersOk& trailers_ok) {
   Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
   DiffCounts n;
   auto row = [&](const char* change, const etcd::LiveEntry& e, std::string rev_a,
@@ -583,6 +598,7 @@ Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b) {
                       [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
   CPR_RETURN_IF_ERROR(t.status());
+  CPR_RETURN_IF_ERROR(trailers_ok());
   t.Print(std::cout);
   CPR_RETURN_IF_ERROR(t.status());
   std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n.added, n.removed,
@@ -592,7 +608,8 @@ Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b) {
 
 // {added, removed, changed, summary} as one document; each list is streamed
 // into its own spool, as the merge walk meets its items in key order.
-Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan& b) {
+Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan& b,
+                                const TrailersOk& trailers_ok) {
   constexpr size_t kListMemory = 2 << 20;
   SpooledOutput lists[3] = {SpooledOutput(kListMemory), SpooledOutput(kListMemory),
                             SpooledOutput(kListMemory)};
@@ -622,6 +639,7 @@ Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan
       },
       [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
+  CPR_RETURN_IF_ERROR(trailers_ok());
   const char* names[3] = {"added", "removed", "changed"};
   const uint64_t counts[3] = {n.added, n.removed, n.changed};
   std::cout << (format == Format::kJson ? "{" : "");
@@ -653,14 +671,17 @@ Result<bool> RunDiff(const Flags& f) {
   const etcd::Backend& b = *snap_b.backend;
   // JSON and YAML print whole records, read as needed: no notes.
   const Format notes = format == Format::kTable ? format : Format::kYaml;
-  auto sa =
-      CPR_TRY(ScanLive(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix, notes, kScanBudget / 2));
-  auto sb =
-      CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes, kScanBudget / 2));
-  CPR_RETURN_IF_ERROR(snap_a.Finish());
-  CPR_RETURN_IF_ERROR(snap_b.Finish());
-  const DiffCounts n = format == Format::kTable ? CPR_TRY(DiffTable(*sa, *sb))
-                                                : CPR_TRY(DiffDocument(format, *sa, *sb));
+  auto sa = CPR_TRY(ScanLive(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix, notes,
+                             kScanBudget / 2, snap_a.PassThreads()));
+  auto sb = CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes,
+                             kScanBudget / 2, snap_b.PassThreads()));
+  const TrailersOk trailers_ok = [&]() -> Result<void> {
+    CPR_RETURN_IF_ERROR(snap_a.Finish());
+    return snap_b.Finish();
+  };
+  const DiffCounts n = format == Format::kTable
+                           ? CPR_TRY(DiffTable(*sa, *sb, trailers_ok))
+                           : CPR_TRY(DiffDocument(format, *sa, *sb, trailers_ok));
   return !(f.exit_code && (n.added + n.removed + n.changed) > 0);
 }
 

@@ -181,7 +181,8 @@ Result<void> LiveScan::Pass(const LiveScanOptions& options) {
     return {};
   }
   // The tree's leaves from its branch pages, then the leaves in file order
-  // with large reads (bolt/page_index.h), each half on its own thread.
+  // with large reads (bolt/page_index.h), each half on its own thread
+  // (or one after the other: LiveScanOptions::threads).
   const std::vector<bolt::Pgid> leaves = CPR_TRY(bolt::PageIndex::TreeLeaves(r, ref->root));
   const size_t half = leaves.size() / 2;
   std::vector<RunBuilder> parts;
@@ -197,9 +198,15 @@ Result<void> LiveScan::Pass(const LiveScanOptions& options) {
     });
   };
   Result<void> second;
-  std::thread other([&] { second = read(1, half, leaves.size()); });
-  Result<void> first = read(0, 0, half);
-  other.join();
+  Result<void> first;
+  if (options.threads > 1) {
+    std::thread other([&] { second = read(1, half, leaves.size()); });
+    first = read(0, 0, half);
+    other.join();
+  } else {
+    first = read(0, 0, half);
+    if (first) second = read(1, half, leaves.size());
+  }
   CPR_RETURN_IF_ERROR(first);
   CPR_RETURN_IF_ERROR(second);
   for (RunBuilder& part : parts)

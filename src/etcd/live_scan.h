@@ -50,6 +50,7 @@ struct LiveScanOptions {
   // pass's threads at once (so it must be thread-safe); may be empty.
   std::function<void(const Record&, std::string& note)> annotate;
   bool crc_values = false;               // fill LiveEntry::value_crc (Diff compares fewer values)
+  int threads = 2;                       // for the pass: 2, or 1 (its halves one after the other)
   uint64_t memory_budget = 24ULL << 20;  // entries held in memory before runs spill
 };
 
