@@ -237,7 +237,8 @@ Result<const LiveEntry*> LiveScan::Next() {
       const Packed& h = runs_[i]->head;
       best = h;
       current_bytes_ = runs_[i]->head_bytes;
-      if (CPR_TRY(runs_[i]->Next())) {
+      const bool more = CPR_TRY(runs_[i]->Next());
+      if (more) {
         std::push_heap(heap_.begin(), heap_.end(), after);
       } else {
         heap_.pop_back();

@@ -112,21 +112,23 @@ class JsonIdentityScan {
       case '"':
         return String(nullptr);
       case 't':
-        return Word("true");
       case 'f':
-        return Word("false");
       case 'n':
-        return Word("null");
+        return Literal();
       default:
         return Number();
     }
   }
 
-  bool Word(std::string_view w) {
-    if (static_cast<size_t>(end_ - p_) < w.size() || std::string_view(p_, w.size()) != w)
-      return false;
-    p_ += w.size();
-    return true;
+  // true, false or null.
+  bool Literal() {
+    for (const std::string_view w : {"true", "false", "null"}) {
+      if (static_cast<size_t>(end_ - p_) >= w.size() && std::string_view(p_, w.size()) == w) {
+        p_ += w.size();
+        return true;
+      }
+    }
+    return false;
   }
 
   // -?(0|[1-9][0-9]*)(.[0-9]+)?, at most 64 characters.
