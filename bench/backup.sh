@@ -19,15 +19,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 
-RECORD=0
-ARGS=()
-for a in "$@"; do
-  case "$a" in
-    --record) RECORD=1 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) ARGS+=("$a") ;;
-  esac
-done
+parse_record_args 16 "$@"
 SIZE_MB=${ARGS[0]:-1024}
 [[ $SIZE_MB =~ ^[0-9]+$ ]] || { sed -n '2p' "$0" >&2; exit 2; }
 CPR=$(readlink -f "${CPR:-$REPO/build/cpr}")
@@ -139,8 +131,4 @@ if e and c:
                "verification)" % (mc / me))
 print("\n".join(out))
 ' "$W/runs.tsv" "$SNAP" "$DB" "$CPR" "$REPO")
-echo "$TABLE"
-if [ "$RECORD" = 1 ]; then
-  { echo; echo "$TABLE"; } >>"$HERE/RESULTS.md"
-  log "appended to $HERE/RESULTS.md"
-fi
+show_table "$TABLE"

@@ -20,15 +20,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 
-RECORD=0
-ARGS=()
-for a in "$@"; do
-  case "$a" in
-    --record) RECORD=1 ;;
-    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
-    *) ARGS+=("$a") ;;
-  esac
-done
+parse_record_args 16 "$@"
 if [ ${#ARGS[@]} -ne 1 ] || ! [[ ${ARGS[0]} =~ ^[0-9]+$ ]]; then
   sed -n '2p' "$0" >&2
   exit 2
@@ -163,8 +155,4 @@ if ("cpr get", "warm") in mean:
 print("\n".join(out))
 EOF
 )
-echo "$TABLE"
-if [ "$RECORD" = 1 ]; then
-  { echo; echo "$TABLE"; } >>"$HERE/RESULTS.md"
-  log "appended to $HERE/RESULTS.md"
-fi
+show_table "$TABLE"

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 
@@ -258,6 +259,48 @@ Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>&
     }
   }
   return {};
+}
+
+namespace {
+
+// The children of branch page `id`, appended to `children`.
+Result<void> BranchChildren(const Reader& reader, Pgid id, std::vector<Pgid>& children) {
+  const PageView page = CPR_TRY(reader.Page(id));
+  if (!page.is_branch()) return page.Corrupt("not a branch page, yet above a branch page's child");
+  CPR_RETURN_IF_ERROR(page.CheckElementArray());
+  if (page.count() == 0) return page.Corrupt("empty branch page");
+  Bytes previous;
+  for (size_t e = 0; e < page.count(); e++) {
+    const BranchElement el = CPR_TRY(page.Branch(e));
+    if (e > 0 && !(previous < el.key))
+      return page.Corrupt(fmt::format("branch element {}: key is not after the previous key", e));
+    previous = el.key;
+    children.push_back(el.child);
+  }
+  return {};
+}
+
+}  // namespace
+
+Result<std::vector<Pgid>> PageIndex::TreeLeaves(const Reader& reader, Pgid root) {
+  std::vector<Pgid> level{root}, next;
+  for (int depth = 0;; depth++) {
+    if (depth > kMaxDepth)
+      return MakeError(Code::kCorrupt, fmt::format("{} page {}", reader.name(), root),
+                       fmt::format("tree deeper than {} levels", kMaxDepth));
+    // One level at a time: its first page says whether it holds the leaves.
+    if (CPR_TRY(reader.Page(level.front())).is_leaf()) break;
+    next.clear();
+    for (Pgid id : level) CPR_RETURN_IF_ERROR(BranchChildren(reader, id, next));
+    level.swap(next);
+  }
+  std::sort(level.begin(), level.end());
+  for (size_t i = 1; i < level.size(); i++)
+    if (level[i] == level[i - 1])
+      return MakeError(Code::kCorrupt, fmt::format("{} page {}", reader.name(), level[i]),
+                       "multiple references");
+  if (level.back() >= reader.meta().pgid) return reader.Page(level.back()).error();
+  return level;
 }
 
 void PageIndex::Leaves(Pgid root, std::vector<Pgid>& leaves, std::vector<std::string>& faults) {

@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cstring>
+#include <functional>
 #include <iostream>
 #include <optional>
 
@@ -11,6 +13,7 @@
 #include "cli/output.h"
 #include "etcd/backend.h"
 #include "etcd/hashkv.h"
+#include "etcd/live_scan.h"
 #include "etcd/mvcc.h"
 #include "etcd/snapshot_file.h"
 #include "etcd/status.h"
@@ -21,6 +24,9 @@
 
 namespace cpr::cli {
 namespace {
+
+// Entries a live key scan holds in memory (etcd/live_scan.h); diff runs two.
+constexpr uint64_t kScanBudget = 24ULL << 20;
 
 struct Flags {
   std::string file, file_b, key, prefix, format = "table";
@@ -41,6 +47,23 @@ Result<Format> FormatFlag(const Flags& f, bool allow_raw) {
   return out;
 }
 
+// The `k8s` member of a record's JSON: what the key and value say of the
+// Kubernetes object; null when they say nothing.
+Json K8sJson(const etcd::Record& r) {
+  k8s::Object o = k8s::DescribeIdentity(r.kv.value);
+  k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
+  const bool encrypted = o.encoding == k8s::Object::Encoding::kEncrypted;
+  if (o.kind.empty() && !encrypted && ki.kind_hint.empty()) return nullptr;
+  Json k;
+  if (!o.api_version.empty()) k["apiVersion"] = o.api_version;
+  k["kind"] = !o.kind.empty() ? o.kind : ki.kind_hint;
+  k["namespace"] = !o.name.empty() ? o.namespace_ : ki.namespace_;
+  k["name"] = !o.name.empty() ? o.name : ki.name;
+  if (encrypted)
+    k["encrypted"] = Json{{"provider", o.encryption_provider}, {"keyName", o.encryption_key_name}};
+  return k;
+}
+
 // etcdctl's `get -w json` shape of one record (zero fields omitted, as
 // protobuf's JSON does), plus `k8s` for Kubernetes objects.
 Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
@@ -52,27 +75,14 @@ Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
   if (with_value && !r.rev.tombstone) kv["value"] = Base64Encode(r.kv.value);
   if (r.kv.lease) kv["lease"] = r.kv.lease;
   if (with_k8s && !r.rev.tombstone) {
-    k8s::Object o = k8s::DescribeValue(r.kv.value);
-    k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
-    const bool encrypted = o.encoding == k8s::Object::Encoding::kEncrypted;
-    if (!o.kind.empty() || encrypted || !ki.kind_hint.empty()) {
-      Json k;
-      if (!o.api_version.empty()) k["apiVersion"] = o.api_version;
-      k["kind"] = !o.kind.empty() ? o.kind : ki.kind_hint;
-      k["namespace"] = !o.name.empty() ? o.namespace_ : ki.namespace_;
-      k["name"] = !o.name.empty() ? o.name : ki.name;
-      if (encrypted)
-        k["encrypted"] =
-            Json{{"provider", o.encryption_provider}, {"keyName", o.encryption_key_name}};
-      kv["k8s"] = std::move(k);
-    }
+    if (Json k = K8sJson(r); !k.is_null()) kv["k8s"] = std::move(k);
   }
   return kv;
 }
 
 // KIND, NAMESPACE, NAME cells for tables.
 std::vector<std::string> K8sCells(const etcd::Record& r) {
-  k8s::Object o = k8s::DescribeValue(r.kv.value);
+  k8s::Object o = k8s::DescribeIdentity(r.kv.value);
   k8s::KeyInfo ki = k8s::ParseKey(r.kv.key);
   std::string kind = !o.kind.empty() ? o.kind : ki.kind_hint;
   if (o.encoding == k8s::Object::Encoding::kEncrypted)
@@ -101,6 +111,11 @@ struct OpenedSnapshot {
   std::unique_ptr<etcd::Backend> backend;
   std::unique_ptr<etcd::BackgroundTrailerCheck> trailer;
   Result<void> Finish() { return trailer ? trailer->Wait() : Result<void>(); }
+  // Threads for a pass over the file: one while the trailer check takes the
+  // other core (a third thread on two cores only makes the check end later).
+  int PassThreads() const {
+    return trailer && etcd::HasHashTrailer(backend->reader().file().size()) ? 1 : 2;
+  }
 };
 
 Result<OpenedSnapshot> OpenWhole(const std::string& path, bool skip_hash_check,
@@ -331,35 +346,105 @@ Result<bool> RunVerify(const Flags& f) {
 
 // ---- ls, get, history ------------------------------------------------------
 
-Result<void> RunLs(const Flags& f) {
-  const Format format = CPR_TRY(FormatFlag(f, false));
-  if (f.limit < 0) return MakeError(Code::kInvalidArgument, "--limit", "must not be negative");
-  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
-  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*snap.backend, f.rev));
-  etcd::KeySet set = CPR_TRY(etcd::LiveKeys(*snap.backend, rev, f.prefix));
-  CPR_RETURN_IF_ERROR(snap.Finish());
-  const size_t shown = f.limit > 0 ? std::min<size_t>(set.size(), f.limit) : set.size();
-  if (format == Format::kTable) {
-    Table t(
-        {"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
-    for (size_t i = 0; i < shown; i++) {
-      etcd::Record r = CPR_TRY(set.record(i));
-      std::vector<std::string> row{Printable(r.kv.key),
-                                   std::to_string(r.kv.create_revision),
-                                   std::to_string(r.kv.mod_revision),
-                                   std::to_string(r.kv.version),
-                                   r.kv.lease ? fmt::format("{:x}", r.kv.lease) : "-",
-                                   std::to_string(r.kv.value.size())};
-      for (auto& c : K8sCells(r)) row.push_back(std::move(c));
-      t.Add(std::move(row));
-    }
-    t.Print(std::cout);
-    std::cout << fmt::format("{} keys at revision {}{}\n", set.size(), rev,
-                             shown < set.size() ? fmt::format(" ({} shown)", shown) : "");
-    return {};
+// Notes: what ls and diff print of a record beyond its KeyValue fields,
+// made while the file streams by, on the scan's threads (etcd/live_scan.h),
+// so no record is read again in key order. For tables the KIND, NAMESPACE
+// and NAME cells, each behind its length; for JSON the `k8s` member's text.
+void PutCells(const etcd::Record& r, std::string& note) {
+  for (const auto& cell : K8sCells(r)) {
+    const auto n = static_cast<uint32_t>(cell.size());
+    note.append(reinterpret_cast<const char*>(&n), sizeof n);
+    note.append(cell);
   }
-  // Streamed: one element at a time, so a large file never sits in memory;
-  // spooled, so a record that fails half-way leaves no half document.
+}
+
+std::vector<std::string> GetCells(Bytes note) {
+  std::vector<std::string> cells;
+  uint32_t n = 0;
+  while (note.size() >= sizeof n) {
+    std::memcpy(&n, note.data(), sizeof n);
+    cells.emplace_back(note.substr(sizeof n, n));
+    note.remove_prefix(std::min<size_t>(note.size(), sizeof n + n));
+  }
+  cells.resize(3);
+  return cells;
+}
+
+void PutK8sJson(const etcd::Record& r, std::string& note) {
+  if (Json k = K8sJson(r); !k.is_null())
+    note = k.dump(-1, ' ', false, Json::error_handler_t::replace);
+}
+
+// One line of JSON: `kv` with the `k8s` member (KvJson's last) from a note.
+std::string WithK8s(const Json& kv, Bytes k8s_note) {
+  std::string s = kv.dump(-1, ' ', false, Json::error_handler_t::replace);
+  if (k8s_note.empty()) return s;
+  s.pop_back();
+  s.append(",\"k8s\":").append(k8s_note).push_back('}');
+  return s;
+}
+
+// KvJson(record, false, false) from a scan's entry, without reading the record.
+Json EntryJson(const etcd::LiveEntry& e) {
+  Json kv;
+  kv["key"] = Base64Encode(e.key);
+  if (e.create_revision) kv["create_revision"] = e.create_revision;
+  kv["mod_revision"] = e.rev.main;
+  if (e.version) kv["version"] = e.version;
+  if (e.lease) kv["lease"] = e.lease;
+  return kv;
+}
+
+// The live keys at `rev`, with the notes `format` prints from.
+Result<std::unique_ptr<etcd::LiveScan>> ScanLive(const etcd::Backend& backend, int64_t rev,
+                                                 const std::string& prefix, Format format,
+                                                 uint64_t budget, int threads) {
+  etcd::LiveScanOptions o;
+  o.revision = rev;
+  o.prefix = prefix;
+  o.crc_values = true;
+  if (format == Format::kTable) o.annotate = PutCells;
+  if (format == Format::kJson) o.annotate = PutK8sJson;
+  o.memory_budget = ReaderMemory(budget);
+  o.threads = threads;
+  return etcd::LiveScan::Start(backend, std::move(o));
+}
+
+// `trailers_ok` waits for the trailer check: called once everything is
+// ready to print, so the check overlaps the merge (a mismatch prints nothing).
+using TrailersOk = std::function<Result<void>()>;
+
+Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
+                     const TrailersOk& trailers_ok) {
+  Table t(
+      {"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
+  uint64_t n = 0;
+  for (;;) {
+    const etcd::LiveEntry* e = CPR_TRY(scan.Next());
+    if (e == nullptr) break;
+    if (n++ >= limit) continue;
+    std::vector<std::string> row{Printable(e->key),
+                                 std::to_string(e->create_revision),
+                                 std::to_string(e->mod_revision),
+                                 std::to_string(e->version),
+                                 e->lease ? fmt::format("{:x}", e->lease) : "-",
+                                 std::to_string(e->value_size)};
+    for (auto& c : GetCells(e->note)) row.push_back(std::move(c));
+    t.Add(row);
+  }
+  CPR_RETURN_IF_ERROR(t.status());
+  CPR_RETURN_IF_ERROR(trailers_ok());
+  t.Print(std::cout);
+  CPR_RETURN_IF_ERROR(t.status());
+  std::cout << fmt::format("{} keys at revision {}{}\n", n, rev,
+                           limit < n ? fmt::format(" ({} shown)", limit) : "");
+  return {};
+}
+
+// Streamed: one element at a time, so a large file never sits in memory;
+// spooled, so a record that fails half-way leaves no half document.
+Result<void> LsDocument(const Flags& f, Format format, etcd::LiveScan& scan, int64_t rev,
+                        uint64_t limit, const TrailersOk& trailers_ok) {
   SpooledOutput spool;
   std::ostream& out = spool.stream();
   if (format == Format::kJson) {
@@ -367,21 +452,40 @@ Result<void> RunLs(const Flags& f) {
   } else {
     out << "header:\n  revision: " << rev << "\nkvs:\n";
   }
-  for (size_t i = 0; i < shown; i++) {
-    Json kv = KvJson(CPR_TRY(set.record(i)), !f.keys_only, true);
+  uint64_t n = 0;
+  for (;;) {
+    const etcd::LiveEntry* e = CPR_TRY(scan.Next());
+    if (e == nullptr) break;
+    if (n++ >= limit) continue;
     if (format == Format::kJson) {
-      if (i) out << ',';
-      out << kv.dump(-1, ' ', false, Json::error_handler_t::replace);
+      if (n > 1) out << ',';
+      out << WithK8s(f.keys_only ? EntryJson(*e) : KvJson(CPR_TRY(scan.Read(*e)), true, false),
+                     e->note);
     } else {
-      PrintYamlItem(out, kv);
+      PrintYamlItem(out, KvJson(CPR_TRY(scan.Read(*e)), !f.keys_only, true));
     }
   }
   if (format == Format::kJson) {
-    out << "],\"count\":" << set.size() << (shown < set.size() ? ",\"more\":true" : "") << "}\n";
+    out << "],\"count\":" << n << (limit < n ? ",\"more\":true" : "") << "}\n";
   } else {
-    out << "count: " << set.size() << (shown < set.size() ? "\nmore: true" : "") << '\n';
+    out << "count: " << n << (limit < n ? "\nmore: true" : "") << '\n';
   }
+  CPR_RETURN_IF_ERROR(trailers_ok());
   return spool.Commit(std::cout);
+}
+
+Result<void> RunLs(const Flags& f) {
+  const Format format = CPR_TRY(FormatFlag(f, false));
+  if (f.limit < 0) return MakeError(Code::kInvalidArgument, "--limit", "must not be negative");
+  // The scan reads the file front to back itself (bolt/page_index.h): no prefetch.
+  OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check, /*prefetch=*/false));
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*snap.backend, f.rev));
+  auto scan =
+      CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget, snap.PassThreads()));
+  const uint64_t limit = f.limit > 0 ? static_cast<uint64_t>(f.limit) : UINT64_MAX;
+  const TrailersOk trailers_ok = [&] { return snap.Finish(); };
+  if (format == Format::kTable) return LsTable(*scan, rev, limit, trailers_ok);
+  return LsDocument(f, format, *scan, rev, limit, trailers_ok);
 }
 
 Result<bool> RunGet(const Flags& f) {
@@ -468,72 +572,123 @@ Result<bool> RunHistory(const Flags& f) {
 
 // ---- diff ------------------------------------------------------------------
 
+struct DiffCounts {
+  uint64_t added = 0, removed = 0, changed = 0, unchanged = 0;
+  Json Summary() const {
+    return {{"added", added}, {"removed", removed}, {"changed", changed}, {"unchanged", unchanged}};
+  }
+};
+
+Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b, const TrailersOk& trailers_ok) {
+  Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
+  DiffCounts n;
+  auto row = [&](const char* change, const etcd::LiveEntry& e, std::string rev_a,
+                 std::string rev_b) -> Result<void> {
+    auto k = GetCells(e.note);
+    t.Add({change, Printable(e.key), std::move(rev_a), std::move(rev_b), k[0], k[1], k[2]});
+    return {};
+  };
+  etcd::DiffVisitor v{[&](const etcd::LiveEntry& e) {
+                        n.added++;
+                        return row("added", e, "-", std::to_string(e.rev.main));
+                      },
+                      [&](const etcd::LiveEntry& e) {
+                        n.removed++;
+                        return row("removed", e, std::to_string(e.rev.main), "-");
+                      },
+                      [&](const etcd::LiveEntry& ea, const etcd::LiveEntry& eb) {
+                        n.changed++;
+                        return row("changed", eb, std::to_string(ea.rev.main),
+                                   std::to_string(eb.rev.main));
+                      },
+                      [&] { n.unchanged++; }};
+  CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
+  CPR_RETURN_IF_ERROR(t.status());
+  CPR_RETURN_IF_ERROR(trailers_ok());
+  t.Print(std::cout);
+  CPR_RETURN_IF_ERROR(t.status());
+  std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n.added, n.removed,
+                           n.changed, n.unchanged);
+  return n;
+}
+
+// {added, removed, changed, summary} as one document; each list is streamed
+// into its own spool, as the merge walk meets its items in key order.
+Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan& b,
+                                const TrailersOk& trailers_ok) {
+  constexpr size_t kListMemory = 2 << 20;
+  SpooledOutput lists[3] = {SpooledOutput(kListMemory), SpooledOutput(kListMemory),
+                            SpooledOutput(kListMemory)};
+  DiffCounts n;
+  auto add = [&](int list, uint64_t& count, const Json& item) -> Result<void> {
+    std::ostream& out = lists[list].stream();
+    if (format == Format::kJson) {
+      if (count > 0) out << ',';
+      out << item.dump(-1, ' ', false, Json::error_handler_t::replace);
+    } else {
+      PrintYamlItem(out, item);
+    }
+    count++;
+    return {};
+  };
+  etcd::DiffVisitor v{
+      [&](const etcd::LiveEntry& e) -> Result<void> {
+        return add(0, n.added, KvJson(CPR_TRY(b.Read(e)), true, true));
+      },
+      [&](const etcd::LiveEntry& e) -> Result<void> {
+        return add(1, n.removed, KvJson(CPR_TRY(a.Read(e)), true, true));
+      },
+      [&](const etcd::LiveEntry& ea, const etcd::LiveEntry& eb) -> Result<void> {
+        Json ja = KvJson(CPR_TRY(a.Read(ea)), true, true);
+        Json jb = KvJson(CPR_TRY(b.Read(eb)), true, true);
+        return add(2, n.changed, Json{{"key", Base64Encode(eb.key)}, {"a", ja}, {"b", jb}});
+      },
+      [&] { n.unchanged++; }};
+  CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
+  CPR_RETURN_IF_ERROR(trailers_ok());
+  const char* names[3] = {"added", "removed", "changed"};
+  const uint64_t counts[3] = {n.added, n.removed, n.changed};
+  std::cout << (format == Format::kJson ? "{" : "");
+  for (int i = 0; i < 3; i++) {
+    if (format == Format::kJson) {
+      std::cout << (i ? ",\"" : "\"") << names[i] << "\":[";
+      CPR_RETURN_IF_ERROR(lists[i].Commit(std::cout));
+      std::cout << ']';
+    } else if (counts[i] == 0) {
+      PrintYaml(std::cout, Json{{names[i], Json::array()}});
+    } else {
+      std::cout << names[i] << ":\n";
+      CPR_RETURN_IF_ERROR(lists[i].Commit(std::cout));
+    }
+  }
+  if (format == Format::kJson) {
+    std::cout << ",\"summary\":" << n.Summary().dump() << "}\n";
+  } else {
+    PrintYaml(std::cout, Json{{"summary", n.Summary()}});
+  }
+  return n;
+}
+
 Result<bool> RunDiff(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
-  OpenedSnapshot snap_a = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
-  OpenedSnapshot snap_b = CPR_TRY(OpenWhole(f.file_b, f.skip_hash_check));
+  OpenedSnapshot snap_a = CPR_TRY(OpenWhole(f.file, f.skip_hash_check, /*prefetch=*/false));
+  OpenedSnapshot snap_b = CPR_TRY(OpenWhole(f.file_b, f.skip_hash_check, /*prefetch=*/false));
   const etcd::Backend& a = *snap_a.backend;
   const etcd::Backend& b = *snap_b.backend;
-  etcd::KeySet sa = CPR_TRY(etcd::LiveKeys(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix));
-  etcd::KeySet sb = CPR_TRY(etcd::LiveKeys(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix));
-  CPR_RETURN_IF_ERROR(snap_a.Finish());
-  CPR_RETURN_IF_ERROR(snap_b.Finish());
-  Json added = Json::array(), removed = Json::array(), changed = Json::array();
-  uint64_t unchanged = 0;
-  Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
-  const bool table = format == Format::kTable;
-  etcd::DiffVisitor v;
-  v.added = [&](const etcd::Record& r) -> Result<void> {
-    if (table) {
-      auto k = K8sCells(r);
-      t.Add({"added", Printable(r.kv.key), "-", std::to_string(r.rev.main), k[0], k[1], k[2]});
-    } else {
-      added.push_back(KvJson(r, true, true));
-    }
-    return {};
+  // JSON and YAML print whole records, read as needed: no notes.
+  const Format notes = format == Format::kTable ? format : Format::kYaml;
+  auto sa = CPR_TRY(ScanLive(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix, notes,
+                             kScanBudget / 2, snap_a.PassThreads()));
+  auto sb = CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes,
+                             kScanBudget / 2, snap_b.PassThreads()));
+  const TrailersOk trailers_ok = [&]() -> Result<void> {
+    CPR_RETURN_IF_ERROR(snap_a.Finish());
+    return snap_b.Finish();
   };
-  v.removed = [&](const etcd::Record& r) -> Result<void> {
-    if (table) {
-      auto k = K8sCells(r);
-      t.Add({"removed", Printable(r.kv.key), std::to_string(r.rev.main), "-", k[0], k[1], k[2]});
-    } else {
-      removed.push_back(KvJson(r, true, true));
-    }
-    return {};
-  };
-  v.changed = [&](const etcd::Record& ra, const etcd::Record& rb) -> Result<void> {
-    if (table) {
-      auto k = K8sCells(rb);
-      t.Add({"changed", Printable(rb.kv.key), std::to_string(ra.rev.main),
-             std::to_string(rb.rev.main), k[0], k[1], k[2]});
-    } else {
-      changed.push_back({{"key", Base64Encode(rb.kv.key)},
-                         {"a", KvJson(ra, true, true)},
-                         {"b", KvJson(rb, true, true)}});
-    }
-    return {};
-  };
-  uint64_t n_added = 0, n_removed = 0, n_changed = 0;
-  auto count = [](auto& fn, uint64_t& n) {
-    return [&fn, &n](const auto&... r) -> Result<void> {
-      n++;
-      return fn(r...);
-    };
-  };
-  etcd::DiffVisitor counted{count(v.added, n_added), count(v.removed, n_removed),
-                            count(v.changed, n_changed), [&] { unchanged++; }};
-  CPR_RETURN_IF_ERROR(etcd::Diff(sa, sb, counted));
-  Json summary{
-      {"added", n_added}, {"removed", n_removed}, {"changed", n_changed}, {"unchanged", unchanged}};
-  if (table) {
-    t.Print(std::cout);
-    std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n_added, n_removed,
-                             n_changed, unchanged);
-  } else {
-    Json doc{{"added", added}, {"removed", removed}, {"changed", changed}, {"summary", summary}};
-    format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
-  }
-  return !(f.exit_code && (n_added + n_removed + n_changed) > 0);
+  const DiffCounts n = format == Format::kTable
+                           ? CPR_TRY(DiffTable(*sa, *sb, trailers_ok))
+                           : CPR_TRY(DiffDocument(format, *sa, *sb, trailers_ok));
+  return !(f.exit_code && (n.added + n.removed + n.changed) > 0);
 }
 
 // Wraps a command body: prints its error, sets the exit code.

@@ -6,9 +6,11 @@
 #include <cctype>
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ostream>
 #include <streambuf>
+#include <string_view>
 
 namespace cpr::cli {
 
@@ -24,6 +26,11 @@ bool ParseFormat(const std::string& text, Format* out) {
   else
     return false;
   return true;
+}
+
+size_t ReaderMemory(size_t fallback) {
+  const char* limit = std::getenv("CPR_READER_MEMORY");
+  return limit != nullptr ? std::strtoull(limit, nullptr, 10) : fallback;
 }
 
 void PrintJson(std::ostream& out, const Json& doc) {
@@ -80,33 +87,82 @@ void PrintYaml(std::ostream& out, const Json& doc) {
   out << e.c_str() << '\n';
 }
 
+Table::Table(std::vector<std::string> header, Align align)
+    : header_(std::move(header)), align_(align), width_(header_.size()) {
+  for (size_t c = 0; c < header_.size(); c++) width_[c] = header_[c].size();
+}
+
+namespace {
+
+void AppendU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
+
+// Reads one row Table::Add spooled; false at the end.
+Result<bool> ReadRow(Spool& spool, std::vector<std::string>& row) {
+  uint32_t n = 0;
+  if (CPR_TRY(spool.Read(reinterpret_cast<char*>(&n), 4)) < 4) return false;
+  row.resize(n);
+  for (auto& cell : row) {
+    uint32_t len = 0;
+    if (CPR_TRY(spool.Read(reinterpret_cast<char*>(&len), 4)) < 4)
+      return MakeError(Code::kInternal, "table", "a spooled row is cut short");
+    cell.resize(len);
+    if (CPR_TRY(spool.Read(cell.data(), len)) < len)
+      return MakeError(Code::kInternal, "table", "a spooled row is cut short");
+  }
+  return true;
+}
+
+}  // namespace
+
+void Table::Add(const std::vector<std::string>& row) {
+  if (!status_) return;
+  std::string bytes;
+  AppendU32(bytes, static_cast<uint32_t>(row.size()));
+  for (size_t c = 0; c < row.size(); c++) {
+    AppendU32(bytes, static_cast<uint32_t>(row[c].size()));
+    bytes.append(row[c]);
+    if (c < width_.size()) width_[c] = std::max(width_[c], row[c].size());
+  }
+  status_ = rows_.Append(bytes);
+  count_++;
+}
+
 void Table::Print(std::ostream& out) const {
-  std::vector<size_t> width(header_.size());
-  for (size_t c = 0; c < header_.size(); c++) width[c] = header_[c].size();
-  for (const auto& row : rows_)
-    for (size_t c = 0; c < row.size() && c < width.size(); c++)
-      width[c] = std::max(width[c], row[c].size());
+  if (!status_ || !(status_ = rows_.Rewind())) return;
+  // Each line is built in one string and written at once: a table can have
+  // hundreds of thousands of rows.
+  std::string text;
   auto rule = [&] {
-    out << '+';
-    for (size_t w : width) out << std::string(w + 2, '-') << '+';
-    out << '\n';
+    text.assign(1, '+');
+    for (size_t w : width_) text.append(w + 2, '-').push_back('+');
+    text.push_back('\n');
+    out << text;
   };
   auto line = [&](const std::vector<std::string>& cells, bool center) {
-    out << '|';
-    for (size_t c = 0; c < width.size(); c++) {
-      const std::string& s = c < cells.size() ? cells[c] : std::string();
-      const size_t pad = width[c] - s.size();
-      const bool number = !s.empty() && s.find_first_not_of("0123456789.-") == std::string::npos;
+    text.assign(1, '|');
+    for (size_t c = 0; c < width_.size(); c++) {
+      const std::string_view s = c < cells.size() ? std::string_view(cells[c]) : "";
+      const size_t pad = width_[c] - s.size();
+      const bool number = !s.empty() && s.find_first_not_of("0123456789.-") == s.npos;
       const bool right = align_ == Align::kEtcdctl || number;
       const size_t left = center ? pad / 2 : (right ? pad : 0);
-      out << ' ' << std::string(left, ' ') << s << std::string(pad - left, ' ') << " |";
+      text.append(left + 1, ' ').append(s).append(pad - left + 1, ' ').push_back('|');
     }
-    out << '\n';
+    text.push_back('\n');
+    out << text;
   };
   rule();
   line(header_, true);
   rule();
-  for (const auto& row : rows_) line(row, false);
+  std::vector<std::string> row;
+  for (uint64_t i = 0; i < count_; i++) {
+    auto more = ReadRow(rows_, row);
+    if (!more || !*more) {
+      status_ = more ? MakeError(Code::kInternal, "table", "spooled rows missing") : more.error();
+      return;
+    }
+    line(row, false);
+  }
   rule();
 }
 
@@ -114,22 +170,14 @@ void Table::Print(std::ostream& out) const {
 
 class SpooledOutput::Buffer : public std::streambuf {
  public:
-  ~Buffer() override {
-    if (file_ != nullptr) std::fclose(file_);
-  }
+  explicit Buffer(size_t memory) : spool_(memory) {}
 
   Result<void> CopyTo(std::ostream& out) {
-    CPR_RETURN_IF_ERROR(Spill());
-    if (file_ == nullptr) {
-      out.write(memory_.data(), static_cast<std::streamsize>(memory_.size()));
-    } else {
-      std::rewind(file_);
-      std::string chunk(1 << 20, '\0');
-      size_t n;
-      while ((n = std::fread(chunk.data(), 1, chunk.size(), file_)) > 0)
-        out.write(chunk.data(), static_cast<std::streamsize>(n));
-      if (std::ferror(file_)) return Fail("cannot read back the spooled output");
-    }
+    CPR_RETURN_IF_ERROR(status_);
+    CPR_RETURN_IF_ERROR(spool_.Rewind());
+    std::string chunk(1 << 20, '\0');
+    while (size_t n = CPR_TRY(spool_.Read(chunk.data(), chunk.size())))
+      out.write(chunk.data(), static_cast<std::streamsize>(n));
     out.flush();
     return {};
   }
@@ -141,34 +189,18 @@ class SpooledOutput::Buffer : public std::streambuf {
     return xsputn(&ch, 1) == 1 ? c : traits_type::eof();
   }
   std::streamsize xsputn(const char* s, std::streamsize n) override {
-    memory_.append(s, static_cast<size_t>(n));
-    if (memory_.size() >= kMemory && !Spill()) return 0;
+    if (!status_ || !(status_ = spool_.Append(Bytes(s, static_cast<size_t>(n))))) return 0;
     return n;
   }
 
  private:
-  static constexpr size_t kMemory = 8 << 20;
-
-  Result<void> Fail(const std::string& what) {
-    return MakeError(Code::kIo, "stdout", what + ": " + std::strerror(errno));
-  }
-  // Moves what is in memory to the temporary file (made on first use).
-  Result<void> Spill() {
-    if (memory_.empty() || (file_ == nullptr && memory_.size() < kMemory)) return {};
-    if (file_ == nullptr && (file_ = std::tmpfile()) == nullptr)
-      return Fail("cannot make a temporary file to hold the output");
-    if (std::fwrite(memory_.data(), 1, memory_.size(), file_) != memory_.size())
-      return Fail("cannot write the spooled output");
-    memory_.clear();
-    return {};
-  }
-
-  std::string memory_;
-  std::FILE* file_ = nullptr;
+  Spool spool_;
+  Result<void> status_;
 };
 
-SpooledOutput::SpooledOutput()
-    : buffer_(std::make_unique<Buffer>()), stream_(std::make_unique<std::ostream>(buffer_.get())) {}
+SpooledOutput::SpooledOutput(size_t memory)
+    : buffer_(std::make_unique<Buffer>(ReaderMemory(memory))),
+      stream_(std::make_unique<std::ostream>(buffer_.get())) {}
 SpooledOutput::~SpooledOutput() = default;
 
 std::ostream& SpooledOutput::stream() { return *stream_; }

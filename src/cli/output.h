@@ -2,6 +2,7 @@
 // command allows it), JSON documents, tables and YAML rendered from JSON.
 #pragma once
 
+#include <cstdint>
 #include <iosfwd>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "util/result.h"
+#include "util/spool.h"
 
 namespace cpr::cli {
 
@@ -23,13 +25,19 @@ bool ParseFormat(const std::string& text, Format* out);
 void PrintJson(std::ostream& out, const Json& doc);
 void PrintYaml(std::ostream& out, const Json& doc);
 
+// Bytes a reader may hold in memory before it spools to temporary files:
+// `fallback`, or the number in $CPR_READER_MEMORY. That variable is for
+// tests: with a tiny limit a small file shows that nothing held grows with
+// the file (tests/integration/test_read_memory.py).
+size_t ReaderMemory(size_t fallback);
+
 // Holds a streamed document until it is whole: a command that fails
 // half-way leaves stdout empty, never half a document. The first 8 MB stay
-// in memory, the rest goes to an unlinked temporary file, so memory stays
+// (or `memory`) in memory, the rest goes to an unlinked temporary file, so memory stays
 // bounded whatever the document's size.
 class SpooledOutput {
  public:
-  SpooledOutput();
+  explicit SpooledOutput(size_t memory = 8 << 20);
   ~SpooledOutput();
   SpooledOutput(const SpooledOutput&) = delete;
   SpooledOutput& operator=(const SpooledOutput&) = delete;
@@ -46,18 +54,28 @@ class SpooledOutput {
 // A bordered table like etcdctl's tablewriter output: headers centred;
 // cells right-aligned as etcdctl sets them (kEtcdctl, for the tables etcdctl
 // prints too), or text left and numbers right (kText, cpr's own tables).
+// Its widths need every row first, so rows are kept in a Spool: past 8 MB
+// of cells they wait in a temporary file, and a table of any length prints
+// in bounded memory.
 class Table {
  public:
   enum class Align { kText, kEtcdctl };
-  explicit Table(std::vector<std::string> header, Align align = Align::kText)
-      : header_(std::move(header)), align_(align) {}
-  void Add(std::vector<std::string> row) { rows_.push_back(std::move(row)); }
+  explicit Table(std::vector<std::string> header, Align align = Align::kText);
+  void Add(const std::vector<std::string>& row);
+  // Why a row could not be kept (the temporary file failed); check it
+  // before Print(), which then prints nothing.
+  const Result<void>& status() const { return status_; }
   void Print(std::ostream& out) const;
 
  private:
+  static constexpr size_t kMemory = 8 << 20;
   std::vector<std::string> header_;
   Align align_;
-  std::vector<std::vector<std::string>> rows_;
+  std::vector<size_t> width_;
+  // Each row: its cell count, then each cell's length and bytes.
+  mutable Spool rows_{ReaderMemory(kMemory)};
+  uint64_t count_ = 0;
+  mutable Result<void> status_;
 };
 
 }  // namespace cpr::cli

@@ -261,25 +261,4 @@ Result<std::vector<Record>> History(const Backend& backend, Bytes key) {
   return out;
 }
 
-Result<void> Diff(const KeySet& a, const KeySet& b, const DiffVisitor& visit) {
-  size_t i = 0, j = 0;
-  while (i < a.size() || j < b.size()) {
-    if (j == b.size() || (i < a.size() && a.key(i) < b.key(j))) {
-      CPR_RETURN_IF_ERROR(visit.removed(CPR_TRY(a.record(i++))));
-    } else if (i == a.size() || b.key(j) < a.key(i)) {
-      CPR_RETURN_IF_ERROR(visit.added(CPR_TRY(b.record(j++))));
-    } else {
-      Record ra = CPR_TRY(a.record(i++));
-      Record rb = CPR_TRY(b.record(j++));
-      if (ra.kv.value != rb.kv.value || ra.kv.lease != rb.kv.lease ||
-          ra.kv.version != rb.kv.version) {
-        CPR_RETURN_IF_ERROR(visit.changed(ra, rb));
-      } else {
-        visit.unchanged();
-      }
-    }
-  }
-  return {};
-}
-
 }  // namespace cpr::etcd

@@ -71,13 +71,4 @@ Result<std::optional<Record>> GetKey(const Backend& backend, Bytes key, int64_t 
 // Every record of one key still in the file, oldest first.
 Result<std::vector<Record>> History(const Backend& backend, Bytes key);
 
-// Merge-walk of two key sets in key order.
-struct DiffVisitor {
-  std::function<Result<void>(const Record& b)> added;
-  std::function<Result<void>(const Record& a)> removed;
-  std::function<Result<void>(const Record& a, const Record& b)> changed;
-  std::function<void()> unchanged;
-};
-Result<void> Diff(const KeySet& a, const KeySet& b, const DiffVisitor& visit);
-
 }  // namespace cpr::etcd

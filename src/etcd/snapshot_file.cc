@@ -1,7 +1,5 @@
 #include "etcd/snapshot_file.h"
 
-#include <memory>
-
 #include "util/hash.h"
 
 namespace cpr::etcd {
@@ -10,21 +8,12 @@ TrailerCheck CheckTrailer(const MappedFile& file) {
   TrailerCheck out;
   out.present = HasHashTrailer(file.size());
   if (!out.present) return out;
-  // pread into a buffer, not the mapping: a walker on another thread keeps
-  // its mapped pages (and RSS stays bounded).
+  // Windows mapped apart from the file's mapping: a walker on another
+  // thread keeps its mapped pages, and RSS stays bounded.
   const uint64_t body = file.size() - kTrailerSize;
   Sha256 sha;
-  constexpr uint64_t kChunk = 1ULL << 20;
-  // Sized to the file, not filled: a small snapshot costs no 1 MB buffer.
-  auto buf = std::make_unique_for_overwrite<char[]>(std::min(kChunk, body));
-  for (uint64_t off = 0; off < body; off += kChunk) {
-    const uint64_t n = std::min(kChunk, body - off);
-    if (!file.ReadAt(off, buf.get(), n)) {
-      out.computed_hex = "(unreadable)";
-      break;
-    }
-    sha.Update(Bytes(buf.get(), n));
-  }
+  if (!file.ForEachWindow(body, [&](Bytes window) { sha.Update(window); }))
+    out.computed_hex = "(unreadable)";
   const Sha256Digest digest = sha.DigestSoFar();
   const Bytes trailer = file.data().substr(body);
   sha.Update(trailer);

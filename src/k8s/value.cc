@@ -122,29 +122,32 @@ namespace {
 
 using internal::Envelope;
 
-// Reads a length-delimited field as a string. false on the wrong wire type.
-bool ReadString(const WireField& f, std::string& out) {
+// Reads a length-delimited field as a string (into `out` unless null: the
+// field is then only checked). false on the wrong wire type.
+bool ReadString(const WireField& f, std::string* out) {
   if (f.type != WireType::kLen) return false;
-  out = ToValidUtf8(f.bytes);
+  if (out != nullptr) *out = ToValidUtf8(f.bytes);
   return true;
 }
 
-// A map<string,string> entry {1 key, 2 value} (§3.1, labels and annotations).
-bool ReadMapEntry(Bytes entry, std::vector<std::pair<std::string, std::string>>& out) {
+// A map<string,string> entry {1 key, 2 value} (§3.1, labels and annotations),
+// appended to `out` unless null.
+bool ReadMapEntry(Bytes entry, std::vector<std::pair<std::string, std::string>>* out) {
   std::string key, value;
   WireReader r(entry);
   WireField f;
   while (r.Next(f)) {
-    if (f.number == 1 && !ReadString(f, key)) return false;
-    if (f.number == 2 && !ReadString(f, value)) return false;
+    if (f.number == 1 && !ReadString(f, out ? &key : nullptr)) return false;
+    if (f.number == 2 && !ReadString(f, out ? &value : nullptr)) return false;
   }
   if (r.error()) return false;
-  out.emplace_back(std::move(key), std::move(value));
+  if (out != nullptr) out->emplace_back(std::move(key), std::move(value));
   return true;
 }
 
-// OwnerReference {1 kind, 3 name, 4 uid, 5 apiVersion, 6 controller} (§3.1).
-bool ReadOwnerRef(Bytes message, std::vector<OwnerRef>& out) {
+// OwnerReference {1 kind, 3 name, 4 uid, 5 apiVersion, 6 controller} (§3.1),
+// appended to `out` unless null.
+bool ReadOwnerRef(Bytes message, std::vector<OwnerRef>* out) {
   OwnerRef o;
   WireReader r(message);
   WireField f;
@@ -152,16 +155,16 @@ bool ReadOwnerRef(Bytes message, std::vector<OwnerRef>& out) {
     bool ok = true;
     switch (f.number) {
       case 1:
-        ok = ReadString(f, o.kind);
+        ok = ReadString(f, out ? &o.kind : nullptr);
         break;
       case 3:
-        ok = ReadString(f, o.name);
+        ok = ReadString(f, out ? &o.name : nullptr);
         break;
       case 4:
-        ok = ReadString(f, o.uid);
+        ok = ReadString(f, out ? &o.uid : nullptr);
         break;
       case 5:
-        ok = ReadString(f, o.api_version);
+        ok = ReadString(f, out ? &o.api_version : nullptr);
         break;
       case 6:
         ok = f.type == WireType::kVarint;
@@ -171,39 +174,44 @@ bool ReadOwnerRef(Bytes message, std::vector<OwnerRef>& out) {
     if (!ok) return false;
   }
   if (r.error()) return false;
-  out.push_back(std::move(o));
+  if (out != nullptr) out->push_back(std::move(o));
   return true;
 }
 
 // One ObjectMeta field into `o`. false when a known field has the wrong
-// wire type or a malformed sub-message.
-bool ReadMetaField(const WireField& f, Object& o) {
+// wire type or a malformed sub-message. `identity`: only name and
+// namespace are kept, the other fields only checked (DescribeIdentity).
+bool ReadMetaField(const WireField& f, Object& o, bool identity) {
+  std::string scratch;
+  auto keep = [&](std::string& field) { return identity ? nullptr : &field; };
   switch (f.number) {
     case 1:
-      return ReadString(f, o.name);
+      return ReadString(f, &o.name);
     case 2:
-      return ReadString(f, o.generate_name);
+      return ReadString(f, keep(o.generate_name));
     case 3:
-      return ReadString(f, o.namespace_);
+      return ReadString(f, &o.namespace_);
     case 5:
-      return ReadString(f, o.uid);
+      return ReadString(f, keep(o.uid));
     case 7:
       o.generation = static_cast<int64_t>(f.varint);
       return f.type == WireType::kVarint;
     case 8:
-      return f.type == WireType::kLen && internal::DecodeTime(f.bytes, o.creation_timestamp);
+      return f.type == WireType::kLen &&
+             internal::DecodeTime(f.bytes, identity ? scratch : o.creation_timestamp);
     case 9:
-      return f.type == WireType::kLen && internal::DecodeTime(f.bytes, o.deletion_timestamp);
+      return f.type == WireType::kLen &&
+             internal::DecodeTime(f.bytes, identity ? scratch : o.deletion_timestamp);
     case 11:
-      return f.type == WireType::kLen && ReadMapEntry(f.bytes, o.labels);
+      return f.type == WireType::kLen && ReadMapEntry(f.bytes, identity ? nullptr : &o.labels);
     case 12:
-      return f.type == WireType::kLen && ReadMapEntry(f.bytes, o.annotations);
+      return f.type == WireType::kLen && ReadMapEntry(f.bytes, identity ? nullptr : &o.annotations);
     case 13:
-      return f.type == WireType::kLen && ReadOwnerRef(f.bytes, o.owner_references);
+      return f.type == WireType::kLen &&
+             ReadOwnerRef(f.bytes, identity ? nullptr : &o.owner_references);
     case 14: {
-      std::string finalizer;
-      if (!ReadString(f, finalizer)) return false;
-      o.finalizers.push_back(std::move(finalizer));
+      if (!ReadString(f, keep(scratch))) return false;
+      if (!identity) o.finalizers.push_back(std::move(scratch));
       return true;
     }
     default:  // selfLink, resourceVersion (stored empty, §3.3), managedFields, ...
@@ -211,17 +219,17 @@ bool ReadMetaField(const WireField& f, Object& o) {
   }
 }
 
-bool DecodeObjectMeta(Bytes meta, Object& o) {
+bool DecodeObjectMeta(Bytes meta, Object& o, bool identity) {
   WireReader r(meta);
   WireField f;
   while (r.Next(f)) {
-    if (!ReadMetaField(f, o)) return false;
+    if (!ReadMetaField(f, o, identity)) return false;
   }
   return !r.error();
 }
 
 // §2 and §3: a `k8s\0` value. nullopt when anything is malformed.
-std::optional<Object> DescribeProtobuf(Bytes value) {
+std::optional<Object> DescribeProtobuf(Bytes value, bool identity) {
   std::optional<Envelope> e = internal::ParseEnvelope(value);
   if (!e) return std::nullopt;
   Object o;
@@ -230,7 +238,7 @@ std::optional<Object> DescribeProtobuf(Bytes value) {
   o.kind = ToValidUtf8(e->kind);
   if (!internal::RawIsProtobuf(*e)) return o;  // never written by the API server
   std::optional<Bytes> meta = internal::FindObjectMeta(e->raw);
-  if (!meta || !DecodeObjectMeta(*meta, o)) return std::nullopt;
+  if (!meta || !DecodeObjectMeta(*meta, o, identity)) return std::nullopt;
   return o;
 }
 
@@ -358,9 +366,13 @@ const char* EncodingName(Object::Encoding encoding) {
   return "binary";
 }
 
-Object DescribeValue(Bytes value) {
+Object DescribeValue(Bytes value) { return internal::Describe(value, /*identity=*/false); }
+
+namespace internal {
+
+Object Describe(Bytes value, bool identity) {
   if (value.starts_with(internal::kProtobufMagic)) {
-    if (auto o = DescribeProtobuf(value)) return std::move(*o);
+    if (auto o = DescribeProtobuf(value, identity)) return std::move(*o);
   } else if (value.starts_with(internal::kEncryptedPrefix)) {
     if (auto o = DescribeEncrypted(value)) return std::move(*o);
   } else if (auto doc = internal::ParseJsonObject(value)) {
@@ -369,4 +381,5 @@ Object DescribeValue(Bytes value) {
   return Unrecognised(value);
 }
 
+}  // namespace internal
 }  // namespace cpr::k8s

@@ -59,6 +59,13 @@ const char* EncodingName(Object::Encoding encoding);
 // envelope or ObjectMeta is malformed or truncated is kBinary.
 Object DescribeValue(Bytes value);
 
+// What listings print of a value: DescribeValue's encoding, api_version,
+// kind, name, namespace_ and encryption fields, the rest left empty. The
+// same answer, faster for JSON: a value in a plain subset of JSON (numbers
+// without exponents, nothing deeper than 512) is scanned once for those
+// fields instead of being built into a document (json_identity.cc).
+Object DescribeIdentity(Bytes value);
+
 // The object for `-w json` listings, shaped like the API server's JSON:
 //   {"apiVersion","kind","metadata":{"name","generateName","namespace","uid",
 //    "resourceVersion","generation","creationTimestamp","deletionTimestamp",

@@ -41,4 +41,8 @@ bool DecodeTime(Bytes message, std::string& out);
 // so that rendering it cannot exhaust the stack. nullopt otherwise.
 std::optional<nlohmann::ordered_json> ParseJsonObject(Bytes value);
 
+// DescribeValue; `identity`: of a protobuf value's ObjectMeta only name and
+// namespace are kept (the rest is checked, not copied): DescribeIdentity.
+Object Describe(Bytes value, bool identity);
+
 }  // namespace cpr::k8s::internal

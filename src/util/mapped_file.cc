@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -105,6 +106,24 @@ Result<void> MappedFile::ReadAt(uint64_t offset, char* buf, size_t n) const {
     buf += got;
     n -= static_cast<size_t>(got);
     offset += static_cast<uint64_t>(got);
+  }
+  return {};
+}
+
+Result<void> MappedFile::ForEachWindow(uint64_t n, const std::function<void(Bytes)>& fn) const {
+  constexpr uint64_t kWindow = 2ULL << 20;  // a multiple of any page size
+  if (n > size_) return MakeError(Code::kInternal, path_, "read past the end of the file");
+  if (borrowed_) {
+    if (n > 0) fn(Bytes(data_, n));
+    return {};
+  }
+  for (uint64_t off = 0; off < n; off += kWindow) {
+    const uint64_t len = std::min(kWindow, n - off);
+    void* p =
+        ::mmap(nullptr, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd_, static_cast<off_t>(off));
+    if (p == MAP_FAILED) return MakeError(Code::kIo, path_, "cannot map: " + ErrnoText());
+    fn(Bytes(static_cast<const char*>(p), len));
+    ::munmap(p, len);
   }
   return {};
 }

@@ -572,5 +572,100 @@ TEST(ValueDocumentTest, DeeplyNestedMessagesStopAtALimit) {
   EXPECT_NO_THROW(doc.dump());
 }
 
+// DescribeIdentity must answer exactly as DescribeValue on its fields, for
+// values its JSON scanner takes and values it leaves to DescribeValue.
+void ExpectSameIdentity(const std::string& value) {
+  const Object full = DescribeValue(value);
+  const Object id = DescribeIdentity(value);
+  EXPECT_EQ(id.encoding, full.encoding) << value;
+  EXPECT_EQ(id.api_version, full.api_version) << value;
+  EXPECT_EQ(id.kind, full.kind) << value;
+  EXPECT_EQ(id.name, full.name) << value;
+  EXPECT_EQ(id.namespace_, full.namespace_) << value;
+  EXPECT_EQ(id.encryption_provider, full.encryption_provider) << value;
+  EXPECT_EQ(id.encryption_key_name, full.encryption_key_name) << value;
+}
+
+TEST(DescribeIdentity, AgreesWithDescribeValue) {
+  const std::vector<std::string> cases = {
+      R"({"apiVersion":"v1","kind":"Widget","metadata":{"name":"w","namespace":"ns"}})",
+      R"({"kind":"A","kind":"B","metadata":{"name":"x"},"metadata":{"namespace":"y"}})",
+      R"({"kind":"A","kind":7,"metadata":{"name":"x"},"metadata":"flat"})",
+      R"({"metadata":{"name":"a","name":null}, "kind" : "K" , "spec":{"n":[1,-2,0.5,true,false,null,{}]}})",
+      R"({"kind":"a\"b\\c\/d\n","metadata":{"name":"\t"}})",
+      R"({"kind":"\u0041","metadata":{"name":"é"}})",
+      R"({"kind":"\u003c\u00E9\u20ac\ud83d\ude00","metadata":{"name":"\u0000"}})",
+      R"({"kind":"\ud83d","metadata":{"name":"a"}})",
+      R"({"kind":"\ude00x","metadata":{"name":"a"}})",
+      R"({"kind":"\ud83d\u0041","metadata":{"name":"a"}})",
+      R"({"kind":"\u12G4"})",
+      R"({"kind":"\x"})",
+      "{\"kind\":\"\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80\"}",
+      "{\"kind\":\"\xc0\xaf\"}",
+      "{\"kind\":\"\xe0\x80\xaf\"}",
+      "{\"kind\":\"\xed\xa0\x80\"}",
+      "{\"kind\":\"\xf4\x90\x80\x80\"}",
+      "{\"kind\":\"\xf0\x9f\x98\"}",
+      "{\"kind\":\"\xc3\"}",
+      R"({"kind":"K","n":1e400})",
+      R"({"kind":"K","n":1E2})",
+      R"({"kind":"K","n":01})",
+      R"({"kind":"K","n":-})",
+      R"({"kind":"K","n":1.})",
+      R"({"kind":"K","n":.5})",
+      R"({"kind":"K",})",
+      R"({"kind":"K"} x)",
+      R"({"kind":"K"}  )",
+      R"( {"kind":"K"})",
+      R"({"kind":"K","s":"tab	inside"})",
+      R"({"kind":"K","a":[1,2,]})",
+      R"({"kind":"K","t":tru})",
+      R"({})",
+      R"({"kind":"K")",
+      "{\"kind\":\"K\",\"s\":\"\x7f\"}",
+      "{\"kind\":\"K\",\"s\":\"\xff\"}",
+      "k8s:enc:aescbc:v1:key1:xxxx",
+      "plain text",
+      std::string("k8s\0\x0a", 5),
+  };
+  for (const auto& v : cases) ExpectSameIdentity(v);
+  std::string deep = R"({"kind":"K","d":)";
+  for (int depth : {510, 511, 512}) {
+    std::string v = deep + std::string(depth, '[') + std::string(depth, ']') + "}";
+    ExpectSameIdentity(v);
+  }
+}
+
+TEST(DescribeIdentity, AgreesOnRandomBytesInJson) {
+  // Random bytes dropped into a valid document.
+  const std::string base =
+      R"({"apiVersion":"v1","kind":"W\u00e9","metadata":{"name":"n\ud83d\ude00","namespace":"s"},)"
+      "\"spec\":[1,\"x\xc3\xa9\",null]}";
+  std::mt19937 rng(7);
+  for (int i = 0; i < 3000; i++) {
+    std::string v = base;
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int k = 0; k < edits; k++) v[1 + rng() % (v.size() - 1)] = static_cast<char>(rng() % 128);
+    ExpectSameIdentity(v);
+  }
+}
+
+TEST(DescribeIdentity, AgreesOnEveryFixtureAndItsFlips) {
+  // Protobuf values take DescribeValue's path with ObjectMeta checked, not
+  // copied: a flipped byte must make both give up alike.
+  for (const char* name : {"pod.bin", "node.bin", "pod-deleting.bin", "configmap.bin",
+                           "configmap-1.28.bin", "event.bin", "secret-aescbc.bin",
+                           "configmap-kms.bin", "widget-cr.json", "gadget-cr-cluster.json"}) {
+    const std::string value = ReadFixture(name);
+    ExpectSameIdentity(value);
+    std::mt19937 rng(11);
+    for (int i = 0; i < 400; i++) {
+      std::string v = value;
+      v[rng() % v.size()] = static_cast<char>(rng() % 256);
+      ExpectSameIdentity(v);
+    }
+  }
+}
+
 }  // namespace
 }  // namespace cpr::k8s

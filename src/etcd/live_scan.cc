@@ -1,0 +1,313 @@
+#include "etcd/live_scan.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+#include "bolt/page_index.h"
+#include "util/hash.h"
+#include "util/spool.h"
+
+namespace cpr::etcd {
+namespace {
+
+// The fixed part of an entry; the user key and the note follow it.
+struct Packed {
+  int64_t main = 0, sub = 0, create_revision = 0, mod_revision = 0, version = 0, lease = 0;
+  uint64_t value_size = 0, record_offset = 0, record_size = 0;
+  uint32_t value_crc = 0, key_size = 0, note_size = 0;
+  uint8_t tombstone = 0;
+};
+
+Packed LoadPacked(const char* p) {
+  Packed h;
+  std::memcpy(&h, p, sizeof h);
+  return h;
+}
+
+// Key order, then revision order: a key's newest record comes last.
+struct Order {
+  Bytes key;
+  int64_t main, sub;
+  bool operator<(const Order& o) const {
+    if (int c = key.compare(o.key); c != 0) return c < 0;
+    return main != o.main ? main < o.main : sub < o.sub;
+  }
+};
+
+}  // namespace
+
+// A sorted run: a Spool of entries, read back one at a time into head.
+struct LiveScan::Run {
+  explicit Run(size_t memory_limit) : spool(memory_limit) {}
+  Spool spool;
+  Packed head;
+  std::string head_bytes;  // key, then note
+  Bytes key() const { return Bytes(head_bytes).substr(0, head.key_size); }
+
+  Result<bool> Next() {
+    const size_t got = CPR_TRY(spool.Read(reinterpret_cast<char*>(&head), sizeof head));
+    if (got == 0) return false;
+    head_bytes.resize(uint64_t{head.key_size} + head.note_size);
+    if (got < sizeof head ||
+        CPR_TRY(spool.Read(head_bytes.data(), head_bytes.size())) < head_bytes.size())
+      return MakeError(Code::kInternal, "live key run", "an entry is cut short");
+    return true;
+  }
+};
+
+namespace {
+
+// Collects one pass part's entries, sorted into runs; past its budget a run
+// goes to a temporary file.
+class RunBuilder {
+ public:
+  RunBuilder(const Backend& backend, const LiveScanOptions& options, uint64_t budget)
+      : backend_(backend), options_(options), budget_(budget) {}
+
+  // A leaf of the bucket's tree (its view lives during the call).
+  Result<void> AddPage(const bolt::PageView& page) {
+    CPR_RETURN_IF_ERROR(page.CheckElementArray());
+    const uint64_t base = page.id() * backend_.reader().page_size();
+    for (size_t i = 0; i < page.count(); i++) {
+      const bolt::LeafElement e = CPR_TRY(page.Leaf(i));
+      auto rev = Revision::Parse(e.key);
+      if (!rev)
+        return page.Corrupt(
+            fmt::format("element {}: {}-byte key is not a revision", i, e.key.size()));
+      const uint64_t offset = base + static_cast<uint64_t>(e.value.data() - page.bytes().data());
+      CPR_RETURN_IF_ERROR(Add(*rev, e.value, offset));
+    }
+    return {};
+  }
+
+  // One record; `offset`: where `value` lies in the file.
+  Result<void> Add(const Revision& rev, Bytes value, uint64_t offset) {
+    if (rev.main > options_.revision) return {};
+    auto kv = DecodeKeyValue(value);
+    if (!kv)
+      return MakeError(Code::kCorrupt,
+                       fmt::format("{} revision {}", backend_.name(), rev.ToString()),
+                       kv.error().what);
+    if (kv->key.substr(0, options_.prefix.size()) != options_.prefix) return {};
+    note_.clear();
+    if (options_.annotate && !rev.tombstone) options_.annotate(Record{rev, *kv}, note_);
+    Packed h;
+    h.main = rev.main;
+    h.sub = rev.sub;
+    h.create_revision = kv->create_revision;
+    h.mod_revision = kv->mod_revision;
+    h.version = kv->version;
+    h.lease = kv->lease;
+    h.value_size = kv->value.size();
+    h.record_offset = offset;
+    h.record_size = value.size();
+    h.key_size = static_cast<uint32_t>(kv->key.size());
+    h.note_size = static_cast<uint32_t>(note_.size());
+    h.tombstone = rev.tombstone;
+    if (options_.crc_values) h.value_crc = Crc32c(0, kv->value);
+    offsets_.push_back(buf_.size());
+    buf_.append(reinterpret_cast<const char*>(&h), sizeof h);
+    buf_.append(kv->key);
+    buf_.append(note_);
+    if (buf_.size() >= budget_) return Seal(0);
+    return {};
+  }
+
+  // The runs, the last one kept in memory if none had to spill.
+  Result<std::vector<std::unique_ptr<LiveScan::Run>>> Finish() {
+    if (!offsets_.empty()) CPR_RETURN_IF_ERROR(Seal(runs_.empty() ? SIZE_MAX : 0));
+    return std::move(runs_);
+  }
+
+ private:
+  // Sorts what is held into a run of its own.
+  Result<void> Seal(size_t memory_limit) {
+    std::vector<std::pair<Order, uint64_t>> order;  // sorted by key order, with the offset
+    order.reserve(offsets_.size());
+    for (uint64_t o : offsets_) {
+      const Packed h = LoadPacked(buf_.data() + o);
+      order.push_back({Order{Bytes(buf_.data() + o + sizeof h, h.key_size), h.main, h.sub}, o});
+    }
+    std::sort(order.begin(), order.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    auto run = std::make_unique<LiveScan::Run>(memory_limit);
+    for (const auto& [key, o] : order) {
+      const Packed h = LoadPacked(buf_.data() + o);
+      CPR_RETURN_IF_ERROR(
+          run->spool.Append(Bytes(buf_.data() + o, sizeof h + uint64_t{h.key_size} + h.note_size)));
+    }
+    CPR_RETURN_IF_ERROR(run->spool.Rewind());
+    runs_.push_back(std::move(run));
+    buf_.clear();
+    offsets_.clear();
+    return {};
+  }
+
+  const Backend& backend_;
+  const LiveScanOptions& options_;
+  uint64_t budget_;
+  std::string buf_, note_;
+  std::vector<uint64_t> offsets_;
+  std::vector<std::unique_ptr<LiveScan::Run>> runs_;
+};
+
+}  // namespace
+
+LiveScan::LiveScan(const Backend& backend) : backend_(backend) {}
+LiveScan::~LiveScan() = default;
+
+Result<std::unique_ptr<LiveScan>> LiveScan::Start(const Backend& backend, LiveScanOptions options) {
+  std::unique_ptr<LiveScan> scan(new LiveScan(backend));
+  CPR_RETURN_IF_ERROR(scan->Pass(options));
+  return scan;
+}
+
+Result<void> LiveScan::Pass(const LiveScanOptions& options) {
+  const bolt::Reader& r = backend_.reader();
+  auto ref = CPR_TRY(r.Bucket(kKeyBucket));
+  if (!ref) return {};
+  if (ref->is_inline()) {
+    RunBuilder builder(backend_, options, options.memory_budget);
+    const char* file = r.file().data().data();
+    CPR_RETURN_IF_ERROR(
+        backend_.ScanRevisions(0, [&](const Revision& rev, Bytes value) -> Result<bool> {
+          CPR_RETURN_IF_ERROR(builder.Add(rev, value, value.data() - file));
+          return true;
+        }));
+    runs_ = CPR_TRY(builder.Finish());
+    return {};
+  }
+  // The tree's leaves from its branch pages, then the leaves in file order
+  // with large reads (bolt/page_index.h), each half on its own thread
+  // (or one after the other: LiveScanOptions::threads).
+  const std::vector<bolt::Pgid> leaves = CPR_TRY(bolt::PageIndex::TreeLeaves(r, ref->root));
+  const size_t half = leaves.size() / 2;
+  std::vector<RunBuilder> parts;
+  parts.reserve(2);
+  for (int i = 0; i < 2; i++) parts.emplace_back(backend_, options, options.memory_budget / 2);
+  auto read = [&](size_t part, size_t begin, size_t end) {
+    const std::vector<bolt::Pgid> ids(leaves.begin() + begin, leaves.begin() + end);
+    size_t next = 0;
+    return bolt::PageIndex::ReadPages(r, ids, [&](const bolt::PageView& page) -> Result<void> {
+      if (page.id() != ids[next++] || !page.is_leaf())
+        return page.Corrupt("not a leaf page, yet a child of the lowest branch level");
+      return parts[part].AddPage(page);
+    });
+  };
+  Result<void> second;
+  Result<void> first;
+  if (options.threads > 1) {
+    std::thread other([&] { second = read(1, half, leaves.size()); });
+    first = read(0, 0, half);
+    other.join();
+  } else {
+    first = read(0, 0, half);
+    if (first) second = read(1, half, leaves.size());
+  }
+  CPR_RETURN_IF_ERROR(first);
+  CPR_RETURN_IF_ERROR(second);
+  for (RunBuilder& part : parts)
+    for (auto& run : CPR_TRY(part.Finish())) runs_.push_back(std::move(run));
+  return {};
+}
+
+Result<const LiveEntry*> LiveScan::Next() {
+  // heap_ is a min-heap of runs by their head entry.
+  auto order = [&](size_t i) {
+    return Order{runs_[i]->key(), runs_[i]->head.main, runs_[i]->head.sub};
+  };
+  auto after = [&](size_t a, size_t b) { return order(b) < order(a); };
+  if (!started_) {
+    started_ = true;
+    for (size_t i = 0; i < runs_.size(); i++)
+      if (CPR_TRY(runs_[i]->Next())) heap_.push_back(i);
+    std::make_heap(heap_.begin(), heap_.end(), after);
+  }
+  std::string key;
+  while (!heap_.empty()) {
+    key.assign(runs_[heap_.front()]->key());
+    Packed best;
+    // Every record of this key, oldest first: the newest wins.
+    while (!heap_.empty() && runs_[heap_.front()]->key() == Bytes(key)) {
+      std::pop_heap(heap_.begin(), heap_.end(), after);
+      const size_t i = heap_.back();
+      const Packed& h = runs_[i]->head;
+      best = h;
+      current_bytes_ = runs_[i]->head_bytes;
+      const bool more = CPR_TRY(runs_[i]->Next());
+      if (more) {
+        std::push_heap(heap_.begin(), heap_.end(), after);
+      } else {
+        heap_.pop_back();
+      }
+    }
+    if (best.tombstone) continue;
+    const Bytes bytes(current_bytes_);
+    current_ = LiveEntry{bytes.substr(0, best.key_size),
+                         Revision{best.main, best.sub, false},
+                         best.create_revision,
+                         best.mod_revision,
+                         best.version,
+                         best.lease,
+                         best.value_size,
+                         best.value_crc,
+                         best.record_offset,
+                         best.record_size,
+                         bytes.substr(best.key_size)};
+    return &current_;
+  }
+  return static_cast<const LiveEntry*>(nullptr);
+}
+
+Result<Record> LiveScan::Read(const LiveEntry& e) {
+  record_.resize(e.record_size);
+  CPR_RETURN_IF_ERROR(
+      backend_.reader().file().ReadAt(e.record_offset, record_.data(), e.record_size));
+  auto kv = DecodeKeyValue(record_);
+  if (!kv)
+    return MakeError(Code::kCorrupt,
+                     fmt::format("{} revision {}", backend_.name(), e.rev.ToString()),
+                     kv.error().what);
+  return Record{e.rev, *kv};
+}
+
+namespace {
+
+// Equal value, lease and version (what etcdctl would show as unchanged).
+Result<bool> Same(LiveScan& a, const LiveEntry& ea, LiveScan& b, const LiveEntry& eb) {
+  if (ea.lease != eb.lease || ea.version != eb.version || ea.value_size != eb.value_size ||
+      ea.value_crc != eb.value_crc)
+    return false;
+  const Record ra = CPR_TRY(a.Read(ea));
+  return ra.kv.value == CPR_TRY(b.Read(eb)).kv.value;
+}
+
+}  // namespace
+
+Result<void> Diff(LiveScan& a, LiveScan& b, const DiffVisitor& visit) {
+  const LiveEntry* ea = CPR_TRY(a.Next());
+  const LiveEntry* eb = CPR_TRY(b.Next());
+  while (ea != nullptr || eb != nullptr) {
+    if (eb == nullptr || (ea != nullptr && ea->key < eb->key)) {
+      CPR_RETURN_IF_ERROR(visit.removed(*ea));
+      ea = CPR_TRY(a.Next());
+    } else if (ea == nullptr || eb->key < ea->key) {
+      CPR_RETURN_IF_ERROR(visit.added(*eb));
+      eb = CPR_TRY(b.Next());
+    } else {
+      if (CPR_TRY(Same(a, *ea, b, *eb))) {
+        visit.unchanged();
+      } else {
+        CPR_RETURN_IF_ERROR(visit.changed(*ea, *eb));
+      }
+      ea = CPR_TRY(a.Next());
+      eb = CPR_TRY(b.Next());
+    }
+  }
+  return {};
+}
+
+}  // namespace cpr::etcd
