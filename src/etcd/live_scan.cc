@@ -159,7 +159,8 @@ class RunBuilder {
 LiveScan::LiveScan(const Backend& backend) : backend_(backend) {}
 LiveScan::~LiveScan() = default;
 
-Result<std::unique_ptr<LiveScan>> LiveScan::Start(const Backend& backend, LiveScanOptions options) {
+Result<std::unique_ptr<LiveScan>> LiveScan::Start(const Backend& backend,
+                                                  const LiveScanOptions& options) {
   std::unique_ptr<LiveScan> scan(new LiveScan(backend));
   CPR_RETURN_IF_ERROR(scan->Pass(options));
   return scan;

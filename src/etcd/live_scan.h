@@ -58,7 +58,8 @@ class LiveScan {
  public:
   // Reads the bucket's tree; a fault on one of its pages is an error
   // naming the page.
-  static Result<std::unique_ptr<LiveScan>> Start(const Backend& backend, LiveScanOptions options);
+  static Result<std::unique_ptr<LiveScan>> Start(const Backend& backend,
+                                                 const LiveScanOptions& options);
   ~LiveScan();
 
   // The next live key in key order; nullptr after the last.
