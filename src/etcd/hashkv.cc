@@ -9,14 +9,6 @@
 #include "util/hash.h"
 
 namespace cpr::etcd {
-namespace {
-
-bool Before(const Revision& a, const Revision& b) {
-  return a.main != b.main ? a.main < b.main : a.sub < b.sub;
-}
-
-}  // namespace
-
 Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev) {
   HashKv out;
   out.compact_revision = CPR_TRY(backend.Meta()).finished_compact;
@@ -43,14 +35,14 @@ Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev) {
   std::vector<Revision> keep;
   keep.reserve(live.size());
   for (size_t i = 0; i < live.size(); i++) keep.push_back(live.revision(i));
-  std::sort(keep.begin(), keep.end(), Before);
+  std::sort(keep.begin(), keep.end(), Earlier);
 
   uint32_t crc = Crc32c(0, kKeyBucket);
   size_t next_kept = 0;
   CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& r, Bytes value) -> Result<bool> {
     if (r.main > out.hashed_revision) return false;
     if (r.main <= out.compact_revision && !keep.empty()) {
-      while (next_kept < keep.size() && Before(keep[next_kept], r)) next_kept++;
+      while (next_kept < keep.size() && Earlier(keep[next_kept], r)) next_kept++;
       const bool kept = next_kept < keep.size() && keep[next_kept].main == r.main &&
                         keep[next_kept].sub == r.sub && !r.tombstone;
       if (!kept) return true;

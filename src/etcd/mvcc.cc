@@ -107,7 +107,7 @@ Result<KeySet> LiveKeys(const Backend& backend, int64_t revision, Bytes prefix) 
       slot = static_cast<uint32_t>(set.entries_.size());
     }
     KeySet::Entry& e = set.entries_[slot - 1];
-    if (rev.main > e.main || (rev.main == e.main && rev.sub > e.sub)) {
+    if (Earlier(Revision{e.main, e.sub, false}, rev)) {
       e.record = stored.data();
       e.record_size = static_cast<uint32_t>(stored.size());
       e.main = rev.main;

@@ -96,25 +96,22 @@ class KeptRecords {
     const auto user_key = KeyValueUserKey(value);
     if (!compact_ || !rev || !user_key || (to_revision_ > 0 && rev->main > to_revision_)) return;
     Revision& n = newest_[*user_key];
-    if (Before(n, *rev)) n = *rev;
+    if (Earlier(n, *rev)) n = *rev;
   }
   void Seal() {
     for (const auto& [key, rev] : newest_)
       if (!rev.tombstone) kept_.push_back(rev);
     newest_.clear();
-    std::sort(kept_.begin(), kept_.end(), Before);
+    std::sort(kept_.begin(), kept_.end(), Earlier);
   }
 
   bool Keep(const Revision& rev) const {
     if (to_revision_ > 0 && rev.main > to_revision_) return false;
     if (!compact_) return true;
-    return std::binary_search(kept_.begin(), kept_.end(), rev, Before);
+    return std::binary_search(kept_.begin(), kept_.end(), rev, Earlier);
   }
 
  private:
-  static bool Before(const Revision& a, const Revision& b) {
-    return a.main != b.main ? a.main < b.main : a.sub < b.sub;
-  }
   int64_t to_revision_;
   bool compact_;
   std::unordered_map<Bytes, Revision> newest_;  // user key (in the mapping) -> newest record

@@ -32,4 +32,10 @@ struct Revision {
   std::string ToString() const;
 };
 
+// Revision order (§2.2: the key bucket's byte order): main, then sub. The
+// tombstone mark is not part of a revision's place.
+inline bool Earlier(const Revision& a, const Revision& b) {
+  return a.main != b.main ? a.main < b.main : a.sub < b.sub;
+}
+
 }  // namespace cpr::etcd

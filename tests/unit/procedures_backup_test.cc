@@ -100,6 +100,21 @@ class BackupTest : public ::testing::Test {
   }
   void TearDown() override { fs::remove_all(root_); }
 
+  // A backup from a fake serving `fo` must fail as corrupt, its message
+  // naming each of `words`, and leave no DIR behind (the run made it).
+  void ExpectCorruptLeavingNothing(const FakeEtcdOptions& fo,
+                                   const std::vector<std::string>& words) {
+    FakeEtcd fake(fo);
+    auto c = ClientFor(fake);
+    const fs::path dir = root_ / "bk";
+    auto r = Backup(*c, Options(dir), {}, nullptr);
+    ASSERT_FALSE(r.has_value());
+    EXPECT_EQ(r.error().code, Code::kCorrupt);
+    for (const auto& w : words)
+      EXPECT_NE(r.error().what.find(w), std::string::npos) << w << ": " << r.error().ToString();
+    EXPECT_FALSE(fs::exists(dir)) << "the run created it, the run removes it";
+  }
+
   std::unique_ptr<client::Client> ClientFor(const FakeEtcd& fake) {
     client::Config c;
     c.endpoints = *client::ParseEndpoints(fake.endpoint(), "--endpoints");
@@ -207,14 +222,7 @@ TEST_F(BackupTest, BadTrailerLeavesNothing) {
   FakeEtcdOptions fo;
   fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
   fo.bad_trailer = true;
-  FakeEtcd fake(fo);
-  auto c = ClientFor(fake);
-  const fs::path dir = root_ / "bk";
-  auto r = Backup(*c, Options(dir), {}, nullptr);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, Code::kCorrupt);
-  EXPECT_NE(r.error().what.find("SHA-256 mismatch"), std::string::npos) << r.error().ToString();
-  EXPECT_FALSE(fs::exists(dir)) << "the run created it, the run removes it";
+  ExpectCorruptLeavingNothing(fo, {"SHA-256 mismatch"});
 }
 
 // Same revision, same compaction, another hash: the file is not what the
@@ -223,15 +231,7 @@ TEST_F(BackupTest, HashKvDisagreeingAtTheSameCompactionLeavesNothing) {
   FakeEtcdOptions fo;
   fo.snapshot_db = FakeEtcd::DbOf(kSnapB);
   fo.hash_kv_compact_revision = 37;  // snapB's own compaction
-  FakeEtcd fake(fo);
-  auto c = ClientFor(fake);
-  const fs::path dir = root_ / "bk";
-  auto r = Backup(*c, Options(dir), {}, nullptr);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, Code::kCorrupt);
-  EXPECT_NE(r.error().what.find("differs from the member's"), std::string::npos)
-      << r.error().ToString();
-  EXPECT_FALSE(fs::exists(dir));
+  ExpectCorruptLeavingNothing(fo, {"differs from the member's"});
 }
 
 TEST_F(BackupTest, SchemaFaultInTheStreamLeavesNothing) {
@@ -247,15 +247,7 @@ TEST_F(BackupTest, SchemaFaultInTheStreamLeavesNothing) {
   ASSERT_TRUE(*c.Last());
   const size_t at = static_cast<size_t>(c.element().value.data() - fo.snapshot_db.data());
   fo.snapshot_db[at] = '\xff';  // wire type 7: not a KeyValue
-  FakeEtcd fake(fo);
-  auto cl = ClientFor(fake);
-  const fs::path dir = root_ / "bk";
-  auto r = Backup(*cl, Options(dir), {}, nullptr);
-  ASSERT_FALSE(r.has_value());
-  EXPECT_EQ(r.error().code, Code::kCorrupt);
-  EXPECT_NE(r.error().what.find("fails verification"), std::string::npos) << r.error().ToString();
-  EXPECT_NE(r.error().what.find("schema"), std::string::npos) << r.error().ToString();
-  EXPECT_FALSE(fs::exists(dir));
+  ExpectCorruptLeavingNothing(fo, {"fails verification", "schema"});
 }
 
 TEST_F(BackupTest, CutStreamLeavesNothingAndARerunSucceeds) {
