@@ -224,7 +224,15 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
       return std::move(issued).error();
     }
     cert = *issued;
-    profile_name = rec->profile;
+    profile_name = pki::GetProfile(plan->profile).name;
+    if (rec->profile == kMemberProfile) {
+      // One certificate of each profile; the token is spent with the third.
+      rec->used_profiles.push_back(profile_name);
+      if (rec->used_profiles.size() < 3) {
+        changed = true;
+        return {};
+      }
+    }
     rec->state = "spent";
     rec->spent_at = t;
     rec->csr_name = name;

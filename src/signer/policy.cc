@@ -21,6 +21,25 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The profile a request is signed under: the token's own, or for a member
+// token the one its subject's O names (peer, server or metrics), each once.
+Result<pki::Profile> ProfileOfRequest(const TokenRecord& token, const pki::CsrInfo& info) {
+  if (token.profile != kMemberProfile) return pki::ParseProfile(token.profile, "token profile");
+  const std::vector<std::string> orgs = info.subject.Organizations();
+  for (auto p : {pki::Profile::kPeer, pki::Profile::kServer, pki::Profile::kMetrics}) {
+    const pki::ProfileInfo& info_p = pki::GetProfile(p);
+    if (orgs.size() != 1 || orgs[0] != info_p.organization) continue;
+    const auto& used = token.used_profiles;
+    if (std::find(used.begin(), used.end(), info_p.name) != used.end())
+      return Refuse(fmt::format("token {} already obtained its {} certificate (one of each)",
+                                token.id, info_p.name));
+    return p;
+  }
+  return Refuse(fmt::format("O '{}' names none of the member profiles (system:etcd-peers, "
+                            "system:etcd-servers, system:etcd-metrics)",
+                            JoinList(orgs, ",")));
+}
+
 }  // namespace
 
 std::string CanonicalIp(const std::string& ip) {
@@ -43,9 +62,9 @@ std::optional<std::string> TokenProblem(const TokenRecord* r, int64_t now) {
 Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
                           const RequestedExtras& extras, const PolicyConfig& config, int64_t now) {
   SignPlan plan;
-  plan.profile = CPR_TRY(pki::ParseProfile(token.profile, "token profile"));
-  const pki::ProfileInfo& profile = pki::GetProfile(plan.profile);
   const pki::CsrInfo info = csr.Info();
+  plan.profile = CPR_TRY(ProfileOfRequest(token, info));
+  const pki::ProfileInfo& profile = pki::GetProfile(plan.profile);
 
   if (!info.signature_valid) return Refuse("the CSR's signature does not verify");
 
