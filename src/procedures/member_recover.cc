@@ -182,7 +182,7 @@ Result<MemberRecoverPlan> PlanMemberRecover(const MemberRecoverOptions& o) {
   // Something answering on this host's peer URL that is not its member of
   // this cluster (an old etcd, another cluster's) would take the join.
   const bool answers = host::TcpAnswers(o.peer_url, 300);
-  if (answers && (self == nullptr || self->name.empty()))
+  if (answers && self == nullptr)
     return MakeError(Code::kFailedPrecondition, o.peer_url,
                      "something already listens on this host's peer URL, and it is not a member "
                      "of this cluster",
@@ -440,11 +440,15 @@ Result<ProcedureReport> MemberRecover(const MemberRecoverOptions& o, bool dry_ru
   const MemberRecoverPlan plan = CPR_TRY(PlanMemberRecover(o));
   if (plan_out != nullptr) *plan_out = plan;
   std::vector<Step> steps = MemberRecoverSteps(o, plan);
-  if (plan.state == JoinState::kJoined && host::TcpAnswers(plan.peer_url, 300))
-    steps.clear();  // nothing to do: a re-run on a joined host changes nothing
+  // Nothing to do on a joined host, unless a killed run left its journal:
+  // its remaining steps (each finds its work done) finish it.
+  const std::string state_dir = host::Host(o.root == "/" ? "" : o.root).state();
+  if (plan.state == JoinState::kJoined && host::TcpAnswers(plan.peer_url, 300) &&
+      !Exists(state_dir + "/journal/" + kProcedure + ".json"))
+    steps.clear();
   ProcedureOptions po;
   po.procedure = kProcedure;
-  po.state_dir = host::Host(o.root == "/" ? "" : o.root).state();
+  po.state_dir = state_dir;
   po.inputs = plan.inputs;
   po.dry_run = dry_run;
   po.out = o.out;
