@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "client/client.h"
+#include "etcd/wal.h"
 #include "procedures/serving.h"
 #include "util/atomic_file.h"
 #include "util/process.h"
@@ -110,6 +111,13 @@ Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   if (ec)
     return MakeError(Code::kIo, o.data_dir + "/member", "cannot copy to " + copy + ": " + ec.message());
   if (o.say) o.say(fmt::format("data dir copied to {}", copy));
+  // Entries logged but past this member's commit index may be writes the
+  // old quorum committed (and acknowledged) just before it was lost: kept.
+  const uint64_t tail = CPR_TRY(etcd::CommitLoggedEntries(copy + "/member/wal"));
+  if (o.say && tail > 0)
+    o.say(fmt::format("{} logged entries past the member's commit index kept (the lost quorum "
+                      "may have committed them)",
+                      tail));
 
   const int client_port = CPR_TRY(FreeLoopbackPort());
   const int peer_port = CPR_TRY(FreeLoopbackPort());

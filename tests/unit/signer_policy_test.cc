@@ -67,6 +67,30 @@ TEST(Policy, SignsTheProfileOnly) {
   EXPECT_LE(metrics->spec.not_after - Now(), 30 * 86400);
 }
 
+// A member token: one certificate of each profile, chosen by the subject's
+// O; a profile already obtained is refused.
+TEST(Policy, MemberTokenOneOfEachProfile) {
+  TokenRecord t = Token("m4", kMemberProfile);
+  auto peer = Evaluate(t, Good(), {}, {}, Now());
+  ASSERT_TRUE(peer.has_value()) << peer.error().ToString();
+  EXPECT_EQ(peer->profile, pki::Profile::kPeer);
+  auto server = Evaluate(
+      t, Csr("system:etcd-server:m4", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}), {}, {},
+      Now());
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  EXPECT_EQ(server->profile, pki::Profile::kServer);
+  t.used_profiles = {"peer"};
+  EXPECT_NE(RefusalOf(t, Good()).find("already obtained its peer certificate"), std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:masters"}, {"m4"}, {"10.0.0.4"}))
+                .find("names none of the member profiles"),
+            std::string::npos);
+  // The CN still has to be the token's host for the profile the O names.
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-server:m5", {"system:etcd-servers"}, {"m4"},
+                             {"10.0.0.4"}))
+                .find("is not"),
+            std::string::npos);
+}
+
 TEST(Policy, TokenStates) {
   const int64_t now = Now();
   TokenRecord t = Token();
