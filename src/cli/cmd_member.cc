@@ -171,10 +171,10 @@ Result<void> RunRecover(const Flags& f) {
     std::cout << fmt::format("member {} ({}) already joined: nothing to do\n", plan.name,
                              Hex16(plan.member_id));
   } else if (!report.steps.empty()) {
-    PrintProcedureReport(std::cout, "",
-                         fmt::format("member {} ({})", plan.name,
-                                     procedures::JoinStateName(plan.state)),
-                         report, f.dry_run);
+    PrintProcedureReport(
+        std::cout, "",
+        fmt::format("member {} ({})", plan.name, procedures::JoinStateName(plan.state)), report,
+        f.dry_run);
     for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
   }
   return r ? Result<void>() : Result<void>(r.error());
@@ -234,15 +234,18 @@ void AddMemberCommand(CLI::App& app, RunState& state) {
                    "The recovery file of `cpr signer token NAME --profile member --kubeconfig "
                    "FILE` (signer URL, CA, token)")
       ->required();
-  recover->add_option("--root", vf->root, "This master's root (its /etc/kubernetes, /etc/ssl/etcd, "
-                                          "/var/lib/etcd)")
+  recover
+      ->add_option("--root", vf->root,
+                   "This master's root (its /etc/kubernetes, /etc/ssl/etcd, "
+                   "/var/lib/etcd)")
       ->capture_default_str();
   StrictInt(recover->add_option("--wait", vf->wait,
                                 "Seconds each wait may take: a turn to join (etcd 3.4 admits one "
                                 "learner at a time), catch-up, promotion"),
             1, 3600)
       ->capture_default_str();
-  recover->add_flag("--dry-run", vf->dry_run, "Print the plan (where this host stands) and change nothing");
+  recover->add_flag("--dry-run", vf->dry_run,
+                    "Print the plan (where this host stands) and change nothing");
   AddClientFlags(recover, &vf->client);
   recover->footer(
       "--endpoints and the TLS flags reach the survivor (an admin client certificate). Steps: "

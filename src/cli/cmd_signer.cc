@@ -94,8 +94,9 @@ Result<void> RunToken(const SignerFlags& f) {
                      "a member token is handed over as a recovery file",
                      "add --kubeconfig FILE and copy FILE to the new master");
   const std::string profile_name =
-      member ? std::string(signer::kMemberProfile)
-             : std::string(pki::GetProfile(CPR_TRY(pki::ParseProfile(f.profile, "--profile"))).name);
+      member
+          ? std::string(signer::kMemberProfile)
+          : std::string(pki::GetProfile(CPR_TRY(pki::ParseProfile(f.profile, "--profile"))).name);
   const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
   auto running = CPR_TRY(signer::FindRunningSigner(f.state));
   if (!running)
@@ -105,8 +106,7 @@ Result<void> RunToken(const SignerFlags& f) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const int64_t expires = std::min(now + ttl, running->expires);
   signer::TokenStore store(f.state);
-  signer::IssuedToken t =
-      CPR_TRY(store.Issue(f.host, ips, profile_name, now, expires));
+  signer::IssuedToken t = CPR_TRY(store.Issue(f.host, ips, profile_name, now, expires));
 
   std::string command =
       fmt::format("cpr certs request --signer {} --token {} --profile {} --name {}", running->url,
@@ -119,15 +119,10 @@ Result<void> RunToken(const SignerFlags& f) {
     CPR_RETURN_IF_ERROR(WriteFileAtomic(f.kubeconfig, signer::RenderRecoveryConfig(rc), 0600));
   }
   if (format != Format::kTable) {
-    Json doc{{"host", f.host},
-             {"token", t.token},
-             {"expires", pki::FormatTimeUtc(expires)},
-             {"command", command},
-             {"profile", profile_name},
-             {"ips", ips},
-             {"id", t.record.id},
-             {"signer", running->url},
-             {"caFile", running->ca_file}};
+    Json doc{
+        {"host", f.host},     {"token", t.token},        {"expires", pki::FormatTimeUtc(expires)},
+        {"command", command}, {"profile", profile_name}, {"ips", ips},
+        {"id", t.record.id},  {"signer", running->url},  {"caFile", running->ca_file}};
     if (!f.kubeconfig.empty()) doc["kubeconfig"] = f.kubeconfig;
     format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
     return {};
@@ -139,17 +134,16 @@ Result<void> RunToken(const SignerFlags& f) {
         "Copy it to {} and run there:\n  cpr member recover --kubeconfig {} --name {} "
         "--peer-url https://{}:2380 --endpoints <this master's client URL> --cacert ... --cert "
         "... --key ...\n",
-        t.record.id, f.host, fmt::join(ips, ","), pki::FormatTimeUtc(expires), f.kubeconfig,
-        f.host, f.kubeconfig, f.host, ips.front().find(':') != std::string::npos
-                                          ? "[" + ips.front() + "]"
-                                          : ips.front());
+        t.record.id, f.host, fmt::join(ips, ","), pki::FormatTimeUtc(expires), f.kubeconfig, f.host,
+        f.kubeconfig, f.host,
+        ips.front().find(':') != std::string::npos ? "[" + ips.front() + "]" : ips.front());
     return {};
   }
   std::cout << fmt::format(
       "one-time token {} for host {} ({}), profile {}, valid until {}:\n  {}\n"
       "Copy {} to the new host, then run there:\n  {}\n",
-      t.record.id, f.host, fmt::join(ips, ","), profile_name, pki::FormatTimeUtc(expires),
-      t.token, running->ca_file, command);
+      t.record.id, f.host, fmt::join(ips, ","), profile_name, pki::FormatTimeUtc(expires), t.token,
+      running->ca_file, command);
   if (!f.kubeconfig.empty())
     std::cout << fmt::format(
         "Or copy {} (0600: it holds the token) and run:\n  cpr certs request --kubeconfig {} "

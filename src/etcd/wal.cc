@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <tuple>
 
-#include "util/hash.h"
 #include "util/atomic_file.h"
+#include "util/hash.h"
 #include "util/protowire.h"
 
 namespace cpr::etcd {
@@ -129,8 +129,7 @@ Result<uint64_t> CommitLoggedEntries(const std::string& wal_dir) {
   std::error_code ec;
   for (const auto& e : std::filesystem::directory_iterator(wal_dir, ec))
     if (e.path().extension() == ".wal") segments.push_back(e.path().string());
-  if (ec || segments.empty())
-    return MakeError(Code::kNotFound, wal_dir, "no WAL segment");
+  if (ec || segments.empty()) return MakeError(Code::kNotFound, wal_dir, "no WAL segment");
   std::sort(segments.begin(), segments.end());  // <seq>-<index>.wal: names sort in log order
   // The log's last entry over every segment; the last HardState (§5.5.3:
   // raftpb.HardState Term=1 Vote=2 Commit=3) and the chain's end in the newest.

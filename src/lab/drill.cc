@@ -26,9 +26,9 @@
 #include "signer/client.h"
 #include "signer/server.h"
 #include "signer/token_store.h"
-#include "util/process.h"
 #include "util/atomic_file.h"
 #include "util/bytes.h"
+#include "util/process.h"
 
 namespace cpr::lab {
 namespace {
@@ -198,6 +198,22 @@ class Drill {
                                 {"state", s.state}});
   }
 
+  // restore-quorum as a phase: its steps on the timeline; `serving_at` is
+  // when its wait-serving step ended.
+  Result<std::string> RestoreQuorum(Json& phase, procedures::RestoreHostOptions ro,
+                                    double killed_at, double* serving_at) {
+    ro.mode = procedures::RestoreMode::kQuorum;
+    ro.out = [this](const std::string& line) { Say("    " + line); };
+    procedures::ProcedureReport report;
+    const double start = Now();
+    auto r = procedures::RestoreHost(ro, false, nullptr, &report);
+    AddSteps(phase, report, start);
+    CPR_RETURN_IF_ERROR(r ? Result<void>() : Result<void>(r.error()));
+    for (const auto& st : report.steps)
+      if (st.name == "wait-serving") *serving_at = start + st.start + st.seconds;
+    return fmt::format("kill -> serving {:.2f}s", *serving_at - killed_at);
+  }
+
   Json NewScenario(const std::string& name, const std::string& title) {
     return Json{{"name", name},
                 {"title", title},
@@ -253,19 +269,10 @@ class Drill {
     });
     Phase(s, "cpr restore-quorum on m1", [&](Json& phase) -> Result<std::string> {
       procedures::RestoreHostOptions ro;
-      ro.mode = procedures::RestoreMode::kQuorum;
       ro.root = lab.hosts[0].root;
       ro.backup = dir + "/backups";
       ro.initial_cluster = lab.hosts[0].name + "=" + lab.hosts[0].PeerUrl();
-      ro.out = [this](const std::string& line) { Say("    " + line); };
-      procedures::ProcedureReport report;
-      const double start = Now();
-      auto r = procedures::RestoreHost(ro, false, nullptr, &report);
-      AddSteps(phase, report, start);
-      CPR_RETURN_IF_ERROR(r ? Result<void>() : Result<void>(r.error()));
-      for (const auto& st : report.steps)
-        if (st.name == "wait-serving") serving_at = start + st.start + st.seconds;
-      return fmt::format("kill -> serving {:.2f}s", serving_at - killed_at);
+      return RestoreQuorum(phase, ro, killed_at, &serving_at);
     });
     s["rto_seconds"] = serving_at > 0 ? serving_at - killed_at : -1;
     Phase(s, "check the data on m1", [&](Json&) -> Result<std::string> {
@@ -384,6 +391,7 @@ class Drill {
   // `member recover` (in parallel: etcd takes them one learner at a time)
   // and certificates from a temporary signer on the survivor, stopped after.
   // (`survivor` by value: `lab` is reloaded as hosts join.)
+  // cppcheck-suppress passedByValue
   void GrowBack(Json& s, Lab& lab, const std::string& dir, const LabHost survivor,
                 const KvMap& want, double killed_at) {
     const std::string state = dir + "/signer";
@@ -411,8 +419,8 @@ class Drill {
               if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
             }
             if (!running)
-              return MakeError(Code::kUnavailable, "signer", "did not start", "see " + dir +
-                                                                                  "/signer.log");
+              return MakeError(Code::kUnavailable, "signer", "did not start",
+                               "see " + dir + "/signer.log");
             const std::string ca = CPR_TRY(ReadFileLimited(running->ca_file, 1 << 20));
             signer::TokenStore tokens(state);
             const int64_t now = static_cast<int64_t>(std::time(nullptr));
@@ -456,27 +464,28 @@ class Drill {
     });
     (void)signer::StopSigner(state);
     s["full_strength_seconds"] = grown_at > 0 ? grown_at - killed_at : -1;
-    Phase(s, "check three voting members, the same data on each", [&](Json&) -> Result<std::string> {
-      auto c = Connect(lab, {survivor.ClientUrl()});
-      const auto members = CPR_TRY(c->MemberList()).members;
-      int voters = 0;
-      for (const auto& m : members) voters += m.is_learner ? 0 : 1;
-      Check(s, "three voting members (survivor, m4, m5)", members.size() == 3 && voters == 3,
-            fmt::format("{} members, {} voting", members.size(), voters));
-      std::vector<uint32_t> hashes;
-      for (const LabHost* h : std::vector<const LabHost*>{&survivor, &added[0], &added[1]}) {
-        auto hc = Connect(lab, {h->ClientUrl()});
-        bool ok = false;
-        const std::string detail = Compare(CPR_TRY(ReadAll(*hc, true)), want, &ok);
-        Check(s, h->name + ": the same data", ok, detail);
-        hashes.push_back(CPR_TRY(hc->HashKV(h->ClientUrl(), 0)).hash);
-      }
-      Check(s, "hashkv equal on the three members",
-            hashes[0] == hashes[1] && hashes[1] == hashes[2], fmt::format("{:08x}", hashes[0]));
-      auto running = signer::FindRunningSigner(state);
-      Check(s, "the temporary signer is stopped", running && !*running, state);
-      return std::string();
-    });
+    Phase(
+        s, "check three voting members, the same data on each", [&](Json&) -> Result<std::string> {
+          auto c = Connect(lab, {survivor.ClientUrl()});
+          const auto members = CPR_TRY(c->MemberList()).members;
+          int voters = 0;
+          for (const auto& m : members) voters += m.is_learner ? 0 : 1;
+          Check(s, "three voting members (survivor, m4, m5)", members.size() == 3 && voters == 3,
+                fmt::format("{} members, {} voting", members.size(), voters));
+          std::vector<uint32_t> hashes;
+          for (const LabHost* h : std::vector<const LabHost*>{&survivor, &added[0], &added[1]}) {
+            auto hc = Connect(lab, {h->ClientUrl()});
+            bool ok = false;
+            const std::string detail = Compare(CPR_TRY(ReadAll(*hc, true)), want, &ok);
+            Check(s, h->name + ": the same data", ok, detail);
+            hashes.push_back(CPR_TRY(hc->HashKV(h->ClientUrl(), 0)).hash);
+          }
+          Check(s, "hashkv equal on the three members",
+                hashes[0] == hashes[1] && hashes[1] == hashes[2], fmt::format("{:08x}", hashes[0]));
+          auto running = signer::FindRunningSigner(state);
+          Check(s, "the temporary signer is stopped", running && !*running, state);
+          return std::string();
+        });
   }
 
   // Scenario 3: no usable backup. Writes after the last backup, the
@@ -541,19 +550,10 @@ class Drill {
             survivor = lab.Find(best);
             CPR_RETURN_IF_ERROR(Start(lab.dir, best, o_.self));  // it boots, alone
             procedures::RestoreHostOptions ro;
-            ro.mode = procedures::RestoreMode::kQuorum;
             ro.from_data_dir = true;
             ro.root = survivor->root;
             ro.initial_cluster = survivor->name + "=" + survivor->PeerUrl();
-            ro.out = [this](const std::string& line) { Say("    " + line); };
-            procedures::ProcedureReport report;
-            const double start = Now();
-            auto r = procedures::RestoreHost(ro, false, nullptr, &report);
-            AddSteps(phase, report, start);
-            CPR_RETURN_IF_ERROR(r ? Result<void>() : Result<void>(r.error()));
-            for (const auto& st : report.steps)
-              if (st.name == "wait-serving") serving_at = start + st.start + st.seconds;
-            return fmt::format("kill -> serving {:.2f}s", serving_at - killed_at);
+            return RestoreQuorum(phase, ro, killed_at, &serving_at);
           });
     s["rto_seconds"] = serving_at > 0 ? serving_at - killed_at : -1;
     Phase(s, "check every write, those after the backup included",

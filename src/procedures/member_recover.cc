@@ -63,12 +63,15 @@ bool Says(const Error& e, std::string_view words) {
 }
 bool TooManyLearners(const Error& e) { return Says(e, "too many learner members"); }
 bool NotReadyForChange(const Error& e) {
-  return Says(e, "unhealthy cluster") || Says(e, "re-configuration failed due to not enough started members");
+  return Says(e, "unhealthy cluster") ||
+         Says(e, "re-configuration failed due to not enough started members");
 }
 bool LearnerNotInSync(const Error& e) {
   return Says(e, "can only promote a learner member which is in sync with leader");
 }
-bool NotALearner(const Error& e) { return Says(e, "can only promote a learner member") && !LearnerNotInSync(e); }
+bool NotALearner(const Error& e) {
+  return Says(e, "can only promote a learner member") && !LearnerNotInSync(e);
+}
 
 // ETCD_INITIAL_CLUSTER as `etcdctl member add` prints it: every member at
 // each of its peer URLs, the new one under its own name.
@@ -76,7 +79,8 @@ std::string InitialClusterOf(const std::vector<client::Member>& members, uint64_
                              const std::string& self_name) {
   std::vector<std::string> parts;
   for (const auto& m : members)
-    for (const auto& u : m.peer_urls) parts.push_back((m.id == self_id ? self_name : m.name) + "=" + u);
+    for (const auto& u : m.peer_urls)
+      parts.push_back((m.id == self_id ? self_name : m.name) + "=" + u);
   return JoinList(parts, ",");
 }
 
@@ -92,7 +96,8 @@ bool UsableCertificate(const std::string& dir, pki::Profile profile, const std::
   const pki::Certificate& cert = certs->front();
   const pki::CertInfo info = cert.Info();
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
-  return cert.MatchesKey(*key) && info.subject.CommonName() == pki::ProfileCommonName(profile, name) &&
+  return cert.MatchesKey(*key) &&
+         info.subject.CommonName() == pki::ProfileCommonName(profile, name) &&
          info.not_before <= now && now < info.not_after && pki::VerifyChain(cert, cas).has_value();
 }
 
@@ -159,12 +164,12 @@ Result<MemberRecoverPlan> PlanMemberRecover(const MemberRecoverOptions& o) {
   const client::Member* self = ByPeerUrl(list.members, o.peer_url);
   for (const auto& m : list.members)
     if (m.name == o.name && &m != self)
-      return MakeError(Code::kFailedPrecondition, o.name,
-                       fmt::format("the name belongs to member {:x} at {}", m.id,
-                                   JoinList(m.peer_urls, ",")),
-                       fmt::format("if that host is gone for good, remove it first (cpr member "
-                                   "remove {:x}), or give this host another --name",
-                                   m.id));
+      return MakeError(
+          Code::kFailedPrecondition, o.name,
+          fmt::format("the name belongs to member {:x} at {}", m.id, JoinList(m.peer_urls, ",")),
+          fmt::format("if that host is gone for good, remove it first (cpr member "
+                      "remove {:x}), or give this host another --name",
+                      m.id));
   if (self != nullptr) {
     p.member_id = self->id;
     if (self->name.empty())
@@ -236,8 +241,8 @@ Result<void> CertificatesStep(const MemberRecoverOptions& o, const MemberRecover
   for (auto& t : threads) t.join();
   for (size_t i = 0; i < got.size(); i++) {
     if (!got[i]) return got[i].error();
-    ctx.Say(fmt::format("{} certificate {} issued until {}", pki::GetProfile(wanted[i].profile).name,
-                        got[i]->info.subject.CommonName(),
+    ctx.Say(fmt::format("{} certificate {} issued until {}",
+                        pki::GetProfile(wanted[i].profile).name, got[i]->info.subject.CommonName(),
                         pki::FormatTimeUtc(got[i]->info.not_after)));
   }
   return {};
@@ -255,10 +260,10 @@ Result<client::MemberAddResponse> AddLearner(client::Client& c, const MemberReco
     const Error& e = added.error();
     if (!TooManyLearners(e) && !NotReadyForChange(e)) return e;
     if (Clock::now() > deadline)
-      return MakeError(Code::kUnavailable, "add-learner",
-                       fmt::format("etcd still refuses the member after {} s: {}", o.wait_seconds,
-                                   e.what),
-                       "another member may be stuck joining: `cpr member list`; run again");
+      return MakeError(
+          Code::kUnavailable, "add-learner",
+          fmt::format("etcd still refuses the member after {} s: {}", o.wait_seconds, e.what),
+          "another member may be stuck joining: `cpr member list`; run again");
     if (TooManyLearners(e) && !said_learner) {
       ctx.Say("another learner is joining (etcd 3.4 admits one at a time): waiting for its turn");
       said_learner = true;
@@ -281,7 +286,8 @@ Result<void> AddLearnerStep(const MemberRecoverOptions& o, const MemberRecoverPl
     // Added earlier (by a killed run, or by hand): that member is this host's.
     ctx.Set("member_id", fmt::format("{:x}", self->id));
     ctx.Set("initial_cluster", InitialClusterOf(list.members, self->id, p.name));
-    ctx.Say(fmt::format("already a member ({:x}{})", self->id, self->is_learner ? ", learner" : ""));
+    ctx.Say(
+        fmt::format("already a member ({:x}{})", self->id, self->is_learner ? ", learner" : ""));
     return {};
   }
   const client::MemberAddResponse added = CPR_TRY(AddLearner(*c, o, ctx));
@@ -394,14 +400,14 @@ Result<void> PromoteStep(const MemberRecoverOptions& o, const MemberRecoverPlan&
 
 Result<void> ReportStep(const MemberRecoverOptions& o, const MemberRecoverPlan& p,
                         StepContext& ctx) {
-  const double s = CPR_TRY(WaitLinearizableRead(p.client_url, o.survivor.tls,
-                                                std::chrono::seconds(o.wait_seconds)));
+  const double s = CPR_TRY(
+      WaitLinearizableRead(p.client_url, o.survivor.tls, std::chrono::seconds(o.wait_seconds)));
   ctx.Say(fmt::format("{} serves linearizable reads ({:.2f}s)", p.client_url, s));
   auto c = CPR_TRY(client::Client::Create(o.survivor));
   for (const auto& m : CPR_TRY(c->MemberList()).members)
-    ctx.Say(fmt::format("member {:x} {} peer {} client {}{}", m.id, m.name.empty() ? "(unstarted)" : m.name,
-                        JoinList(m.peer_urls, ","), JoinList(m.client_urls, ","),
-                        m.is_learner ? " (learner)" : ""));
+    ctx.Say(fmt::format("member {:x} {} peer {} client {}{}", m.id,
+                        m.name.empty() ? "(unstarted)" : m.name, JoinList(m.peer_urls, ","),
+                        JoinList(m.client_urls, ","), m.is_learner ? " (learner)" : ""));
   return {};
 }
 

@@ -109,15 +109,17 @@ Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   CPR_RETURN_IF_ERROR(MakeDirs(copy, 0700));
   fs::copy(o.data_dir + "/member", copy + "/member", fs::copy_options::recursive, ec);
   if (ec)
-    return MakeError(Code::kIo, o.data_dir + "/member", "cannot copy to " + copy + ": " + ec.message());
+    return MakeError(Code::kIo, o.data_dir + "/member",
+                     "cannot copy to " + copy + ": " + ec.message());
   if (o.say) o.say(fmt::format("data dir copied to {}", copy));
   // Entries logged but past this member's commit index may be writes the
   // old quorum committed (and acknowledged) just before it was lost: kept.
   const uint64_t tail = CPR_TRY(etcd::CommitLoggedEntries(copy + "/member/wal"));
   if (o.say && tail > 0)
-    o.say(fmt::format("{} logged entries past the member's commit index kept (the lost quorum "
-                      "may have committed them)",
-                      tail));
+    o.say(
+        fmt::format("{} logged entries past the member's commit index kept (the lost quorum "
+                    "may have committed them)",
+                    tail));
 
   const int client_port = CPR_TRY(FreeLoopbackPort());
   const int peer_port = CPR_TRY(FreeLoopbackPort());
@@ -126,15 +128,23 @@ Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   const std::string client_url = fmt::format("{}://127.0.0.1:{}", scheme, client_port);
   const std::string peer_url = fmt::format("{}://127.0.0.1:{}", scheme, peer_port);
   std::vector<std::string> argv = {etcd,
-                                   "--name", o.name,
-                                   "--data-dir", copy,
+                                   "--name",
+                                   o.name,
+                                   "--data-dir",
+                                   copy,
                                    "--force-new-cluster",
-                                   "--listen-client-urls", client_url,
-                                   "--advertise-client-urls", client_url,
-                                   "--listen-peer-urls", peer_url,
-                                   "--initial-advertise-peer-urls", peer_url,
-                                   "--logger", "zap",
-                                   "--log-outputs", "stderr"};
+                                   "--listen-client-urls",
+                                   client_url,
+                                   "--advertise-client-urls",
+                                   client_url,
+                                   "--listen-peer-urls",
+                                   peer_url,
+                                   "--initial-advertise-peer-urls",
+                                   peer_url,
+                                   "--logger",
+                                   "zap",
+                                   "--log-outputs",
+                                   "stderr"};
   if (tls)
     for (const std::string side : {"", "peer-"}) {
       argv.insert(argv.end(), {"--" + side + "cert-file", o.tls.cert, "--" + side + "key-file",
@@ -144,12 +154,12 @@ Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   // A clean environment: an ETCD_* variable of the operator's would clash
   // with the flags (etcd refuses both) or point it elsewhere.
   std::vector<std::string> env = {"PATH=/usr/local/bin:/usr/bin:/bin"};
-  const pid_t pid =
-      CPR_TRY(SpawnDetached({etcd, argv, env, o.work_dir, o.work_dir + "/etcd.log"}));
+  const pid_t pid = CPR_TRY(SpawnDetached({etcd, argv, env, o.work_dir, o.work_dir + "/etcd.log"}));
   if (o.say)
-    o.say(fmt::format("etcd (pid {}) applies the WAL on the copy, alone on {} "
-                      "(--force-new-cluster)",
-                      pid, client_url));
+    o.say(
+        fmt::format("etcd (pid {}) applies the WAL on the copy, alone on {} "
+                    "(--force-new-cluster)",
+                    pid, client_url));
   auto taken = [&]() -> Result<uint64_t> {
     if (auto up = WaitLinearizableRead(client_url, o.tls, o.wait); !up) return up.error();
     client::Config cfg;

@@ -35,9 +35,10 @@ Result<pki::Profile> ProfileOfRequest(const TokenRecord& token, const pki::CsrIn
                                 token.id, info_p.name));
     return p;
   }
-  return Refuse(fmt::format("O '{}' names none of the member profiles (system:etcd-peers, "
-                            "system:etcd-servers, system:etcd-metrics)",
-                            JoinList(orgs, ",")));
+  return Refuse(
+      fmt::format("O '{}' names none of the member profiles (system:etcd-peers, "
+                  "system:etcd-servers, system:etcd-metrics)",
+                  JoinList(orgs, ",")));
 }
 
 }  // namespace

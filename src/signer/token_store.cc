@@ -41,10 +41,17 @@ std::string Base64Url(const unsigned char* p, size_t n) {
 }
 
 Json ToJson(const TokenRecord& r) {
-  return Json{{"id", r.id},           {"hash", r.hash},       {"host", r.host},
-              {"ips", r.ips},         {"profile", r.profile}, {"created", r.created},
-              {"expires", r.expires}, {"state", r.state},     {"spentAt", r.spent_at},
-              {"csrName", r.csr_name}, {"usedProfiles", r.used_profiles}};
+  return Json{{"id", r.id},
+              {"hash", r.hash},
+              {"host", r.host},
+              {"ips", r.ips},
+              {"profile", r.profile},
+              {"created", r.created},
+              {"expires", r.expires},
+              {"state", r.state},
+              {"spentAt", r.spent_at},
+              {"csrName", r.csr_name},
+              {"usedProfiles", r.used_profiles}};
 }
 
 TokenRecord FromJson(const Json& j) {

@@ -74,9 +74,9 @@ TEST(Policy, MemberTokenOneOfEachProfile) {
   auto peer = Evaluate(t, Good(), {}, {}, Now());
   ASSERT_TRUE(peer.has_value()) << peer.error().ToString();
   EXPECT_EQ(peer->profile, pki::Profile::kPeer);
-  auto server = Evaluate(
-      t, Csr("system:etcd-server:m4", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}), {}, {},
-      Now());
+  auto server =
+      Evaluate(t, Csr("system:etcd-server:m4", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}), {},
+               {}, Now());
   ASSERT_TRUE(server.has_value()) << server.error().ToString();
   EXPECT_EQ(server->profile, pki::Profile::kServer);
   t.used_profiles = {"peer"};
@@ -85,10 +85,10 @@ TEST(Policy, MemberTokenOneOfEachProfile) {
                 .find("names none of the member profiles"),
             std::string::npos);
   // The CN still has to be the token's host for the profile the O names.
-  EXPECT_NE(RefusalOf(t, Csr("system:etcd-server:m5", {"system:etcd-servers"}, {"m4"},
-                             {"10.0.0.4"}))
-                .find("is not"),
-            std::string::npos);
+  EXPECT_NE(
+      RefusalOf(t, Csr("system:etcd-server:m5", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}))
+          .find("is not"),
+      std::string::npos);
 }
 
 TEST(Policy, TokenStates) {
