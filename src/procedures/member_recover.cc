@@ -69,6 +69,9 @@ bool NotReadyForChange(const Error& e) {
 bool LearnerNotInSync(const Error& e) {
   return Says(e, "can only promote a learner member which is in sync with leader");
 }
+// A call that timed out may still be applied (the proposal was made): the
+// caller looks again instead of failing.
+bool TimedOut(const Error& e) { return Says(e, "timed out"); }
 bool NotALearner(const Error& e) {
   return Says(e, "can only promote a learner member") && !LearnerNotInSync(e);
 }
@@ -258,7 +261,19 @@ Result<client::MemberAddResponse> AddLearner(client::Client& c, const MemberReco
     auto added = c.MemberAdd({o.peer_url}, /*learner=*/true);
     if (added) return added;
     const Error& e = added.error();
-    if (!TooManyLearners(e) && !NotReadyForChange(e)) return e;
+    if (TimedOut(e) || Says(e, "Peer URLs already exists")) {
+      // Applied after all? The member list tells.
+      auto list = c.MemberList();
+      if (list)
+        if (const client::Member* self = ByPeerUrl(list->members, o.peer_url)) {
+          client::MemberAddResponse r;
+          r.header = list->header;
+          r.member = *self;
+          r.members = list->members;
+          return r;
+        }
+    }
+    if (!TooManyLearners(e) && !NotReadyForChange(e) && !TimedOut(e)) return e;
     if (Clock::now() > deadline)
       return MakeError(
           Code::kUnavailable, "add-learner",
@@ -379,7 +394,7 @@ Result<void> PromoteStep(const MemberRecoverOptions& o, const MemberRecoverPlan&
       return {};
     }
     last = r.error();
-    if (!LearnerNotInSync(last) && !NotReadyForChange(last)) return last;
+    if (!LearnerNotInSync(last) && !NotReadyForChange(last) && !TimedOut(last)) return last;
     if (Clock::now() > deadline) break;
     std::this_thread::sleep_for(kRetry);
   }
