@@ -179,6 +179,22 @@ class Grow(etcdlab.TestCase):
                        "--name", "m4", "--ip", lab.hosts["m4"]["ip"], "--dir",
                        os.path.join(self.tmp, "again"), timeout=60)
         self.assertNotEqual(r.returncode, 0)
+        # refused before anything changes: a live member's name, a live member's peer URL
+        a = lab.admin
+        base = [self.c.path, "member", "recover", "--endpoints", lab.hosts["m1"]["client_url"],
+                "--cacert", a["cacert"], "--cert", a["cert"], "--key", a["key"], "--kubeconfig",
+                recs["m4"]]
+        r = subprocess.run(base + ["--name", "m1", "--peer-url", lab.hosts["m4"]["peer_url"],
+                                   "--root", lab.root("m4")], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("the name belongs to member", r.stderr)
+        r = subprocess.run(base + ["--name", "m6", "--peer-url", lab.hosts["m1"]["peer_url"],
+                                   "--root", lab.root("m4")], capture_output=True, text=True,
+                           timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("belongs to member m1", r.stderr)
+        self.assertEqual(sorted(m["ID"] for m in self.member_list()), sorted(m["ID"] for m in members))
         # a re-run on a joined host changes nothing
         ids = sorted(m["ID"] for m in members)
         r = subprocess.run(self.recover_args("m4", recs["m4"]), capture_output=True, text=True,
