@@ -104,17 +104,11 @@ bool UsableCertificate(const std::string& dir, pki::Profile profile, const std::
          info.not_before <= now && now < info.not_after && pki::VerifyChain(cert, cas).has_value();
 }
 
-// `path` renamed to a new name in `dest_dir` (its own folder by default):
-// kept, never deleted.
-Result<void> MoveAside(const std::string& path, StepContext& ctx, std::string dest_dir = "") {
-  if (dest_dir.empty()) dest_dir = DirName(path);
-  CPR_RETURN_IF_ERROR(MakeDirs(dest_dir, 0700));
-  const std::string aside =
-      MoveAsideName(dest_dir + "/" + path.substr(path.rfind('/') + 1), LocalStamp());
-  if (::rename(path.c_str(), aside.c_str()) != 0)
-    return MakeError(Code::kIo, path, "cannot move to " + aside + ": " + std::strerror(errno));
-  CPR_RETURN_IF_ERROR(FsyncDir(DirName(path)));
-  if (dest_dir != DirName(path)) CPR_RETURN_IF_ERROR(FsyncDir(dest_dir));
+// `path` moved aside into `dest_dir` (its own folder by default): kept,
+// never deleted, and said.
+Result<void> MoveAside(const std::string& path, StepContext& ctx,
+                       const std::string& dest_dir = "") {
+  const std::string aside = CPR_TRY(cpr::MoveAside(path, dest_dir));
   ctx.Say("moved " + path + " aside to " + aside + " (kept)");
   return {};
 }
