@@ -89,27 +89,7 @@ done
 log "etcdctl procedure (bench/rto-3member.sh, RUNS=$RUNS)"
 OUT_DIR=$W/rto RUNS=$RUNS bash "$HERE/rto-3member.sh" "$SNAP" >"$W/rto.log" 2>&1 ||
   die "rto-3member.sh failed: $(tail -5 "$W/rto.log")"
-"$PY" - "$SNAP" "$W/rto/results.json" "$RECORD" "$HERE/RESULTS.md" "${CPR_TIMES[@]}" <<'PY'
-import json, os, statistics, sys, datetime
-snap, rto, record, results = sys.argv[1:5]
-cpr = [float(x) for x in sys.argv[5:]]
-base = json.load(open(rto))["summary"]["total"]["all"]
-mc, mb = statistics.median(cpr), statistics.median(base)
-lines = [
-    "### grow: kill of two masters -> three healthy voting members (%s, %.0f MiB), %s" % (
-        os.path.basename(snap), os.path.getsize(snap) / 2**20, datetime.date.today()),
-    "",
-    "| procedure | runs (s) | median s |",
-    "|---|---|---|",
-    "| cpr restore-quorum + lab add x2 + signer + member recover x2 at once (mutual TLS) | %s | %.2f |"
-    % (", ".join("%.2f" % x for x in cpr), mc),
-    "| etcdctl: stop + snapshot restore + start + member add/start one at a time (rto-3member.sh, plain http) | %s | %.2f |"
-    % (", ".join("%.2f" % x for x in base), mb),
-    "",
-    "cpr / etcdctl median: %.2fx the time" % (mc / mb),
-]
-print("\n".join(lines))
-if record == "--record":
-    with open(results, "a") as f:
-        f.write("\n" + "\n".join(lines) + "\n")
-PY
+"$PY" "$HERE/versus_etcdctl.py" "grow: kill of two masters -> three healthy voting members" "$SNAP" "$W/rto/results.json" total \
+  "cpr restore-quorum + lab add x2 + signer + member recover x2 at once (mutual TLS)" \
+  "etcdctl: stop + snapshot restore + start + member add/start one at a time (rto-3member.sh, plain http)" \
+  "$RECORD" "$HERE/RESULTS.md" "${CPR_TIMES[@]}"
