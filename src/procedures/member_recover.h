@@ -25,6 +25,10 @@
 //   start-etcd    a stale data dir or manifest moved aside (kept); the etcd
 //                 manifest written with the full INITIAL_CLUSTER and
 //                 INITIAL_CLUSTER_STATE=existing; the kubelet starts it
+//   catch-up      until the learner serves its client port; etcd 3.4 loses
+//                 a new learner's first publish and retries only after 7 s,
+//                 so one that has applied the leader's snapshot without
+//                 publishing is restarted (a learner holds no vote)
 //   promote       retried until the leader counts the learner in sync (its
 //                 catch-up: etcd refuses the promotion before, and only the
 //                 leader knows the learner's progress); a learner that never

@@ -257,7 +257,7 @@ class Grow(etcdlab.TestCase):
         self.start_signer()
         rec = self.token("m4")
         writer = Writer(lab, "m1", tp.PREFIX + "during/")
-        steps = ["certificates", "add-learner", "start-etcd", "promote", "report"]
+        steps = ["certificates", "add-learner", "start-etcd", "catch-up", "promote", "report"]
         for step in steps:
             for when in ("before", "after"):
                 with self.subTest(fault="%s:%s" % (step, when)):
