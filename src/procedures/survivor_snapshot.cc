@@ -104,8 +104,17 @@ Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   const auto t0 = Clock::now();
   const std::string etcd = CPR_TRY(FindEtcd(o.etcd_binary));
   const std::string copy = o.work_dir + "/data";
+  // A run killed while its etcd ran left that etcd behind (detached): it
+  // goes first, then the scratch copy it ran on (CPR's own).
+  for (pid_t pid : EtcdProcessesHolding(copy + "/member/snap/db")) {
+    if (o.say) o.say(fmt::format("stopping etcd (pid {}) left by an interrupted run", pid));
+    ::kill(pid, SIGKILL);
+    const auto gone = Clock::now() + std::chrono::seconds(10);
+    while (ProcessAlive(pid) && Clock::now() < gone)
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
   std::error_code ec;
-  fs::remove_all(copy, ec);  // a killed run's scratch: CPR's own copy
+  fs::remove_all(copy, ec);
   CPR_RETURN_IF_ERROR(MakeDirs(copy, 0700));
   fs::copy(o.data_dir + "/member", copy + "/member", fs::copy_options::recursive, ec);
   if (ec)

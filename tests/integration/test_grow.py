@@ -307,8 +307,24 @@ class Grow(etcdlab.TestCase):
         ic = lab.initial_cluster([best])
         r = self.c.ok("restore-quorum", "--from-data-dir", ic, "--root", root, "--dry-run")
         self.assertIn("snapshot-data-dir", r.stdout.decode())
+        # killed mid-way (at its etcd on the copy too), then run again: it resumes
+        env = dict(os.environ, CPR_STEP_FAULT="snapshot-data-dir:before")
+        r = subprocess.run([self.c.path, "restore-quorum", "--from-data-dir", ic, "--root", root],
+                           capture_output=True, env=env, timeout=300)
+        self.assertEqual(r.returncode, -9, r.stderr.decode()[-800:])
+        p = subprocess.Popen([self.c.path, "restore-quorum", "--from-data-dir", ic, "--root", root],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        log = os.path.join(root, "var/lib/cpr/from-data-dir/etcd.log")
+        deadline = time.time() + 60
+        while time.time() < deadline and p.poll() is None and (
+                not os.path.exists(log) or os.path.getsize(log) == 0):
+            time.sleep(0.01)
+        p.kill()
+        p.wait()
+        self.assertTrue(os.path.exists(log), "the run was not killed while its etcd ran")
         r = self.c.ok("restore-quorum", "--from-data-dir", ic, "--root", root, "-w", "json",
                       timeout=300)
+        self.assertIn(b"left by an interrupted run", r.stderr)
         doc = json.loads(r.stdout)
         self.assertTrue(doc["ok"])
         self.assertEqual([s["name"] for s in doc["steps"]][:3],
