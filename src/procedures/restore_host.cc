@@ -245,6 +245,7 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
       return MakeError(Code::kFailedPrecondition, p.data_dir,
                        "no member/snap/db here: nothing to restore quorum from",
                        "`cpr survey` names the host with the most recent state");
+    (void)CPR_TRY(FindEtcdBinary(o.etcd_binary));  // before the member is stopped
     p.backup.kind = etcd::BackupSet::Kind::kFile;
     p.backup.snapshot = FromDataDirSnapshot(h);
   } else {

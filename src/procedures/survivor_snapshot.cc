@@ -46,18 +46,6 @@ Result<int> FreeLoopbackPort() {
   return port;
 }
 
-Result<std::string> FindEtcd(const std::string& given) {
-  if (!given.empty()) return given;
-  const char* path = std::getenv("PATH");
-  for (const auto& dir : SplitList(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
-    if (::access((dir + "/etcd").c_str(), X_OK) == 0) return dir + "/etcd";
-  return MakeError(Code::kNotFound, "etcd",
-                   "no etcd binary in PATH: --from-data-dir runs etcd once on a copy of the data "
-                   "dir to apply its WAL",
-                   "install etcd of the member's version (Debian: etcd-server) or pass "
-                   "--etcd-binary PATH");
-}
-
 // SIGTERM, then SIGKILL after `grace`; reaped (it is CPR's child).
 void StopEtcd(pid_t pid, std::chrono::milliseconds grace) {
   ::kill(pid, SIGTERM);
@@ -100,9 +88,25 @@ Result<uint64_t> StreamTo(client::Client& c, const std::string& endpoint, const 
 
 }  // namespace
 
+Result<std::string> FindEtcdBinary(const std::string& given) {
+  if (!given.empty()) {
+    if (::access(given.c_str(), X_OK) == 0) return given;
+    return MakeError(Code::kNotFound, given, "not an executable etcd binary",
+                     "pass --etcd-binary the path of the member's etcd");
+  }
+  const char* path = std::getenv("PATH");
+  for (const auto& dir : SplitList(path ? path : "/usr/local/bin:/usr/bin:/bin", ':'))
+    if (::access((dir + "/etcd").c_str(), X_OK) == 0) return dir + "/etcd";
+  return MakeError(Code::kNotFound, "etcd",
+                   "no etcd binary in PATH: --from-data-dir runs etcd once on a copy of the data "
+                   "dir to apply its WAL",
+                   "install etcd of the member's version (Debian: etcd-server) or pass "
+                   "--etcd-binary PATH");
+}
+
 Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& o) {
   const auto t0 = Clock::now();
-  const std::string etcd = CPR_TRY(FindEtcd(o.etcd_binary));
+  const std::string etcd = CPR_TRY(FindEtcdBinary(o.etcd_binary));
   const std::string copy = o.work_dir + "/data";
   // A run killed while its etcd ran left that etcd behind (detached): it
   // goes first, then the scratch copy it ran on (CPR's own).

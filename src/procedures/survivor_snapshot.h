@@ -39,4 +39,8 @@ struct SurvivorSnapshot {
 
 Result<SurvivorSnapshot> SnapshotDataDir(const SurvivorSnapshotOptions& options);
 
+// The etcd binary SnapshotDataDir runs: `given`, or etcd in PATH; kNotFound
+// naming what to install (asked by the plan, before the member is stopped).
+Result<std::string> FindEtcdBinary(const std::string& given);
+
 }  // namespace cpr::procedures
