@@ -418,18 +418,22 @@ Result<void> CatchUpStep(const MemberRecoverOptions& o, const MemberRecoverPlan&
     }
     auto state = etcd::ReadDataDirState(p.data_dir);
     if (!applied && state && state->snap_index > 0) applied = Clock::now();
-    // Worth it while the 7 s retry is still far: a restart reopens the
-    // backend (about a second per 512 MB) and restarts the 5 s that etcd
-    // waits before the next member change; a big snapshot applied late is
-    // left to etcd's own retry.
-    if (applied && Clock::now() - *applied > std::chrono::milliseconds(150) &&
-        *applied - t0 < std::chrono::seconds(3) && ctx.Get("restarted").empty()) {
-      ctx.Say(
-          fmt::format("the leader's snapshot (index {}) is applied but the member has not "
-                      "published itself: restarting its etcd (etcd 3.4 would retry in 7 s)",
-                      state ? state->snap_index : 0));
-      CPR_RETURN_IF_ERROR(RestartStaticPod(p, ctx));
-      ctx.Set("restarted", "yes");
+    if (applied && Clock::now() - *applied > std::chrono::milliseconds(150)) {
+      // A restart is worth it while the 7 s retry is still far: it reopens
+      // the backend (about a second per 512 MB) and restarts the 5 s etcd
+      // waits before the next member change. Either way the promotion is
+      // next: the learner is in sync once its snapshot is applied.
+      if (*applied - t0 < std::chrono::seconds(3) && ctx.Get("restarted").empty()) {
+        ctx.Say(
+            fmt::format("the leader's snapshot (index {}) is applied but the member has not "
+                        "published itself: restarting its etcd (etcd 3.4 would retry in 7 s)",
+                        state ? state->snap_index : 0));
+        CPR_RETURN_IF_ERROR(RestartStaticPod(p, ctx));
+        ctx.Set("restarted", "yes");
+      } else {
+        ctx.Say("the leader's snapshot is applied; it serves once etcd publishes it");
+      }
+      return {};
     }
     std::this_thread::sleep_for(kRetry);
   }
