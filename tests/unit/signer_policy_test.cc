@@ -186,6 +186,29 @@ TEST(Policy, RefusesOpensslRequestsWithOtherSansOrWeakKeys) {
   auto c = pki::CertRequest::FromPem(testing::ReadAll(d / "c.csr"), "c");
   ASSERT_TRUE(c.has_value());
   EXPECT_NE(RefusalOf(Token(), *c).find("subject attribute C=US"), std::string::npos);
+  // RSA with public exponent 3: refused whatever its size.
+  ASSERT_EQ(Sh("openssl req -new -newkey rsa:2048 -pkeyopt rsa_keygen_pubexp:3 -nodes -keyout " +
+               (d / "k4") + " -out " + (d / "e.csr") +
+               " -subj '/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
+               "'subjectAltName=DNS:m4'")
+                .rc,
+            0);
+  auto e = pki::CertRequest::FromPem(testing::ReadAll(d / "e.csr"), "e");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(RefusalOf(Token(), *e), "RSA public exponent 3 not accepted (65537 only)");
+}
+
+TEST(Policy, RefusesDuplicateAndExcessiveSans) {
+  const std::string cn = "system:etcd-peer:m4", o = "system:etcd-peers";
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, std::vector<std::string>(2000, "m4"), {})),
+            "2000 SANs requested; at most 64");
+  std::vector<std::string> ips(64, "10.0.0.4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, ips)), "65 SANs requested; at most 64");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4", "M4"}, {})), "duplicate SAN DNS:M4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, {"10.0.0.4", "10.0.0.4"})),
+            "duplicate SAN IP:10.0.0.4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, {"::ffff:a00:4", "::ffff:10.0.0.4"})),
+            "duplicate SAN IP:::ffff:10.0.0.4");
 }
 
 }  // namespace
