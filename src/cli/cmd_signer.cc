@@ -108,9 +108,11 @@ Result<void> RunToken(const SignerFlags& f) {
   signer::TokenStore store(f.state);
   signer::IssuedToken t = CPR_TRY(store.Issue(f.host, ips, profile_name, now, expires));
 
+  // The token goes in the environment (CPR_SIGNER_TOKEN), never in the
+  // arguments: another user's `ps` shows a process's arguments.
   std::string command =
-      fmt::format("cpr certs request --signer {} --token {} --profile {} --name {}", running->url,
-                  t.token, profile_name, ShellQuote(f.host));
+      fmt::format("CPR_SIGNER_TOKEN={} cpr certs request --signer {} --profile {} --name {}",
+                  t.token, running->url, profile_name, ShellQuote(f.host));
   for (const auto& ip : ips) command += " --ip " + ip;
   command += " --dir " + ShellQuote(f.out_dir) + " --cacert " + ShellQuote(running->ca_file);
   if (!f.kubeconfig.empty()) {
@@ -141,7 +143,8 @@ Result<void> RunToken(const SignerFlags& f) {
   }
   std::cout << fmt::format(
       "one-time token {} for host {} ({}), profile {}, valid until {}:\n  {}\n"
-      "Copy {} to the new host, then run there:\n  {}\n",
+      "Copy {} to the new host, then run there (the token in the environment: `ps` shows "
+      "arguments):\n  {}\n",
       t.record.id, f.host, fmt::join(ips, ","), profile_name, pki::FormatTimeUtc(expires), t.token,
       running->ca_file, command);
   if (!f.kubeconfig.empty())
