@@ -5,8 +5,10 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "pki/issue.h"
@@ -58,6 +60,30 @@ bool ValidName(const std::string& n) {
       return false;
   return std::isalnum(static_cast<unsigned char>(n.front())) &&
          std::isalnum(static_cast<unsigned char>(n.back()));
+}
+
+// spec.expirationSeconds: Kubernetes' int32, a whole number of seconds.
+// Range-checked while still a JSON number: a float like 1e300 or an integer
+// past int64 must never reach a conversion (undefined behaviour).
+std::optional<int64_t> ExpirationSeconds(const Json& v, std::string* why) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(kMax)) return static_cast<int64_t>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (i >= 0 && i <= kMax) return i;
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d >= 0 && d <= static_cast<double>(kMax) && d == std::floor(d))
+      return static_cast<int64_t>(d);
+  } else {
+    *why = "spec.expirationSeconds must be a number";
+    return std::nullopt;
+  }
+  *why = fmt::format("spec.expirationSeconds {} is not a whole number of seconds in 0..{}",
+                     v.dump().substr(0, 40), kMax);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -132,17 +158,42 @@ SignerCore::Response SignerCore::Refuse(int status, const std::string& reason,
   return {status, StatusBody(status, ReasonOf(status), reason)};
 }
 
-void SignerCore::LogRefusal(const std::string& reason, const std::string& remote) {
-  if (log_)
-    log_->Write(fmt::format("refused from={} reason={}", LogValue(remote), LogValue(reason)));
+std::optional<SignerCore::Response> SignerCore::CheckToken(const std::string& authorization,
+                                                           std::string* reason) {
+  const std::string token = BearerToken(authorization);
+  if (token.empty()) {
+    *reason = "no bearer token (Authorization: Bearer <token>)";
+    return Response{401, StatusBody(401, ReasonOf(401), *reason)};
+  }
+  auto records = store_.List();
+  if (!records) {
+    *reason = "token store: " + records.error().ToString();
+    return Response{500, StatusBody(500, ReasonOf(500), "the token store cannot be read")};
+  }
+  const TokenRecord* rec = FindToken(*records, token);
+  if (auto problem = TokenProblem(rec, now())) {
+    *reason = *problem;
+    const int status = rec ? 403 : 401;
+    return Response{status, StatusBody(status, ReasonOf(status), *reason)};
+  }
+  return std::nullopt;
+}
+
+bool SignerCore::KnowsToken(const std::string& authorization) {
+  const std::string token = BearerToken(authorization);
+  if (token.empty()) return false;
+  auto records = store_.List();
+  return records && FindToken(*records, token) != nullptr;
 }
 
 SignerCore::Response SignerCore::Create(const std::string& authorization,
                                         const std::string& content_type, const std::string& body,
                                         const std::string& remote) {
   const std::string token = BearerToken(authorization);
-  if (token.empty())
-    return Refuse(401, "no bearer token (Authorization: Bearer <token>)", "none", "", remote);
+  // The token first: nothing of the body is parsed for a caller without one.
+  std::string why;
+  if (auto refused = CheckToken(authorization, &why))
+    return Refuse(refused->status, why, token.empty() ? "none" : "unchecked", "", remote);
   if (!content_type.starts_with("application/json"))
     return Refuse(415, "content type must be application/json", "unchecked", "", remote);
   if (body.size() > kMaxRequestBytes)
@@ -155,6 +206,7 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
   // The CertificateSigningRequest object.
   std::string name, request_b64;
   RequestedExtras extras;
+  std::string bad_expiration;
   try {
     if (doc.value("kind", "") != "CertificateSigningRequest")
       return Refuse(400, "kind must be CertificateSigningRequest", "unchecked", "", remote);
@@ -163,8 +215,10 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
     request_b64 = spec.at("request").get<std::string>();
     if (spec.contains("usages"))
       for (const auto& u : spec.at("usages")) extras.usages.push_back(u.get<std::string>());
-    if (spec.contains("expirationSeconds") && !spec.at("expirationSeconds").is_null())
-      extras.expiration_seconds = spec.at("expirationSeconds").get<int64_t>();
+    if (spec.contains("expirationSeconds") && !spec.at("expirationSeconds").is_null()) {
+      extras.expiration_seconds = ExpirationSeconds(spec.at("expirationSeconds"), &bad_expiration);
+      if (!extras.expiration_seconds) return Refuse(400, bad_expiration, "unchecked", "", remote);
+    }
   } catch (const Json::exception&) {
     return Refuse(400, "not a CertificateSigningRequest (metadata.name, spec.request)", "unchecked",
                   "", remote);
