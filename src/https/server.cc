@@ -18,6 +18,7 @@
 #include <exception>
 #include <thread>
 
+#include "https/status.h"
 #include "https/tls_stream.h"
 
 namespace cpr::https {
@@ -28,31 +29,6 @@ struct Server::Conn {
 };
 
 namespace {
-
-// What a refusal sends: a Kubernetes-style Status (the clients these servers
-// face print its message).
-Response StatusResponse(int status, const std::string& message) {
-  const char* reason = status == 401   ? "Unauthorized"
-                       : status == 403 ? "Forbidden"
-                       : status == 404 ? "NotFound"
-                       : status == 408 ? "Timeout"
-                       : status == 413 ? "RequestEntityTooLarge"
-                       : status == 429 ? "TooManyRequests"
-                       : status < 500  ? "BadRequest"
-                                       : "InternalError";
-  std::string escaped;
-  for (char c : message) {
-    if (c == '"' || c == '\\') escaped.push_back('\\');
-    escaped.push_back(static_cast<unsigned char>(c) < 0x20 ? ' ' : c);
-  }
-  Response r;
-  r.status = status;
-  r.body = fmt::format(
-      R"({{"kind":"Status","apiVersion":"v1","metadata":{{}},"status":"Failure","message":"{}","reason":"{}","code":{}}})",
-      escaped, reason, status);
-  r.log_reason = message;
-  return r;
-}
 
 // A log value: printable ASCII, bounded, so a request cannot forge log lines.
 std::string Printable(std::string_view v, size_t max = 200) {
@@ -82,16 +58,16 @@ std::string Serialize(const Response& r, bool keep_alive, bool chunked) {
 
 }  // namespace
 
+Response StatusResponse(int status, const std::string& message) {
+  Response r;
+  r.status = status;
+  r.body = StatusJson(status, message);
+  r.log_reason = message;
+  return r;
+}
+
 std::string Request::BearerToken() const {
-  const std::string auth = head.Header("authorization");
-  if (auth.size() < 7) return {};
-  std::string scheme = auth.substr(0, 7);
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "bearer ") return {};
-  std::string t = auth.substr(7);
-  while (!t.empty() && t.front() == ' ') t.erase(t.begin());
-  if (t.size() > 4096) return {};
-  return t;
+  return https::BearerToken(head.Header("authorization"));
 }
 
 class Server::Chunks : public ChunkWriter {

@@ -102,6 +102,9 @@ struct Response {
   std::string log_reason;
 };
 
+// A refusal: a Kubernetes Status (status.h) with `message`, also its log_reason.
+Response StatusResponse(int status, const std::string& message);
+
 struct Handler {
   // Sees each request without its body: nullopt admits it (the body is read
   // and `handle` called); a response refuses it, unread, and is logged

@@ -11,6 +11,7 @@
 #include <limits>
 #include <nlohmann/json.hpp>
 
+#include "https/status.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "util/atomic_file.h"
@@ -22,34 +23,6 @@ namespace {
 using Json = nlohmann::ordered_json;
 
 constexpr const char* kApiVersion = "certificates.k8s.io/v1beta1";
-
-std::string StatusBody(int code, const std::string& reason, const std::string& message) {
-  Json j{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
-         {"status", "Failure"}, {"message", message}, {"reason", reason},
-         {"code", code}};
-  return j.dump(-1, ' ', true, Json::error_handler_t::replace);
-}
-
-const char* ReasonOf(int status) {
-  switch (status) {
-    case 400:
-      return "BadRequest";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "NotFound";
-    case 409:
-      return "AlreadyExists";
-    case 413:
-      return "RequestEntityTooLarge";
-    case 415:
-      return "UnsupportedMediaType";
-    default:
-      return "InternalError";
-  }
-}
 
 // metadata.name: a DNS subdomain-like name (':' allowed, as kube-client-agent
 // names requests after the CN).
@@ -108,18 +81,6 @@ void AuditLog::Write(const std::string& line) {
   ::close(fd);
 }
 
-std::string BearerToken(const std::string& authorization) {
-  if (authorization.size() < 7) return {};
-  std::string scheme = authorization.substr(0, 7);
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "bearer ") return {};
-  std::string t = authorization.substr(7);
-  while (!t.empty() && t.front() == ' ') t.erase(t.begin());
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\r')) t.pop_back();
-  if (t.size() > 512) return {};
-  return t;
-}
-
 int JsonDepth(std::string_view text) {
   int depth = 0, max_depth = 0;
   bool in_string = false, escape = false;
@@ -155,7 +116,7 @@ SignerCore::Response SignerCore::Refuse(int status, const std::string& reason,
     log_->Write(fmt::format("refused status={} token={} host={} from={} reason={}", status,
                             LogValue(token_id), LogValue(host), LogValue(remote),
                             LogValue(reason)));
-  return {status, StatusBody(status, ReasonOf(status), reason)};
+  return {status, https::StatusJson(status, reason)};
 }
 
 std::optional<SignerCore::Response> SignerCore::CheckToken(const std::string& authorization,
@@ -163,18 +124,18 @@ std::optional<SignerCore::Response> SignerCore::CheckToken(const std::string& au
   const std::string token = BearerToken(authorization);
   if (token.empty()) {
     *reason = "no bearer token (Authorization: Bearer <token>)";
-    return Response{401, StatusBody(401, ReasonOf(401), *reason)};
+    return Response{401, https::StatusJson(401, *reason)};
   }
   auto records = store_.List();
   if (!records) {
     *reason = "token store: " + records.error().ToString();
-    return Response{500, StatusBody(500, ReasonOf(500), "the token store cannot be read")};
+    return Response{500, https::StatusJson(500, "the token store cannot be read")};
   }
   const TokenRecord* rec = FindToken(*records, token);
   if (auto problem = TokenProblem(rec, now())) {
     *reason = *problem;
     const int status = rec ? 403 : 401;
-    return Response{status, StatusBody(status, ReasonOf(status), *reason)};
+    return Response{status, https::StatusJson(status, *reason)};
   }
   return std::nullopt;
 }
@@ -348,8 +309,7 @@ SignerCore::Response SignerCore::Get(const std::string& name, const std::string&
     if (log_)
       log_->Write(
           fmt::format("refused status=404 get csr={} from={}", LogValue(name), LogValue(remote)));
-    return {404,
-            StatusBody(404, "NotFound", "certificatesigningrequests \"" + name + "\" not found")};
+    return {404, https::StatusJson(404, "certificatesigningrequests \"" + name + "\" not found")};
   }
   return {200, it->second.object};
 }

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "https/status.h"
 #include "signer/ca_source.h"
 #include "signer/policy.h"
 #include "signer/token_store.h"
@@ -91,7 +92,7 @@ class SignerCore {
 };
 
 // The bearer token of an Authorization header value; "" if none.
-std::string BearerToken(const std::string& authorization);
+using https::BearerToken;
 
 // Maximum nesting of JSON arrays/objects in `text` (strings skipped), so
 // absurd nesting is refused before parsing.

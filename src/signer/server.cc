@@ -142,15 +142,7 @@ https::Response Reply(const SignerCore::Response& r) {
 // logged by the server (rate-limited, with the peer address).
 std::optional<https::Response> Admit(const https::Request& req, SignerCore& core) {
   const Route route = Match(req.head);
-  auto refuse = [](int status, const std::string& reason) {
-    https::Response r;
-    r.status = status;
-    r.body = Json{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
-                  {"status", "Failure"}, {"message", reason},  {"code", status}}
-                 .dump();
-    r.log_reason = reason;
-    return r;
-  };
+  auto refuse = https::StatusResponse;
   if (route.kind == Route::kNone) return refuse(404, "no such path");
   if (!route.method_ok) return refuse(405, "method not allowed here");
   if (route.kind == Route::kReady) return std::nullopt;

@@ -63,30 +63,39 @@ TEST(RequestHead, HeaderCountAndSizeLimits) {
   EXPECT_EQ(StatusOf(many + "\r\n"), 431);
 }
 
+// Each head with the status it is answered (0: accepted).
+void ExpectStatuses(const std::vector<std::pair<std::string, int>>& cases) {
+  for (const auto& [head, status] : cases) EXPECT_EQ(StatusOf(head), status) << head;
+}
+
 TEST(RequestHead, RefusesMalformedHeads) {
-  EXPECT_EQ(StatusOf("\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET /\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET  / HTTP/1.1\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET http://x/ HTTP/1.1\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("G(T / HTTP/1.1\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET / HTTP/2.0\r\n\r\n"), 505);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nNoColon\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\n: empty-name\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("GET / HTTP/1.1\r\nX: a\x01"
-                     "b\r\n\r\n"),
-            400);
-  EXPECT_EQ(StatusOf("GET /a\x7f HTTP/1.1\r\n\r\n"), 400);
+  ExpectStatuses({
+      {"\r\n\r\n", 400},
+      {"GET /\r\n\r\n", 400},
+      {"GET  / HTTP/1.1\r\n\r\n", 400},
+      {"GET http://x/ HTTP/1.1\r\n\r\n", 400},
+      {"G(T / HTTP/1.1\r\n\r\n", 400},
+      {"GET / HTTP/2.0\r\n\r\n", 505},
+      {"GET / HTTP/1.1\r\nNoColon\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\n: empty-name\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nBad Name: x\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nX: a\r\n folded\r\n\r\n", 400},
+      {"GET / HTTP/1.1\r\nX: a\x01"
+       "b\r\n\r\n",
+       400},
+      {"GET /a\x7f HTTP/1.1\r\n\r\n", 400},
+  });
 }
 
 TEST(RequestHead, BodyFraming) {
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"), 411);
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n"), 0);
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n"), 400);
-  EXPECT_EQ(StatusOf("POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n"), 400);
+  ExpectStatuses({
+      {"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411},
+      {"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nContent-Length: 5\r\nContent-Length: 5\r\n\r\n", 0},
+      {"POST / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nContent-Length: 1e3\r\n\r\n", 400},
+      {"POST / HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n", 400},
+  });
   EXPECT_EQ(Parse("POST / HTTP/1.1\r\nContent-Length: 123456789012\r\n\r\n").head->content_length,
             123456789012u);
 }

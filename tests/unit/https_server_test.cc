@@ -96,6 +96,38 @@ long MsUntilClosed(int fd, std::chrono::milliseconds max) {
 
 std::atomic<bool> stream_ended{false};
 
+// A TLS client on a blocking socket (no certificate check: the server's is
+// self-signed).
+class TlsClient {
+ public:
+  explicit TlsClient(int port)
+      : fd_(Connect(port)), ctx_(SSL_CTX_new(TLS_client_method())), ssl_(SSL_new(ctx_)) {
+    SSL_set_fd(ssl_, fd_);
+    connected_ = SSL_connect(ssl_) == 1;
+  }
+  ~TlsClient() {
+    SSL_free(ssl_);
+    SSL_CTX_free(ctx_);
+    ::close(fd_);
+  }
+  bool connected() const { return connected_; }
+  int fd() const { return fd_; }
+  bool Write(const std::string& s) {
+    return SSL_write(ssl_, s.data(), static_cast<int>(s.size())) > 0;
+  }
+  std::string Read() {
+    char buf[4096];
+    const int n = SSL_read(ssl_, buf, sizeof buf);
+    return n > 0 ? std::string(buf, static_cast<size_t>(n)) : std::string();
+  }
+
+ private:
+  int fd_;
+  SSL_CTX* ctx_;
+  SSL* ssl_;
+  bool connected_ = false;
+};
+
 Handler Echo(std::atomic<int>* handled) {
   Handler h;
   h.admit = [](const Request& r) -> std::optional<Response> {
@@ -202,33 +234,23 @@ TEST(HttpsServer, TheWholeHeadHasOneDeadline) {
   Limits limits;
   limits.head_timeout = 600ms;
   TestServer ts(limits, Echo(&handled));
-  const int fd = Connect(ts.port());
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  ASSERT_EQ(SSL_connect(ssl), 1);
+  TlsClient c(ts.port());
+  ASSERT_TRUE(c.connected());
   const auto t0 = std::chrono::steady_clock::now();
-  std::string line = "GET /hello HTTP/1.1\r\n";
-  SSL_write(ssl, line.data(), static_cast<int>(line.size()));
+  c.Write("GET /hello HTTP/1.1\r\n");
   // A header line every 100ms: each arrives well within any per-line
   // timeout, yet the head as a whole is cut at its deadline.
   std::string got;
   for (int i = 0; i < 40; i++) {
     std::this_thread::sleep_for(100ms);
-    line = "X-Slow: " + std::to_string(i) + "\r\n";
-    if (SSL_write(ssl, line.data(), static_cast<int>(line.size())) <= 0) break;
-    pollfd p{fd, POLLIN, 0};
+    if (!c.Write("X-Slow: " + std::to_string(i) + "\r\n")) break;
+    pollfd p{c.fd(), POLLIN, 0};
     if (::poll(&p, 1, 0) > 0) {
-      char buf[256];
-      const int n = SSL_read(ssl, buf, sizeof buf);
-      if (n > 0) got.assign(buf, static_cast<size_t>(n));
+      got = c.Read();
       break;
     }
   }
   const auto took = std::chrono::steady_clock::now() - t0;
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  ::close(fd);
   EXPECT_TRUE(got.starts_with("HTTP/1.1 408 ")) << got;
   EXPECT_LT(took, 2s);
   EXPECT_EQ(handled, 0);
@@ -240,18 +262,12 @@ TEST(HttpsServer, AStreamEndsWhenItsClientLeaves) {
   std::atomic<int> handled{0};
   TestServer ts(Limits{}, Echo(&handled));
   stream_ended = false;
-  const int fd = Connect(ts.port());
-  SSL_CTX* ctx = SSL_CTX_new(TLS_client_method());
-  SSL* ssl = SSL_new(ctx);
-  SSL_set_fd(ssl, fd);
-  ASSERT_EQ(SSL_connect(ssl), 1);
-  const std::string req = "GET /forever HTTP/1.1\r\nHost: x\r\n\r\n";
-  SSL_write(ssl, req.data(), static_cast<int>(req.size()));
-  char buf[4096];
-  ASSERT_GT(SSL_read(ssl, buf, sizeof buf), 0);
-  SSL_free(ssl);
-  SSL_CTX_free(ctx);
-  ::close(fd);
+  {
+    TlsClient c(ts.port());
+    ASSERT_TRUE(c.connected());
+    c.Write("GET /forever HTTP/1.1\r\nHost: x\r\n\r\n");
+    ASSERT_FALSE(c.Read().empty());
+  }  // gone, mid-stream
   for (int i = 0; i < 100 && !stream_ended; i++) std::this_thread::sleep_for(50ms);
   EXPECT_TRUE(stream_ended);
 }
