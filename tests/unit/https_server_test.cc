@@ -16,6 +16,7 @@
 
 #include "https/server.h"
 #include "pki/issue.h"
+#include "pki_testing.h"
 
 namespace cpr::https {
 namespace {
@@ -26,7 +27,7 @@ using namespace std::chrono_literals;
 // run on its own thread.
 class TestServer {
  public:
-  TestServer(const Limits& limits, Handler handler) {
+  TestServer(const Limits& limits, Handler handler, std::vector<pki::Certificate> client_cas = {}) {
     auto key = pki::PrivateKey::Generate({});
     pki::CertSpec spec;
     spec.subject = pki::Name::Of("test", {});
@@ -39,7 +40,8 @@ class TestServer {
       std::lock_guard<std::mutex> g(mu_);
       log_.push_back(line);
     };
-    auto s = Server::Listen(HostPort{"127.0.0.1", 0, true}, TlsConfig{*cert, {}, *key, {}}, limits,
+    auto s = Server::Listen(HostPort{"127.0.0.1", 0, true},
+                            TlsConfig{*cert, {}, *key, std::move(client_cas)}, limits,
                             std::move(handler));
     EXPECT_TRUE(s) << s.error().ToString();
     server_ = std::move(*s);
@@ -165,6 +167,8 @@ Handler Echo(std::atomic<int>* handled) {
       return out;
     }
     out.body = r.head.method + " " + r.head.path + " " + r.body + " from " + r.peer->ip;
+    if (!r.peer->client_chain.empty())
+      out.body += " as " + r.peer->client_chain.front().Info().subject.CommonName();
     return out;
   };
   return h;
@@ -201,6 +205,56 @@ TEST(HttpsServer, ServesAdmitsAndStreams) {
   EXPECT_NE(log.find("refused from=127.0.0.1:"), std::string::npos) << log;
   EXPECT_NE(log.find("HTTP 401 for POST /secret: no valid token"), std::string::npos) << log;
   EXPECT_NE(log.find("HTTP 413 for POST /hello"), std::string::npos) << log;
+}
+
+// A CA, and a client certificate and key from it written to `dir`.
+struct ClientPki {
+  pki::Certificate ca;
+  std::string cert_path, key_path;
+};
+ClientPki MakeClientPki(const std::string& dir, const std::string& cn) {
+  auto ca_key = pki::PrivateKey::Generate({});
+  pki::CertSpec ca_spec;
+  ca_spec.subject = pki::Name::Of(cn + "-ca", {});
+  ca_spec.is_ca = true;
+  ca_spec.not_before = std::time(nullptr) - 60;
+  ca_spec.not_after = std::time(nullptr) + 3600;
+  auto ca = pki::IssueSelfSigned(ca_spec, *ca_key);
+  auto key = pki::PrivateKey::Generate({});
+  pki::CertSpec spec;
+  spec.subject = pki::Name::Of(cn, {"system:masters"});
+  spec.ext_key_usages = {pki::kClientAuth};
+  spec.not_before = ca_spec.not_before;
+  spec.not_after = ca_spec.not_after;
+  auto cert = pki::IssueSigned(spec, key->get(), *ca, *ca_key);
+  ClientPki out{*ca, dir + "/" + cn + ".crt", dir + "/" + cn + ".key"};
+  EXPECT_TRUE(pki::WriteCertificates(out.cert_path, {*cert}));
+  EXPECT_TRUE(pki::WritePrivateKey(out.key_path, *key));
+  return out;
+}
+
+TEST(HttpsServer, ClientCertificatesAreVerifiedWhenSent) {
+  testing::TempDir dir;
+  const ClientPki admin = MakeClientPki(dir.path(), "admin");
+  const ClientPki stranger = MakeClientPki(dir.path(), "stranger");
+  std::atomic<int> handled{0};
+  TestServer ts(Limits{}, Echo(&handled), {admin.ca});
+  httplib::SSLClient with_cert("127.0.0.1", ts.port(), admin.cert_path, admin.key_path);
+  with_cert.enable_server_certificate_verification(false);
+  auto r = with_cert.Get("/who");
+  ASSERT_TRUE(r) << httplib::to_string(r.error());
+  EXPECT_EQ(r->body, "GET /who  from 127.0.0.1 as admin");
+  // No certificate: served, as nobody in particular (a bearer token may follow).
+  httplib::SSLClient without("127.0.0.1", ts.port());
+  without.enable_server_certificate_verification(false);
+  auto anon = without.Get("/who");
+  ASSERT_TRUE(anon);
+  EXPECT_EQ(anon->body, "GET /who  from 127.0.0.1");
+  // A certificate from another CA: the handshake fails, nothing is served.
+  httplib::SSLClient foreign("127.0.0.1", ts.port(), stranger.cert_path, stranger.key_path);
+  foreign.enable_server_certificate_verification(false);
+  EXPECT_FALSE(foreign.Get("/who"));
+  EXPECT_EQ(handled, 2);
 }
 
 TEST(HttpsServer, IdleConnectionsEndAtTheHandshakeDeadline) {
