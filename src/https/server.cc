@@ -267,8 +267,9 @@ void Server::Serve(const std::shared_ptr<Conn>& conn) {
     return;
   }
   peer.client_chain = s.VerifiedPeerChain();
+  const auto too_old = Clock::now() + limits_.max_connection_age;
 
-  // Sends `r`, then ends the connection unless it is to be kept.
+  // Sends `r` (with Content-Length; "Connection: close" unless kept).
   auto send = [&](const Response& r, bool keep_alive) {
     return s.Write(Serialize(r, keep_alive, false), Clock::now() + limits_.write_timeout, &why);
   };
@@ -284,9 +285,10 @@ void Server::Serve(const std::shared_ptr<Conn>& conn) {
   char chunk[16 * 1024];
   for (int served = 0; served < limits_.max_requests_per_connection && !stopping_; served++) {
     // The head: the first request's clock starts at the handshake; later
-    // ones may idle briefly, then have the whole head deadline.
-    auto deadline = Clock::now() + (served == 0 ? limits_.head_timeout : limits_.idle_timeout);
+    // ones may idle briefly, then have the whole head deadline from their
+    // first byte (at once if it came with the previous request).
     bool started = served == 0 || !buf.empty();
+    auto deadline = Clock::now() + (started ? limits_.head_timeout : limits_.idle_timeout);
     size_t head_end = 0;
     while ((head_end = FindHeadEnd(buf)) == 0) {
       if (buf.size() > limits_.head.max_bytes) {
@@ -369,7 +371,7 @@ void Server::Serve(const std::shared_ptr<Conn>& conn) {
       resp = StatusResponse(500, "internal error");
     }
     const bool keep = req.head.keep_alive && !stopping_ && !resp.stream &&
-                      served + 1 < limits_.max_requests_per_connection;
+                      served + 1 < limits_.max_requests_per_connection && Clock::now() < too_old;
     if (resp.stream) {
       if (!s.Write(Serialize(resp, false, true), Clock::now() + limits_.write_timeout, &why))
         return;

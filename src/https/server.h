@@ -58,6 +58,9 @@ struct Limits {
   HeadLimits head;
   size_t max_body = 64 * 1024;
   int max_requests_per_connection = 100;
+  // No new request is read on a connection older than this (a stream may
+  // run past it: its handler decides when it ends).
+  std::chrono::seconds max_connection_age{300};
 };
 
 // Who sent a request.

@@ -257,6 +257,39 @@ TEST(HttpsServer, ClientCertificatesAreVerifiedWhenSent) {
   EXPECT_EQ(handled, 2);
 }
 
+TEST(HttpsServer, KeepAliveIsBounded) {
+  std::atomic<int> handled{0};
+  Limits limits;
+  limits.idle_timeout = 300ms;
+  limits.max_requests_per_connection = 2;
+  TestServer ts(limits, Echo(&handled));
+  {
+    // Pipelined: both answered in order, then closed (2 per connection).
+    TlsClient c(ts.port());
+    ASSERT_TRUE(c.connected());
+    c.Write(
+        "GET /a HTTP/1.1\r\nHost: x\r\n\r\nGET /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c "
+        "HTTP/1.1\r\n\r\n");
+    std::string all;
+    for (std::string part; !(part = c.Read()).empty();) all += part;
+    const size_t a = all.find("GET /a"), b = all.find("GET /b");
+    ASSERT_NE(a, std::string::npos) << all;
+    ASSERT_NE(b, std::string::npos) << all;
+    EXPECT_LT(a, b);
+    EXPECT_NE(all.find("Connection: keep-alive"), std::string::npos);
+    EXPECT_NE(all.find("Connection: close", a), std::string::npos);
+    EXPECT_EQ(all.find("GET /c"), std::string::npos);
+  }
+  // Idle after a request: closed at the idle deadline.
+  TlsClient c(ts.port());
+  ASSERT_TRUE(c.connected());
+  c.Write("GET /a HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_NE(c.Read().find("GET /a"), std::string::npos);
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(c.Read(), "");
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
+}
+
 TEST(HttpsServer, IdleConnectionsEndAtTheHandshakeDeadline) {
   std::atomic<int> handled{0};
   Limits limits;
