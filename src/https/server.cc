@@ -92,9 +92,9 @@ class Server::Chunks : public ChunkWriter {
   bool ok_ = true;
 };
 
-Result<std::unique_ptr<Server>> Server::Listen(const HostPort& where, const TlsConfig& tls,
-                                               const Limits& limits, Handler handler,
-                                               RefusalLog::Config log_config) {
+Result<std::unique_ptr<Server>> Server::Bind(const HostPort& where, const TlsConfig& tls,
+                                             const Limits& limits, Handler handler,
+                                             RefusalLog::Config log_config) {
   const std::vector<SocketAddress> addrs = CPR_TRY(ResolveListen(where, "--listen"));
   std::unique_ptr<Server> s(new Server());
   s->limits_ = limits;
@@ -142,7 +142,7 @@ Result<std::unique_ptr<Server>> Server::Listen(const HostPort& where, const TlsC
   ::setsockopt(s->listen_fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (a.get()->sa_family == AF_INET6)
     ::setsockopt(s->listen_fd_, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one);
-  if (::bind(s->listen_fd_, a.get(), a.length) != 0 || ::listen(s->listen_fd_, 128) != 0)
+  if (::bind(s->listen_fd_, a.get(), a.length) != 0)
     return MakeError(Code::kUnavailable, "--listen " + FormatAddress(a.get()),
                      std::string("cannot listen: ") + std::strerror(errno),
                      "is the address on this host, and the port free?");
@@ -155,6 +155,13 @@ Result<std::unique_ptr<Server>> Server::Listen(const HostPort& where, const TlsC
   if (s->wake_fd_ < 0)
     return MakeError(Code::kIo, "eventfd", std::string("eventfd: ") + std::strerror(errno));
   return s;
+}
+
+Result<void> Server::Listen() {
+  if (::listen(listen_fd_, 128) != 0)
+    return MakeError(Code::kUnavailable, fmt::format("--listen port {}", port_),
+                     std::string("cannot listen: ") + std::strerror(errno), "is the port free?");
+  return {};
 }
 
 Server::~Server() {

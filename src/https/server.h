@@ -130,10 +130,14 @@ struct TlsConfig {
 
 class Server {
  public:
-  // Binds `where` (ResolveListen: never a wildcard) and listens.
-  static Result<std::unique_ptr<Server>> Listen(const HostPort& where, const TlsConfig& tls,
-                                                const Limits& limits, Handler handler,
-                                                RefusalLog::Config log_config = {});
+  // Binds `where` (ResolveListen: never a wildcard), not listening yet: a
+  // caller finishes its own setup between Bind and Listen, so that a port
+  // that accepts connections means a server that is ready.
+  static Result<std::unique_ptr<Server>> Bind(const HostPort& where, const TlsConfig& tls,
+                                              const Limits& limits, Handler handler,
+                                              RefusalLog::Config log_config = {});
+  // Starts listening (connections queue until Run).
+  Result<void> Listen();
   ~Server();
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;

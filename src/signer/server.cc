@@ -300,7 +300,7 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   handler.log = [&log](const std::string& line) { log.Write(line); };
   handler.admit = [&](const https::Request& req) { return Admit(req, core); };
   handler.handle = [&](const https::Request& req) { return Handle(req, core); };
-  auto server = https::Server::Listen(addr, tls, limits, std::move(handler));
+  auto server = https::Server::Bind(addr, tls, limits, std::move(handler));
   if (!server) return std::move(server).error().Within("signer");
   https::Server& svr = **server;
 
@@ -320,6 +320,17 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
             {"expires", expires},
             {"source", cas.source}};
   CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
+
+  // Logged and state written: now the port may accept connections.
+  log.Write(fmt::format(
+      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
+      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
+      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
+  if (auto listening = svr.Listen(); !listening) {
+    ::unlink((o.state_dir + "/signer.json").c_str());
+    log.Write("stopped: " + listening.error().ToString());
+    return std::move(listening).error();
+  }
 
   // Signals go to the watcher thread only (blocked here, before any thread starts).
   sigset_t signals;
@@ -345,10 +356,6 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
     }
     svr.Stop();
   });
-  log.Write(fmt::format(
-      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
-      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
-      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
   std::cout << fmt::format(
                    "signer listening on {} (pid {}), until {}; stop with `cpr signer stop "
                    "--state {}`",

@@ -40,11 +40,12 @@ class TestServer {
       std::lock_guard<std::mutex> g(mu_);
       log_.push_back(line);
     };
-    auto s = Server::Listen(HostPort{"127.0.0.1", 0, true},
-                            TlsConfig{*cert, {}, *key, std::move(client_cas)}, limits,
-                            std::move(handler));
+    auto s =
+        Server::Bind(HostPort{"127.0.0.1", 0, true},
+                     TlsConfig{*cert, {}, *key, std::move(client_cas)}, limits, std::move(handler));
     EXPECT_TRUE(s) << s.error().ToString();
     server_ = std::move(*s);
+    EXPECT_TRUE(server_->Listen());
     thread_ = std::thread([this] { server_->Run(); });
   }
   ~TestServer() {
