@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -84,6 +85,18 @@ class Server::Chunks : public ChunkWriter {
     return ok_;
   }
   bool Open() const override { return ok_ && !server_->stopping_; }
+  bool Wait(std::chrono::milliseconds d) override {
+    const auto end = Clock::now() + d;
+    while (Open()) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - Clock::now());
+      if (left.count() <= 0) return true;
+      // Slices, so that Stop() is seen; a streaming client sends nothing, so
+      // anything readable is its close (or a reset).
+      pollfd p{s_->fd(), POLLIN | POLLRDHUP, 0};
+      if (::poll(&p, 1, static_cast<int>(std::min<int64_t>(left.count(), 200))) > 0) ok_ = false;
+    }
+    return false;
+  }
 
  private:
   TlsStream* s_;

@@ -89,6 +89,10 @@ class ChunkWriter {
   virtual bool Write(std::string_view data) = 0;
   // False once the server is stopping or the connection is lost.
   virtual bool Open() const = 0;
+  // Waits up to `d` while there is nothing to send (a watch between
+  // events); false as soon as the client leaves or the server stops, when
+  // the stream should end.
+  virtual bool Wait(std::chrono::milliseconds d) = 0;
 };
 
 struct Response {

@@ -161,6 +161,15 @@ Handler Echo(std::atomic<int>* handled) {
       };
       return out;
     }
+    if (r.head.path == "/wait") {
+      out.stream = [](ChunkWriter& w) {
+        w.Write("waiting\n");
+        while (w.Wait(50ms)) {
+        }
+        stream_ended = true;
+      };
+      return out;
+    }
     if (r.head.path == "/stream") {
       out.stream = [](ChunkWriter& w) {
         for (const char* part : {"a", "bb", "ccc"}) w.Write(part);
@@ -357,6 +366,35 @@ TEST(HttpsServer, AStreamEndsWhenItsClientLeaves) {
     ASSERT_FALSE(c.Read().empty());
   }  // gone, mid-stream
   for (int i = 0; i < 100 && !stream_ended; i++) std::this_thread::sleep_for(50ms);
+  EXPECT_TRUE(stream_ended);
+}
+
+TEST(HttpsServer, AWaitingStreamEndsWhenItsClientLeavesOrTheServerStops) {
+  std::atomic<int> handled{0};
+  std::unique_ptr<TlsClient> stays;  // outlives the server
+  {
+    TestServer ts(Limits{}, Echo(&handled));
+    stream_ended = false;
+    {
+      TlsClient c(ts.port());
+      ASSERT_TRUE(c.connected());
+      c.Write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+      std::string got;
+      while (got.find("waiting") == std::string::npos) {
+        const std::string part = c.Read();
+        ASSERT_FALSE(part.empty());
+        got += part;
+      }
+    }  // gone while the handler waits
+    for (int i = 0; i < 100 && !stream_ended; i++) std::this_thread::sleep_for(20ms);
+    EXPECT_TRUE(stream_ended);
+    // A client that stays: stopping the server ends its stream too.
+    stream_ended = false;
+    stays = std::make_unique<TlsClient>(ts.port());
+    ASSERT_TRUE(stays->connected());
+    stays->Write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_FALSE(stays->Read().empty());
+  }  // ~TestServer: Stop(), and Run() returns once the stream has ended
   EXPECT_TRUE(stream_ended);
 }
 
