@@ -1,5 +1,9 @@
 #include <gtest/gtest.h>
 
+#include <random>
+#include <string>
+#include <vector>
+
 #include "https/request_head.h"
 
 namespace cpr::https {
@@ -108,6 +112,47 @@ TEST(RequestHead, QueryDecoding) {
   EXPECT_EQ(q[2], (std::pair<std::string, std::string>{"c", ""}));
   EXPECT_EQ(q[3].second, "%zz");
   EXPECT_EQ(q[4].second, "A");
+}
+
+TEST(RequestHead, MutatedHeadsGetAnAnswerNeverACrash) {
+  const std::string good =
+      "POST /apis/certificates.k8s.io/v1/certificatesigningrequests?x=1 HTTP/1.1\r\n"
+      "Host: a\r\nContent-Type: application/json\r\nContent-Length: 12\r\n"
+      "Authorization: Bearer abc\r\nConnection: keep-alive\r\n\r\n";
+  std::mt19937 rng(7);
+  HeadLimits limits;
+  limits.max_bytes = 512;
+  limits.max_headers = 8;
+  for (int i = 0; i < 20000; i++) {
+    std::string h = good;
+    const int edits = 1 + static_cast<int>(rng() % 6);
+    for (int e = 0; e < edits; e++) {
+      const size_t at = rng() % h.size();
+      switch (rng() % 3) {
+        case 0:
+          h[at] = static_cast<char>(rng());
+          break;
+        case 1:
+          h.erase(at, 1 + rng() % 8);
+          break;
+        default:
+          h.insert(at, std::string(1 + rng() % 300, static_cast<char>(rng())));
+      }
+      if (h.empty()) h = "x";
+    }
+    const size_t end = FindHeadEnd(h);
+    ASSERT_LE(end, h.size());
+    const ParsedHead p = ParseRequestHead(end ? std::string_view(h).substr(0, end) : h, limits);
+    ASSERT_NE(p.head.has_value(), p.error.has_value());
+    if (p.error) {
+      ASSERT_TRUE(p.error->status >= 400 && p.error->status < 600);
+    }
+    if (p.head) {
+      ASSERT_FALSE(p.head->method.empty());
+      ASSERT_EQ(p.head->target.front(), '/');
+      ASSERT_LE(p.head->headers.size(), limits.max_headers);
+    }
+  }
 }
 
 }  // namespace
