@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/output.h"
@@ -98,7 +100,14 @@ Result<void> RunToken(const SignerFlags& f) {
           ? std::string(signer::kMemberProfile)
           : std::string(pki::GetProfile(CPR_TRY(pki::ParseProfile(f.profile, "--profile"))).name);
   const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
-  auto running = CPR_TRY(signer::FindRunningSigner(f.state));
+  // A signer that has just started writes signer.json a moment after it
+  // takes its lock ("starting"): wait for it briefly.
+  auto found = signer::FindRunningSigner(f.state);
+  for (int i = 0; i < 60 && !found && found.error().code == Code::kUnavailable; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    found = signer::FindRunningSigner(f.state);
+  }
+  auto running = CPR_TRY(std::move(found));
   if (!running)
     return MakeError(
         Code::kFailedPrecondition, f.state, "no signer is running on this state dir",

@@ -304,7 +304,10 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   if (!server) return std::move(server).error().Within("signer");
   https::Server& svr = **server;
 
-  // State for `signer token` and `signer stop`.
+  // Readiness, in this order: ca.crt and the log line, then the port
+  // accepts (connections queue until Run), then signer.json, which `signer
+  // token` and scripts wait for. So whoever sees the port open finds the log
+  // line, and whoever sees signer.json finds the port open.
   std::string bundle = cas.ca.ToPem();
   if (cas.metric_ca) bundle += cas.metric_ca->ToPem();
   // Absolute: `signer token` prints it for another host's operator.
@@ -312,6 +315,14 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   const std::string ca_file =
       std::filesystem::absolute(o.state_dir + "/ca.crt", ec).lexically_normal().string();
   CPR_RETURN_IF_ERROR(WriteFileAtomic(ca_file, bundle, 0644));
+  log.Write(fmt::format(
+      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
+      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
+      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
+  if (auto listening = svr.Listen(); !listening) {
+    log.Write("stopped: " + listening.error().ToString());
+    return std::move(listening).error();
+  }
   Json info{{"pid", static_cast<int>(::getpid())},
             {"url", addr.Url()},
             {"listen", o.listen},
@@ -320,17 +331,6 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
             {"expires", expires},
             {"source", cas.source}};
   CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
-
-  // Logged and state written: now the port may accept connections.
-  log.Write(fmt::format(
-      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
-      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
-      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
-  if (auto listening = svr.Listen(); !listening) {
-    ::unlink((o.state_dir + "/signer.json").c_str());
-    log.Write("stopped: " + listening.error().ToString());
-    return std::move(listening).error();
-  }
 
   // Signals go to the watcher thread only (blocked here, before any thread starts).
   sigset_t signals;
