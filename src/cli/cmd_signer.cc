@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/output.h"
@@ -98,7 +100,14 @@ Result<void> RunToken(const SignerFlags& f) {
           ? std::string(signer::kMemberProfile)
           : std::string(pki::GetProfile(CPR_TRY(pki::ParseProfile(f.profile, "--profile"))).name);
   const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
-  auto running = CPR_TRY(signer::FindRunningSigner(f.state));
+  // A signer that has just started writes signer.json a moment after it
+  // takes its lock ("starting"): wait for it briefly.
+  auto found = signer::FindRunningSigner(f.state);
+  for (int i = 0; i < 60 && !found && found.error().code == Code::kUnavailable; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    found = signer::FindRunningSigner(f.state);
+  }
+  auto running = CPR_TRY(std::move(found));
   if (!running)
     return MakeError(
         Code::kFailedPrecondition, f.state, "no signer is running on this state dir",
@@ -108,9 +117,11 @@ Result<void> RunToken(const SignerFlags& f) {
   signer::TokenStore store(f.state);
   signer::IssuedToken t = CPR_TRY(store.Issue(f.host, ips, profile_name, now, expires));
 
+  // The token goes in the environment (CPR_SIGNER_TOKEN), never in the
+  // arguments: another user's `ps` shows a process's arguments.
   std::string command =
-      fmt::format("cpr certs request --signer {} --token {} --profile {} --name {}", running->url,
-                  t.token, profile_name, ShellQuote(f.host));
+      fmt::format("CPR_SIGNER_TOKEN={} cpr certs request --signer {} --profile {} --name {}",
+                  t.token, running->url, profile_name, ShellQuote(f.host));
   for (const auto& ip : ips) command += " --ip " + ip;
   command += " --dir " + ShellQuote(f.out_dir) + " --cacert " + ShellQuote(running->ca_file);
   if (!f.kubeconfig.empty()) {
@@ -141,7 +152,8 @@ Result<void> RunToken(const SignerFlags& f) {
   }
   std::cout << fmt::format(
       "one-time token {} for host {} ({}), profile {}, valid until {}:\n  {}\n"
-      "Copy {} to the new host, then run there:\n  {}\n",
+      "Copy {} to the new host, then run there (the token in the environment: `ps` shows "
+      "arguments):\n  {}\n",
       t.record.id, f.host, fmt::join(ips, ","), profile_name, pki::FormatTimeUtc(expires), t.token,
       running->ca_file, command);
   if (!f.kubeconfig.empty())

@@ -3,7 +3,6 @@
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
@@ -20,6 +19,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "https/server.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "signer/core.h"
@@ -97,44 +97,98 @@ bool IsSignerProcess(int pid) {
   return false;
 }
 
-}  // namespace
+// The signer's routes: POST .../certificatesigningrequests, GET
+// .../certificatesigningrequests/NAME (v1 and v1beta1), GET /readyz.
+struct Route {
+  enum Kind { kNone, kCreate, kGet, kReady } kind = kNone;
+  std::string name;
+  bool method_ok = false;
+};
 
-std::string ListenAddress::Url() const {
-  return host.find(':') != std::string::npos ? fmt::format("https://[{}]:{}", host, port)
-                                             : fmt::format("https://{}:{}", host, port);
+Route Match(const https::RequestHead& h) {
+  Route r;
+  if (h.path == "/readyz") {
+    r.kind = Route::kReady;
+    r.method_ok = h.method == "GET";
+    return r;
+  }
+  for (const char* version : {"v1", "v1beta1"}) {
+    const std::string base =
+        fmt::format("/apis/certificates.k8s.io/{}/certificatesigningrequests", version);
+    if (h.path == base || h.path == base + "/") {
+      r.kind = Route::kCreate;
+      r.method_ok = h.method == "POST";
+      return r;
+    }
+    if (h.path.starts_with(base + "/")) {
+      r.name = h.path.substr(base.size() + 1);
+      if (r.name.empty() || r.name.find('/') != std::string::npos) return Route{};
+      r.kind = Route::kGet;
+      r.method_ok = h.method == "GET";
+      return r;
+    }
+  }
+  return r;
 }
 
-Result<ListenAddress> ParseListen(const std::string& text) {
-  ListenAddress a;
-  std::string port;
-  auto bad = [&](const std::string& why) -> Result<ListenAddress> {
-    return MakeError(Code::kInvalidArgument, "--listen", fmt::format("'{}': {}", text, why),
-                     "give ADDR:PORT with the address new members reach, e.g. 10.0.0.5:9943");
-  };
-  if (text.starts_with("[")) {
-    size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return bad("expected [IPv6]:PORT");
-    a.host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return bad("no port");
-    a.host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (a.host.find(':') != std::string::npos) return bad("bracket IPv6 addresses: [::1]:9943");
+https::Response Reply(const SignerCore::Response& r) {
+  https::Response out;
+  out.status = r.status;
+  out.body = r.body;
+  return out;
+}
+
+// Before the body is read: the route, then the token. Refusals here are
+// logged by the server (rate-limited, with the peer address).
+std::optional<https::Response> Admit(const https::Request& req, SignerCore& core) {
+  const Route route = Match(req.head);
+  auto refuse = https::StatusResponse;
+  if (route.kind == Route::kNone) return refuse(404, "no such path");
+  if (!route.method_ok) return refuse(405, "method not allowed here");
+  if (route.kind == Route::kReady) return std::nullopt;
+  const std::string authorization = req.head.Header("authorization");
+  if (route.kind == Route::kGet) {
+    if (BearerToken(authorization).empty())
+      return refuse(401, "no bearer token (Authorization: Bearer <token>)");
+    if (!core.KnowsToken(authorization)) return refuse(401, "unknown token");
+    return std::nullopt;  // Get answers 404 alike for unknown names and other tokens
   }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-    return bad("bad port");
-  a.port = std::stoi(port);
-  if (a.port < 1 || a.port > 65535) return bad("port out of range");
-  if (a.host.empty() || a.host == "0.0.0.0" || a.host == "::" || a.host == "*")
-    return bad("a wildcard address; the signer listens only where it is told");
-  unsigned char buf[16];
-  a.is_ip =
-      inet_pton(AF_INET, a.host.c_str(), buf) == 1 || inet_pton(AF_INET6, a.host.c_str(), buf) == 1;
-  if (!a.is_ip && !pki::ValidHostName(a.host)) return bad("not an IP address or host name");
-  return a;
+  std::string reason;
+  if (auto refused = core.CheckToken(authorization, &reason)) {
+    https::Response r = Reply(*refused);
+    r.log_reason = reason;
+    return r;
+  }
+  return std::nullopt;
+}
+
+https::Response Handle(const https::Request& req, SignerCore& core) {
+  const Route route = Match(req.head);
+  const std::string authorization = req.head.Header("authorization");
+  switch (route.kind) {
+    case Route::kCreate:
+      return Reply(
+          core.Create(authorization, req.head.Header("content-type"), req.body, req.peer->address));
+    case Route::kGet:
+      return Reply(core.Get(route.name, authorization, req.peer->address));
+    case Route::kReady: {
+      https::Response r;
+      r.content_type = "text/plain";
+      r.body = "ok";
+      return r;
+    }
+    case Route::kNone:
+      break;
+  }
+  https::Response r;
+  r.status = 404;
+  return r;
+}
+
+}  // namespace
+
+Result<ListenAddress> ParseListen(const std::string& text) {
+  return https::ParseListen(text, "--listen");
 }
 
 Result<std::optional<RunningSigner>> FindRunningSigner(const std::string& state_dir) {
@@ -239,63 +293,21 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   PolicyConfig policy{o.dns, o.max_cert_lifetime};
   SignerCore core(cas, o.state_dir, policy, &log);
 
-  httplib::SSLServer svr([&](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    return SSL_CTX_use_certificate(&ctx, serving.get()) == 1 &&
-           SSL_CTX_use_PrivateKey(&ctx, serving_key.get()) == 1 &&
-           SSL_CTX_check_private_key(&ctx) == 1;
-  });
-  if (!svr.is_valid()) return MakeError(Code::kInternal, "signer", "TLS setup failed");
-  svr.set_payload_max_length(kMaxRequestBytes);
-  svr.set_read_timeout(10, 0);
-  svr.set_write_timeout(10, 0);
-  svr.set_keep_alive_max_count(10);
-  thread_local bool handled = false;
-  svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    handled = false;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  auto reply = [](httplib::Response& res, const SignerCore::Response& r) {
-    res.status = r.status;
-    res.set_content(r.body, "application/json");
-  };
-  const std::string csr_path =
-      R"(/apis/certificates\.k8s\.io/v1(beta1)?/certificatesigningrequests)";
-  svr.Post(csr_path + "/?", [&](const httplib::Request& req, httplib::Response& res) {
-    handled = true;
-    reply(res,
-          core.Create(req.get_header_value("Authorization"), req.get_header_value("Content-Type"),
-                      req.body, fmt::format("{}:{}", req.remote_addr, req.remote_port)));
-  });
-  svr.Get(csr_path + "/([^/]+)", [&](const httplib::Request& req, httplib::Response& res) {
-    handled = true;
-    reply(res, core.Get(req.matches[2], req.get_header_value("Authorization"),
-                        fmt::format("{}:{}", req.remote_addr, req.remote_port)));
-  });
-  svr.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
-    handled = true;
-    res.set_content("ok", "text/plain");
-  });
-  svr.set_exception_handler(
-      [&](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
-        handled = true;
-        core.LogRefusal("internal error while handling a request", "");
-        res.status = 500;
-      });
-  // Requests refused before any handler ran (unknown path, body too large).
-  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
-    if (!handled && res.status >= 400)
-      core.LogRefusal(fmt::format("HTTP {} for {} {}", res.status, req.method, req.path),
-                      fmt::format("{}:{}", req.remote_addr, req.remote_port));
-    handled = false;  // the next request on this thread may never reach a handler
-  });
+  https::TlsConfig tls{serving, {}, serving_key, {}};
+  https::Limits limits;
+  limits.max_body = kMaxRequestBytes;
+  https::Handler handler;
+  handler.log = [&log](const std::string& line) { log.Write(line); };
+  handler.admit = [&](const https::Request& req) { return Admit(req, core); };
+  handler.handle = [&](const https::Request& req) { return Handle(req, core); };
+  auto server = https::Server::Bind(addr, tls, limits, std::move(handler));
+  if (!server) return std::move(server).error().Within("signer");
+  https::Server& svr = **server;
 
-  if (!svr.bind_to_port(addr.host, addr.port))
-    return MakeError(Code::kUnavailable, "--listen " + o.listen,
-                     std::string("cannot listen: ") + std::strerror(errno),
-                     "is the address on this host, and the port free?");
-
-  // State for `signer token` and `signer stop`.
+  // Readiness, in this order: ca.crt and the log line, then the port
+  // accepts (connections queue until Run), then signer.json, which `signer
+  // token` and scripts wait for. So whoever sees the port open finds the log
+  // line, and whoever sees signer.json finds the port open.
   std::string bundle = cas.ca.ToPem();
   if (cas.metric_ca) bundle += cas.metric_ca->ToPem();
   // Absolute: `signer token` prints it for another host's operator.
@@ -303,6 +315,14 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   const std::string ca_file =
       std::filesystem::absolute(o.state_dir + "/ca.crt", ec).lexically_normal().string();
   CPR_RETURN_IF_ERROR(WriteFileAtomic(ca_file, bundle, 0644));
+  log.Write(fmt::format(
+      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
+      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
+      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
+  if (auto listening = svr.Listen(); !listening) {
+    log.Write("stopped: " + listening.error().ToString());
+    return std::move(listening).error();
+  }
   Json info{{"pid", static_cast<int>(::getpid())},
             {"url", addr.Url()},
             {"listen", o.listen},
@@ -334,21 +354,14 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
         break;
       }
     }
-    // stop() is a no-op until the listener runs; wait for it briefly.
-    for (int i = 0; i < 100 && !svr.is_running() && !done; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    svr.stop();
+    svr.Stop();
   });
-  log.Write(fmt::format(
-      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
-      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
-      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
   std::cout << fmt::format(
                    "signer listening on {} (pid {}), until {}; stop with `cpr signer stop "
                    "--state {}`",
                    addr.Url(), ::getpid(), pki::FormatTimeUtc(expires), o.state_dir)
             << std::endl;
-  svr.listen_after_bind();
+  svr.Run();
   done = true;
   watcher.join();
 
