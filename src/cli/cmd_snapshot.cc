@@ -207,7 +207,10 @@ Result<void> RunStatus(const Flags& f) {
     Json j = StatusJson(s);
     // What `etcdctl endpoint hashkv` answers on a member restored from the
     // file: a second pass, so only in the documents, not the table.
-    const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0));
+    // The trailer check (if any) is over: both cores for its scan.
+    etcd::HashKvOptions ho;
+    ho.memory_budget = ReaderMemory(kScanBudget);
+    const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0, ho));
     j["hashKV"] = {
         {"hash", h.hash}, {"revision", h.revision}, {"compact_revision", h.compact_revision}};
     format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
@@ -261,7 +264,10 @@ Result<void> RunStatus(const Flags& f) {
 Result<void> RunHashKv(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
   OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
-  const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, f.rev));
+  etcd::HashKvOptions ho;
+  ho.memory_budget = ReaderMemory(kScanBudget);
+  ho.threads = snap.PassThreads();
+  const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, f.rev, ho));
   CPR_RETURN_IF_ERROR(snap.Finish());
   // etcd's names: HashKVResponse {header.revision, hash, compact_revision}.
   const Json j{
