@@ -728,7 +728,8 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   auto output = [&](CLI::App* c, const char* help) { AddWriteOut(c, &f.format, help); };
   auto skip_hash = [&](CLI::App* c) {
     c->add_flag("--skip-hash-check", f.skip_hash_check,
-                "Do not check the SHA-256 trailer (checked on a second thread by default)");
+                "Do not check the SHA-256 trailer (by default checked on a second thread, and "
+                "a file that fails it prints nothing; page structure is checked either way)");
   };
   const char* kFile = "Snapshot file (etcdctl snapshot save) or a member's db (member/snap/db)";
 
