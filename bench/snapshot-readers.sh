@@ -4,7 +4,8 @@
 # The offline readers at scale, in one run, on one snapshot (make one with
 # make-snapshot.sh 2048 OUT.db): time (hyperfine, warm page cache) and peak
 # RSS (/usr/bin/time -f %M, one run) of
-#   etcdctl snapshot status  vs  cpr snapshot status
+#   etcdctl snapshot status  vs  cpr snapshot status (table, and -w json,
+#     which adds hashKV: a second pass), cpr snapshot hashkv
 #   cpr snapshot ls (table, --keys-only, -w json, -w json --keys-only, -w yaml --keys-only)
 #   cpr snapshot diff SNAP SNAP_B (table and -w json; SNAP_B default: SNAP itself)
 #   cpr snapshot history KEY, cpr snapshot get KEY (a Pod in the middle of the file)
@@ -22,7 +23,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(cd "$HERE/.." && pwd)
 . "$HERE/lib.sh"
 
-parse_record_args 18 "$@"
+parse_record_args 19 "$@"
 if [ ${#ARGS[@]} -lt 1 ] || [ ${#ARGS[@]} -gt 2 ]; then
   sed -n '2p' "$0" >&2
   exit 2
@@ -49,6 +50,8 @@ printf -v K '%q' "$KEY"
 CMDS=(
   "etcdctl status|-|$ETCDCTL snapshot status $S -w json"
   "status|etcdctl snapshot status|status $S"
+  "status -w json|etcdctl snapshot status -w json (no hashKV)|status $S -w json"
+  "hashkv|none (etcdctl endpoint hashkv needs a member)|hashkv $S"
   "ls|none (offline)|ls $S"
   "ls --keys-only|none (offline)|ls $S --keys-only"
   "ls -w json|none (offline)|ls $S -w json"

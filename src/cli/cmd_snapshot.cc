@@ -207,7 +207,10 @@ Result<void> RunStatus(const Flags& f) {
     Json j = StatusJson(s);
     // What `etcdctl endpoint hashkv` answers on a member restored from the
     // file: a second pass, so only in the documents, not the table.
-    const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0));
+    // The trailer check (if any) is over: both cores for its scan.
+    etcd::HashKvOptions ho;
+    ho.memory_budget = ReaderMemory(kScanBudget);
+    const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0, ho));
     j["hashKV"] = {
         {"hash", h.hash}, {"revision", h.revision}, {"compact_revision", h.compact_revision}};
     format == Format::kJson ? PrintJson(std::cout, j) : PrintYaml(std::cout, j);
@@ -261,7 +264,10 @@ Result<void> RunStatus(const Flags& f) {
 Result<void> RunHashKv(const Flags& f) {
   const Format format = CPR_TRY(FormatFlag(f, false));
   OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check));
-  const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, f.rev));
+  etcd::HashKvOptions ho;
+  ho.memory_budget = ReaderMemory(kScanBudget);
+  ho.threads = snap.PassThreads();
+  const etcd::HashKv h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, f.rev, ho));
   CPR_RETURN_IF_ERROR(snap.Finish());
   // etcd's names: HashKVResponse {header.revision, hash, compact_revision}.
   const Json j{
@@ -398,11 +404,11 @@ Json EntryJson(const etcd::LiveEntry& e) {
 // The live keys at `rev`, with the notes `format` prints from.
 Result<std::unique_ptr<etcd::LiveScan>> ScanLive(const etcd::Backend& backend, int64_t rev,
                                                  const std::string& prefix, Format format,
-                                                 uint64_t budget, int threads) {
+                                                 uint64_t budget, int threads, bool crc_values) {
   etcd::LiveScanOptions o;
   o.revision = rev;
   o.prefix = prefix;
-  o.crc_values = true;
+  o.crc_values = crc_values;
   if (format == Format::kTable) o.annotate = PutCells;
   if (format == Format::kJson) o.annotate = PutK8sJson;
   o.memory_budget = ReaderMemory(budget);
@@ -433,12 +439,15 @@ Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
     t.Add(row);
   }
   CPR_RETURN_IF_ERROR(t.status());
-  CPR_RETURN_IF_ERROR(trailers_ok());
-  t.Print(std::cout);
+  // Laid out into a spool while the trailer check may still run (on a large
+  // file the check, not the scan, ends last), copied out once it passed.
+  SpooledOutput text;
+  t.Print(text.stream());
+  text.stream() << fmt::format("{} keys at revision {}{}\n", n, rev,
+                               limit < n ? fmt::format(" ({} shown)", limit) : "");
   CPR_RETURN_IF_ERROR(t.status());
-  std::cout << fmt::format("{} keys at revision {}{}\n", n, rev,
-                           limit < n ? fmt::format(" ({} shown)", limit) : "");
-  return {};
+  CPR_RETURN_IF_ERROR(trailers_ok());
+  return text.Commit(std::cout);
 }
 
 // Streamed: one element at a time, so a large file never sits in memory;
@@ -481,7 +490,8 @@ Result<void> RunLs(const Flags& f) {
   OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, f.skip_hash_check, /*prefetch=*/false));
   const int64_t rev = CPR_TRY(etcd::ResolveRevision(*snap.backend, f.rev));
   auto scan =
-      CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget, snap.PassThreads()));
+      CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget, snap.PassThreads(),
+                       /*crc_values=*/false));
   const uint64_t limit = f.limit > 0 ? static_cast<uint64_t>(f.limit) : UINT64_MAX;
   const TrailersOk trailers_ok = [&] { return snap.Finish(); };
   if (format == Format::kTable) return LsTable(*scan, rev, limit, trailers_ok);
@@ -604,11 +614,13 @@ Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b, const Trailer
                       [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
   CPR_RETURN_IF_ERROR(t.status());
-  CPR_RETURN_IF_ERROR(trailers_ok());
-  t.Print(std::cout);
+  SpooledOutput text;
+  t.Print(text.stream());  // before the trailer check ends (see LsTable)
+  text.stream() << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n.added,
+                               n.removed, n.changed, n.unchanged);
   CPR_RETURN_IF_ERROR(t.status());
-  std::cout << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n.added, n.removed,
-                           n.changed, n.unchanged);
+  CPR_RETURN_IF_ERROR(trailers_ok());
+  CPR_RETURN_IF_ERROR(text.Commit(std::cout));
   return n;
 }
 
@@ -678,9 +690,9 @@ Result<bool> RunDiff(const Flags& f) {
   // JSON and YAML print whole records, read as needed: no notes.
   const Format notes = format == Format::kTable ? format : Format::kYaml;
   auto sa = CPR_TRY(ScanLive(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix, notes,
-                             kScanBudget / 2, snap_a.PassThreads()));
+                             kScanBudget / 2, snap_a.PassThreads(), /*crc_values=*/true));
   auto sb = CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes,
-                             kScanBudget / 2, snap_b.PassThreads()));
+                             kScanBudget / 2, snap_b.PassThreads(), /*crc_values=*/true));
   const TrailersOk trailers_ok = [&]() -> Result<void> {
     CPR_RETURN_IF_ERROR(snap_a.Finish());
     return snap_b.Finish();
@@ -716,7 +728,8 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   auto output = [&](CLI::App* c, const char* help) { AddWriteOut(c, &f.format, help); };
   auto skip_hash = [&](CLI::App* c) {
     c->add_flag("--skip-hash-check", f.skip_hash_check,
-                "Do not check the SHA-256 trailer (checked on a second thread by default)");
+                "Do not check the SHA-256 trailer (by default checked on a second thread, and "
+                "a file that fails it prints nothing; page structure is checked either way)");
   };
   const char* kFile = "Snapshot file (etcdctl snapshot save) or a member's db (member/snap/db)";
 

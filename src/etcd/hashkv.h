@@ -24,9 +24,17 @@ struct HashKv {
   int64_t hashed_revision = 0;   // R: the revision hashed at
 };
 
+struct HashKvOptions {
+  // Held in memory (a live key scan and the kept revisions, half each);
+  // past it, sorted runs wait in temporary files.
+  uint64_t memory_budget = 24ULL << 20;
+  int threads = 2;  // for the live key scan's pass (etcd/live_scan.h)
+};
+
 // `rev` 0: the store's current revision. Refused as etcd refuses: at or
 // below the compacted revision ("compacted"), above the current one
 // ("future revision").
-Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev);
+Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev,
+                             const HashKvOptions& options = {});
 
 }  // namespace cpr::etcd
