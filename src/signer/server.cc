@@ -1,11 +1,8 @@
 #include "signer/server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <httplib.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,6 +17,8 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "https/server.h"
+#include "https/state_lock.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "signer/core.h"
@@ -34,108 +33,20 @@ using Json = nlohmann::json;
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // The flock on <state>/signer.lock, held for the signer's whole life.
-class ServeLock {
- public:
-  static Result<ServeLock> Acquire(const std::string& state_dir) {
-    const std::string path = state_dir + "/signer.lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      auto running = FindRunningSigner(state_dir);
-      std::string who =
-          running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
-      return MakeError(
-          Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
-          "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
-    }
-    return ServeLock(fd);
-  }
-  ServeLock(ServeLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ServeLock(const ServeLock&) = delete;
-  ~ServeLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit ServeLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-// True when some process holds the lock.
-bool LockHeld(const std::string& state_dir) {
-  int fd = ::open((state_dir + "/signer.lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return held;
+Result<https::ServeLock> AcquireLock(const std::string& state_dir) {
+  auto lock = https::ServeLock::Acquire(state_dir + "/signer.lock", "", "");
+  if (lock) return lock;
+  auto running = FindRunningSigner(state_dir);
+  std::string who =
+      running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
+  return MakeError(
+      Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
+      "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
 }
 
-bool IsSignerProcess(int pid) {
-  auto cmdline = ReadFileLimited(fmt::format("/proc/{}/cmdline", pid), 1 << 16);
-  // /proc files report size 0: read it the plain way if that came back empty.
-  std::string text;
-  if (cmdline && !cmdline->empty()) {
-    text = *cmdline;
-  } else {
-    int fd = ::open(fmt::format("/proc/{}/cmdline", pid).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-  }
-  std::vector<std::string> args;
-  size_t start = 0;
-  for (size_t i = 0; i <= text.size(); i++)
-    if (i == text.size() || text[i] == '\0') {
-      if (i > start) args.push_back(text.substr(start, i - start));
-      start = i + 1;
-    }
-  for (size_t i = 0; i + 1 < args.size(); i++)
-    if (args[i] == "signer" && args[i + 1] == "serve") return true;
-  return false;
-}
+bool LockHeld(const std::string& state_dir) { return https::LockHeld(state_dir + "/signer.lock"); }
 
 }  // namespace
-
-std::string ListenAddress::Url() const {
-  return host.find(':') != std::string::npos ? fmt::format("https://[{}]:{}", host, port)
-                                             : fmt::format("https://{}:{}", host, port);
-}
-
-Result<ListenAddress> ParseListen(const std::string& text) {
-  ListenAddress a;
-  std::string port;
-  auto bad = [&](const std::string& why) -> Result<ListenAddress> {
-    return MakeError(Code::kInvalidArgument, "--listen", fmt::format("'{}': {}", text, why),
-                     "give ADDR:PORT with the address new members reach, e.g. 10.0.0.5:9943");
-  };
-  if (text.starts_with("[")) {
-    size_t close = text.find(']');
-    if (close == std::string::npos || close + 1 >= text.size() || text[close + 1] != ':')
-      return bad("expected [IPv6]:PORT");
-    a.host = text.substr(1, close - 1);
-    port = text.substr(close + 2);
-  } else {
-    size_t colon = text.rfind(':');
-    if (colon == std::string::npos) return bad("no port");
-    a.host = text.substr(0, colon);
-    port = text.substr(colon + 1);
-    if (a.host.find(':') != std::string::npos) return bad("bracket IPv6 addresses: [::1]:9943");
-  }
-  if (port.empty() || port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos)
-    return bad("bad port");
-  a.port = std::stoi(port);
-  if (a.port < 1 || a.port > 65535) return bad("port out of range");
-  if (a.host.empty() || a.host == "0.0.0.0" || a.host == "::" || a.host == "*")
-    return bad("a wildcard address; the signer listens only where it is told");
-  unsigned char buf[16];
-  a.is_ip =
-      inet_pton(AF_INET, a.host.c_str(), buf) == 1 || inet_pton(AF_INET6, a.host.c_str(), buf) == 1;
-  if (!a.is_ip && !pki::ValidHostName(a.host)) return bad("not an IP address or host name");
-  return a;
-}
 
 Result<std::optional<RunningSigner>> FindRunningSigner(const std::string& state_dir) {
   if (!LockHeld(state_dir)) return std::optional<RunningSigner>();
@@ -177,20 +88,12 @@ Result<StopResult> StopSigner(const std::string& state_dir, int wait_seconds) {
   auto running = FindRunningSigner(state_dir);
   if (running && *running) {
     const int pid = (*running)->pid;
-    if (pid <= 1 || !IsSignerProcess(pid))
+    if (pid <= 1 || !https::ProcessRuns(pid, {"signer", "serve"}))
       return MakeError(Code::kFailedPrecondition, state_dir + "/signer.json",
                        fmt::format("pid {} is not a `cpr signer serve` process", pid),
                        "check with ps; stop it by hand if needed");
-    if (::kill(pid, SIGTERM) != 0 && errno != ESRCH)
-      return MakeError(Code::kIo, fmt::format("pid {}", pid),
-                       std::string("kill: ") + std::strerror(errno));
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
-    while (LockHeld(state_dir)) {
-      if (std::chrono::steady_clock::now() > end)
-        return MakeError(Code::kUnavailable, fmt::format("pid {}", pid),
-                         fmt::format("the signer did not stop within {}s", wait_seconds));
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    CPR_RETURN_IF_ERROR(
+        https::TerminateAndWait(pid, state_dir + "/signer.lock", wait_seconds, "the signer"));
     out.pid = pid;
   } else if (!running && running.error().code != Code::kUnavailable) {
     return std::move(running).error();
@@ -212,7 +115,7 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
                        fmt::format("'{}' is not a host name (wildcards are never allowed)", d));
   if (o.ttl <= 0) return MakeError(Code::kInvalidArgument, "--ttl", "must be positive");
   CPR_RETURN_IF_ERROR(CreateStateDir(o.state_dir));
-  ServeLock lock = CPR_TRY(ServeLock::Acquire(o.state_dir));
+  https::ServeLock lock = CPR_TRY(AcquireLock(o.state_dir));
   const int64_t started = Now();
   const int64_t expires = started + o.ttl;
 
@@ -222,18 +125,9 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
 
   // The serving certificate: in memory only, from the etcd CA.
   pki::PrivateKey serving_key = CPR_TRY(pki::PrivateKey::Generate({}));
-  pki::CertSpec spec;
-  spec.subject = pki::Name::Of("cpr-signer", {"system:etcd-signer"});
-  if (addr.is_ip)
-    spec.ip_addresses.push_back(addr.host);
-  else
-    spec.dns_names.push_back(addr.host);
-  for (const auto& d : o.dns)
-    if (d != addr.host) spec.dns_names.push_back(d);
-  spec.ext_key_usages = {pki::kServerAuth};
-  spec.not_before = started - pki::kBackdateSeconds;
-  spec.not_after = std::min(expires + 3600, cas.ca.Info().not_after);
-  pki::Certificate serving = CPR_TRY(pki::IssueSigned(spec, serving_key.get(), cas.ca, cas.ca_key));
+  pki::Certificate serving = CPR_TRY(
+      https::IssueServingCert(addr, o.dns, pki::Name::Of("cpr-signer", {"system:etcd-signer"}),
+                              serving_key, cas.ca, cas.ca_key, started, expires + 3600));
 
   AuditLog log(o.state_dir + "/audit.log");
   PolicyConfig policy{o.dns, o.max_cert_lifetime};

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "https/listen.h"
 #include "signer/ca_source.h"
 #include "util/result.h"
 
@@ -35,14 +36,9 @@ struct ServeOptions {
   int64_t max_cert_lifetime = 365 * 86400;  // --validity
 };
 
-struct ListenAddress {
-  std::string host;  // without brackets
-  int port = 0;
-  bool is_ip = false;
-  std::string Url() const;  // https://host:port, IPv6 bracketed
-};
-// Parses ADDR:PORT; refuses wildcards (0.0.0.0, ::, empty host).
-Result<ListenAddress> ParseListen(const std::string& text);
+// --listen, shared with the recovery API (https/listen.h).
+using https::ListenAddress;
+using https::ParseListen;
 
 // Runs the signer in this process until stopped. Prints one line to stdout
 // once it listens.
