@@ -1,0 +1,139 @@
+#include "recovery/policy.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+#include "pki/csr.h"
+#include "pki/etcd_pki.h"
+#include "pki/kube_pki.h"
+#include "signer/policy.h"
+
+namespace cpr::recovery {
+namespace {
+
+constexpr const char* kNodePrefix = "system:node:";
+
+std::string PublicKeyOf(const std::string& pem) {
+  auto req = pki::CertRequest::FromPem(pem, "spec.request");
+  return req ? req->PublicKeyDer() : std::string();
+}
+
+std::optional<std::string> KeyProblem(const std::string& description) {
+  if (description == "ECDSA P-256" || description == "ECDSA P-384") return std::nullopt;
+  if (description.starts_with("RSA ")) {
+    const int bits = std::atoi(description.c_str() + 4);
+    if (bits >= 2048) return std::nullopt;
+    return fmt::format("the key is {}; RSA keys must have at least 2048 bits", description);
+  }
+  return fmt::format("the key is {}; only RSA >= 2048 and ECDSA P-256/P-384 are accepted",
+                     description);
+}
+
+}  // namespace
+
+const Node* Inventory::Find(const std::string& name) const {
+  for (const auto& n : nodes)
+    if (n.name == name) return &n;
+  return nullptr;
+}
+
+Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags) {
+  Inventory inv;
+  for (const auto& f : flags) {
+    const size_t eq = f.find('=');
+    const std::string name = f.substr(0, eq);
+    const std::string ip = eq == std::string::npos ? "" : f.substr(eq + 1);
+    if (!pki::ValidHostName(name) || !pki::ValidIpAddress(ip))
+      return MakeError(Code::kInvalidArgument, "--node", fmt::format("'{}': expected NAME=IP", f));
+    Node* n = nullptr;
+    for (auto& x : inv.nodes)
+      if (x.name == name) n = &x;
+    if (!n) {
+      inv.nodes.push_back({name, {}, {name}});
+      n = &inv.nodes.back();
+    }
+    const std::string canonical = signer::CanonicalIp(ip);
+    if (std::find(n->ips.begin(), n->ips.end(), canonical) == n->ips.end())
+      n->ips.push_back(canonical);
+  }
+  return inv;
+}
+
+std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,
+                                             const std::vector<BootstrapToken>& tokens,
+                                             const std::vector<Csr>& others, int64_t now) {
+  const bool client = csr.signer_name == pki::kKubeletClientSigner;
+  const bool serving = csr.signer_name == pki::kKubeletServingSigner;
+  if (!client && !serving)
+    return fmt::format("signer {} is not a kubelet signer; CPR approves only node certificates",
+                       csr.signer_name);
+  auto req = pki::CertRequest::FromPem(csr.request, "spec.request");
+  if (!req) return "spec.request does not parse: " + req.error().what;
+  const pki::CsrInfo info = req->Info();
+  if (!info.signature_valid) return "the request's signature does not verify";
+  // Subject: exactly O=system:nodes, CN=system:node:<N>, nothing else.
+  if (info.subject.Organizations() != std::vector<std::string>{"system:nodes"})
+    return fmt::format("the subject's O is [{}], not exactly [system:nodes]",
+                       fmt::join(info.subject.Organizations(), ","));
+  for (const auto& [attr, value] : info.subject.entries)
+    if (attr != "O" && attr != "CN")
+      return fmt::format("the subject has {}={}; only O and CN are expected", attr, value);
+  const std::string cn = info.subject.CommonName();
+  if (!cn.starts_with(kNodePrefix))
+    return fmt::format("CN {} does not start with {}", cn, kNodePrefix);
+  const std::string node_name = cn.substr(std::string(kNodePrefix).size());
+  const Node* node = inventory.Find(node_name);
+  if (!node) return fmt::format("CN {} does not match a known node", cn);
+  // Usages.
+  std::set<std::string> usages(csr.usages.begin(), csr.usages.end());
+  const std::string kind = client ? "client auth" : "server auth";
+  const std::set<std::string> full{"digital signature", "key encipherment", kind};
+  const std::set<std::string> no_ke{"digital signature", kind};
+  if (usages.size() != csr.usages.size() || (usages != full && usages != no_ke))
+    return fmt::format("usages [{}] are not exactly digital signature, key encipherment, {}",
+                       fmt::join(csr.usages, ", "), kind);
+  if (info.requests_ca) return "the request asks for a CA certificate";
+  // Key.
+  if (auto p = KeyProblem(info.key_description)) return p;
+  const std::string key = req->PublicKeyDer();
+  for (const auto& o : others)
+    if (o.name != csr.name && PublicKeyOf(o.request) == key)
+      return fmt::format("the key is reused: CSR {} has the same public key", o.name);
+  const bool by_node = csr.username == cn;
+  if (client) {
+    if (!info.dns_names.empty() || !info.ip_addresses.empty() || !info.other_sans.empty())
+      return "a node client certificate must have no SANs";
+    if (by_node) return std::nullopt;  // renewal with the node's own certificate
+    if (!csr.username.starts_with(kBootstrapUserPrefix))
+      return fmt::format("requestor {} is neither {} nor a bootstrap token CPR issued for {}",
+                         csr.username, cn, node_name);
+    const BootstrapToken* t =
+        FindTokenById(tokens, csr.username.substr(std::string(kBootstrapUserPrefix).size()));
+    if (!t) return fmt::format("requestor {} is no bootstrap token CPR issued", csr.username);
+    if (t->node != node_name)
+      return fmt::format("requestor {} holds the bootstrap token of node {}, not of {}",
+                         csr.username, t->node, node_name);
+    if (now >= t->expires)
+      return fmt::format("the bootstrap token of requestor {} has expired", csr.username);
+    return std::nullopt;
+  }
+  // Serving.
+  if (!by_node ||
+      std::find(csr.groups.begin(), csr.groups.end(), "system:nodes") == csr.groups.end())
+    return fmt::format("a serving CSR must be requested by {} itself (group system:nodes), not {}",
+                       cn, csr.username);
+  if (!info.other_sans.empty()) return "email or URI SANs are not allowed";
+  if (info.dns_names.empty() && info.ip_addresses.empty())
+    return "a serving CSR needs at least one DNS or IP SAN";
+  for (const auto& d : info.dns_names)
+    if (std::find(node->dns.begin(), node->dns.end(), d) == node->dns.end())
+      return fmt::format("DNS SAN {} is not a name of node {}", d, node_name);
+  for (const auto& ip : info.ip_addresses)
+    if (std::find(node->ips.begin(), node->ips.end(), signer::CanonicalIp(ip)) == node->ips.end())
+      return fmt::format("IP SAN {} is not an address of node {}", ip, node_name);
+  return std::nullopt;
+}
+
+}  // namespace cpr::recovery

@@ -1,0 +1,117 @@
+#include "recovery/serve.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <ctime>
+#include <filesystem>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "https/server.h"
+#include "https/state_lock.h"
+#include "pki/kube_pki.h"
+#include "recovery/api.h"
+#include "signer/token_store.h"
+#include "util/atomic_file.h"
+
+namespace cpr::recovery {
+namespace {
+
+std::string LockPath(const std::string& state) { return state + "/recovery-api.lock"; }
+std::string InfoPath(const std::string& state) { return state + "/recovery-api.json"; }
+
+}  // namespace
+
+Result<void> Serve(const ServeOptions& o) {
+  const https::ListenAddress addr = CPR_TRY(https::ParseListen(o.listen));
+  if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "--state", "required");
+  Inventory inventory = CPR_TRY(ParseNodeFlags(o.nodes));
+  const Issuer issuer = CPR_TRY(Issuer::FromPkiDir(o.pki_dir));
+  CPR_RETURN_IF_ERROR(signer::CreateStateDir(o.state_dir));
+  https::ServeLock lock = CPR_TRY(https::ServeLock::Acquire(
+      LockPath(o.state_dir), "a recovery API already serves from this state dir",
+      "stop it with `cpr recovery-api stop --state " + o.state_dir + "` or use another --state"));
+  auto store = CPR_TRY(Store::Open(o.state_dir + "/csrs"));
+  const int64_t now = std::time(nullptr);
+  pki::PrivateKey serving_key = CPR_TRY(pki::PrivateKey::Generate({}));
+  pki::Certificate serving_cert = CPR_TRY(https::IssueServingCert(
+      addr, {}, pki::Name::Of("cpr-recovery-api", {"system:masters"}), serving_key,
+      issuer.cluster_ca().cert, issuer.cluster_ca().key, now, now + 365 * 86400));
+  https::ServerOptions so{addr, serving_cert, serving_key, {}, 1 << 20, 10};
+  so.client_cas = {issuer.cluster_ca().cert, issuer.client_ca().cert};
+  signer::AuditLog log(o.state_dir + "/audit.log");
+  ApiConfig config;
+  config.inventory = inventory;
+  config.tokens_file = pki::KubePkiPaths{o.pki_dir}.BootstrapTokens();
+  Api api(store.get(), &issuer, config, &log);
+  auto server =
+      CPR_TRY(https::Server::Bind(so, [&api](const https::Request& r) { return api.Handle(r); }));
+  std::error_code ec;
+  const std::string pki_abs = std::filesystem::absolute(o.pki_dir, ec).lexically_normal().string();
+  nlohmann::json info{{"pid", static_cast<int>(::getpid())},
+                      {"url", addr.Url()},
+                      {"listen", o.listen},
+                      {"pki", pki_abs},
+                      {"started", now}};
+  CPR_RETURN_IF_ERROR(WriteFileAtomic(InfoPath(o.state_dir), info.dump(1) + "\n", 0600));
+
+  https::BlockStopSignals();
+  std::atomic<bool> done{false};
+  std::string reason;
+  std::thread watcher([&] {
+    reason = https::WaitForStopSignal([&] { return done.load(); });
+    api.Shutdown();
+    for (int i = 0; i < 100 && !server->running() && !done; i++)
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    server->Stop();
+  });
+  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} csrs={} state={}", addr.Url(),
+                        ::getpid(), inventory.nodes.size(), store->List().size(),
+                        signer::LogValue(o.state_dir)));
+  std::cout << fmt::format(
+                   "recovery API listening on {} (pid {}); stop with `cpr recovery-api stop "
+                   "--state {}`",
+                   addr.Url(), ::getpid(), o.state_dir)
+            << std::endl;
+  server->Run();
+  done = true;
+  watcher.join();
+  ::unlink(InfoPath(o.state_dir).c_str());
+  log.Write("recovery API stopped: " + (reason.empty() ? std::string("listener ended") : reason));
+  return {};
+}
+
+std::optional<RunningApi> FindRunningApi(const std::string& state_dir) {
+  if (!https::LockHeld(LockPath(state_dir))) return std::nullopt;
+  auto text = ReadFileLimited(InfoPath(state_dir), 1 << 20);
+  if (!text) return std::nullopt;
+  nlohmann::json j = nlohmann::json::parse(*text, nullptr, false);
+  if (!j.is_object() || !j.contains("pid") || !j["pid"].is_number_integer()) return std::nullopt;
+  RunningApi r;
+  r.pid = j["pid"].get<int>();
+  r.url = j.value("url", "");
+  r.pki_dir = j.value("pki", "");
+  return r;
+}
+
+Result<std::optional<int>> StopApi(const std::string& state_dir, int wait_seconds) {
+  auto running = FindRunningApi(state_dir);
+  if (!running) {
+    if (https::LockHeld(LockPath(state_dir)))
+      return MakeError(Code::kUnavailable, state_dir, "a recovery API is starting",
+                       "retry in a moment");
+    return std::optional<int>();
+  }
+  if (running->pid <= 1 || !https::ProcessRuns(running->pid, {"recovery-api", "serve"}))
+    return MakeError(Code::kFailedPrecondition, InfoPath(state_dir),
+                     fmt::format("pid {} is not a `cpr recovery-api serve` process", running->pid),
+                     "check with ps; stop it by hand if needed");
+  CPR_RETURN_IF_ERROR(
+      https::TerminateAndWait(running->pid, LockPath(state_dir), wait_seconds, "the recovery API"));
+  return std::optional<int>(running->pid);
+}
+
+}  // namespace cpr::recovery
