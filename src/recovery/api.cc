@@ -345,15 +345,17 @@ https::Response Api::Watch(Call& call) {
                                                                  : std::string("Metadata");
   FieldSelector sel = *selector;
   https::Response r;
+  // As kube-apiserver labels a watch stream; not plain application/json also
+  // keeps the HTTP layer from gzipping it (which would hold events back).
+  r.content_type = "application/json;stream=watch";
   r.stream = [this, initial, after, seconds, table, version, include,
               sel](const https::StreamWriter& write) mutable {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-    bool first = true;
+    // Column definitions in every event: kubectl drops the first event of
+    // an rv=0 watch (k8s-csr-api.md §3.7), and with it any definitions.
     auto send = [&](const Event& e) {
-      Json obj =
-          table ? CsrTable({e.object}, e.object.resource_version, version, include, now(), first)
-                : CsrToJson(e.object, version);
-      first = false;
+      Json obj = table ? CsrTable({e.object}, e.object.resource_version, version, include, now())
+                       : CsrToJson(e.object, version);
       return write(Json{{"type", e.type}, {"object", obj}}.dump() + "\n");
     };
     for (const auto& e : initial)

@@ -55,11 +55,11 @@ Json VersionInfo() {
 }
 
 Json CsrTable(const std::vector<Csr>& csrs, int64_t list_version, const std::string& version,
-              const std::string& include_object, int64_t now, bool column_definitions) {
+              const std::string& include_object, int64_t now) {
   Json table{{"kind", "Table"},
              {"apiVersion", "meta.k8s.io/v1"},
              {"metadata", {{"resourceVersion", std::to_string(list_version)}}}};
-  if (column_definitions) {
+  {
     Json cols = Json::array();
     const char* names[][2] = {
         {"Name", "name"}, {"Age", ""}, {"SignerName", ""}, {"Requestor", ""}, {"Condition", ""}};

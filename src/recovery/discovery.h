@@ -20,6 +20,6 @@ Json VersionInfo();
 // CONDITION, one row per CSR. `include_object`: "None", "Metadata"
 // (default) or "Object" (the whole CSR in `version`).
 Json CsrTable(const std::vector<Csr>& csrs, int64_t list_version, const std::string& version,
-              const std::string& include_object, int64_t now, bool column_definitions = true);
+              const std::string& include_object, int64_t now);
 
 }  // namespace cpr::recovery

@@ -42,7 +42,7 @@ Result<void> Serve(const ServeOptions& o) {
       issuer.cluster_ca().cert, issuer.cluster_ca().key, now, now + 365 * 86400));
   https::ServerOptions so{addr, serving_cert, serving_key, {}, 1 << 20, 10};
   so.client_cas = {issuer.cluster_ca().cert, issuer.client_ca().cert};
-  signer::AuditLog log(o.state_dir + "/audit.log");
+  signer::AuditLog log(o.state_dir + "/audit.log", true, "cpr-recovery-api");
   ApiConfig config;
   config.inventory = inventory;
   config.tokens_file = pki::KubePkiPaths{o.pki_dir}.BootstrapTokens();
