@@ -97,10 +97,16 @@ std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& in
   if (info.requests_ca) return "the request asks for a CA certificate";
   // Key.
   if (auto p = KeyProblem(info.key_description)) return p;
+  // Reused: another CSR with this key was issued, or came first (a CSR that
+  // copies the key of an earlier one never passes; the earlier one may).
   const std::string key = req->PublicKeyDer();
-  for (const auto& o : others)
-    if (o.name != csr.name && PublicKeyOf(o.request) == key)
+  for (const auto& o : others) {
+    if (o.name == csr.name || PublicKeyOf(o.request) != key) continue;
+    const bool earlier = o.creation_timestamp < csr.creation_timestamp ||
+                         (o.creation_timestamp == csr.creation_timestamp && o.name < csr.name);
+    if (!o.certificate.empty() || earlier)
       return fmt::format("the key is reused: CSR {} has the same public key", o.name);
+  }
   const bool by_node = csr.username == cn;
   if (client) {
     if (!info.dns_names.empty() || !info.ip_addresses.empty() || !info.other_sans.empty())

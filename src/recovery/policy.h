@@ -8,13 +8,12 @@
 // [system:nodes]; CN system:node:<N> for N in the inventory; no SANs of any
 // kind; usages exactly {digital signature, key encipherment, client auth}
 // (or without key encipherment); key RSA >= 2048 or ECDSA P-256/P-384, not
-// the key of another CSR; requestor the bootstrap token CPR issued for N
-// (unexpired) or N itself (system:node:<N>, a renewal).
-// Serving (kubernetes.io/kubelet-serving): the same subject, key and reuse
-// rules; requestor N itself in group system:nodes; at least one DNS/IP SAN,
-// each a name or address of N; usages {digital signature, key encipherment,
-// server auth} (or without key encipherment).
-// Any other signer is never approved.
+// the key of another CSR that was issued or created earlier; requestor the bootstrap token CPR
+// issued for N (unexpired) or N itself (system:node:<N>, a renewal). Serving
+// (kubernetes.io/kubelet-serving): the same subject, key and reuse rules; requestor N itself in
+// group system:nodes; at least one DNS/IP SAN, each a name or address of N; usages {digital
+// signature, key encipherment, server auth} (or without key encipherment). Any other signer is
+// never approved.
 #pragma once
 
 #include <cstdint>
