@@ -164,27 +164,32 @@ Result<pki::Certificate> IssueServingCert(const ListenAddress& listen,
   return pki::IssueSigned(spec, key.get(), ca, ca_key);
 }
 
-void BlockStopSignals() {
+namespace {
+
+sigset_t StopSignals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGHUP);
+  return signals;
+}
+
+}  // namespace
+
+void BlockStopSignals() {
+  const sigset_t signals = StopSignals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
 }
 
-std::string WaitForStopSignal(const std::function<bool()>& should_stop) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
+int WaitForStopSignal(const std::function<bool()>& should_stop) {
+  const sigset_t signals = StopSignals();
   while (!should_stop()) {
     timespec slice{0, 200 * 1000 * 1000};
-    int sig = sigtimedwait(&signals, nullptr, &slice);
-    if (sig > 0) return sig == SIGTERM ? "SIGTERM" : strsignal(sig);
+    const int sig = sigtimedwait(&signals, nullptr, &slice);
+    if (sig > 0) return sig;
   }
-  return "";
+  return 0;
 }
 
 }  // namespace cpr::https

@@ -90,10 +90,11 @@ Result<pki::Certificate> IssueServingCert(const ListenAddress& listen,
                                           const pki::Certificate& ca, const pki::PrivateKey& ca_key,
                                           int64_t now, int64_t not_after);
 
-// Blocks SIGTERM/SIGINT/SIGHUP in the calling thread (call before starting
-// threads) and returns a waiter that returns the signal's name once one
-// arrives or `should_stop` says so (polled every 200 ms).
-std::string WaitForStopSignal(const std::function<bool()>& should_stop);
+// Blocks SIGTERM, SIGINT and SIGHUP in the calling thread; call before
+// starting threads, so that only WaitForStopSignal receives them.
 void BlockStopSignals();
+// Waits for one of those signals (returns its number) or until
+// `should_stop` says so (polled every 200 ms; returns 0).
+int WaitForStopSignal(const std::function<bool()>& should_stop);
 
 }  // namespace cpr::https

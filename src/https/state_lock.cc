@@ -16,19 +16,12 @@
 
 namespace cpr::https {
 
-Result<ServeLock> ServeLock::Acquire(const std::string& path, const std::string& busy_what,
-                                     const std::string& busy_hint) {
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
+Result<FileLock> AcquireServeLock(const std::string& path, const std::string& busy_what,
+                                  const std::string& busy_hint) {
+  auto lock = FileLock::Acquire(path, /*wait=*/false);
+  if (!lock && lock.error().code == Code::kFailedPrecondition)
     return MakeError(Code::kFailedPrecondition, DirName(path), busy_what, busy_hint);
-  }
-  return ServeLock(fd);
-}
-
-ServeLock::~ServeLock() {
-  if (fd_ >= 0) ::close(fd_);
+  return lock;
 }
 
 bool LockHeld(const std::string& path) {

@@ -7,25 +7,16 @@
 #include <string>
 #include <vector>
 
+#include "util/file_lock.h"
 #include "util/result.h"
 
 namespace cpr::https {
 
-class ServeLock {
- public:
-  // kFailedPrecondition when another process holds it (`busy_what` and
-  // `busy_hint` complete the message).
-  static Result<ServeLock> Acquire(const std::string& lock_path, const std::string& busy_what,
-                                   const std::string& busy_hint);
-  ServeLock(ServeLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ServeLock(const ServeLock&) = delete;
-  ServeLock& operator=(const ServeLock&) = delete;
-  ~ServeLock();
-
- private:
-  explicit ServeLock(int fd) : fd_(fd) {}
-  int fd_;
-};
+// Locks `lock_path` for the server's life (util/file_lock.h, never waits).
+// When another process holds it: kFailedPrecondition naming the state dir,
+// with `busy_what` and `busy_hint`.
+Result<FileLock> AcquireServeLock(const std::string& lock_path, const std::string& busy_what,
+                                  const std::string& busy_hint);
 
 // True when some process holds the lock at `lock_path`.
 bool LockHeld(const std::string& lock_path);

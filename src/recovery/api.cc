@@ -9,6 +9,7 @@
 #include <ctime>
 #include <set>
 
+#include "k8s/text.h"
 #include "pki/csr.h"
 #include "pki/kube_pki.h"
 #include "recovery/discovery.h"
@@ -174,6 +175,13 @@ std::optional<std::string> CheckConditions(std::vector<Condition>& next,
     if ((o.type == "Approved" || o.type == "Denied" || o.type == "Failed") && !types.count(o.type))
       return fmt::format("status.conditions: the {} condition may not be removed", o.type);
   return std::nullopt;
+}
+
+// "Approved=True, Failed=True": conditions for the log.
+std::string ConditionsOf(const std::vector<Condition>& conditions) {
+  std::string out;
+  for (const auto& c : conditions) out += (out.empty() ? "" : ", ") + c.type + "=" + c.status;
+  return out.empty() ? "none" : out;
 }
 
 // Store errors as HTTP answers.
@@ -439,7 +447,7 @@ https::Response Api::Create(Call& call) {
   c.user_uid = call.who.uid;
   c.groups = call.who.groups;
   c.uid = NewUid();
-  c.creation_timestamp = Rfc3339(now());
+  c.creation_timestamp = k8s::FormatRfc3339(now());
   c.conditions.clear();
   c.certificate.clear();
   c.annotations.erase(kPolicyAnnotation);
@@ -468,7 +476,12 @@ https::Response Api::Delete(Call& call, const std::string& name) {
   return Reply(200, StatusJson(200, "", "", details));
 }
 
-https::Response Api::UpdateApproval(Call& call, const std::string& name) {
+// The shape every PUT shares: decode the body (400), the stored object
+// (404), a stale body resourceVersion (409); `prepare` may answer instead
+// (a refusal), else `apply` changes the stored object, still at the version
+// `prepare` saw (409 otherwise), and the result is answered (200).
+https::Response Api::Put(Call& call, const std::string& name, const Prepare& prepare,
+                         const Apply& apply) {
   auto body = DecodeCsrBody(call.req.Header("content-type"), call.req.body);
   if (!body) return Fail(400, "BadRequest", body.error().ToString());
   if (!body->name.empty() && body->name != name)
@@ -477,15 +490,31 @@ https::Response Api::UpdateApproval(Call& call, const std::string& name) {
   if (!cur) return NotFound(name);
   if (body->has_body_resource_version && body->resource_version != cur->resource_version)
     return Conflict(name);
-  std::vector<Condition> next = body->conditions;
-  if (auto why = CheckConditions(next, cur->conditions, Rfc3339(now())))
-    return Invalid(name, "status.conditions", *why);
-  const bool approving = std::any_of(next.begin(), next.end(),
-                                     [](const Condition& c) { return c.type == "Approved"; }) &&
-                         !HasCondition(*cur, "Approved");
+  if (auto refusal = prepare(*body, *cur)) return *refusal;
+  const int64_t expected = cur->resource_version;
+  auto updated = store_->Update(name, [&](Csr& c) -> Result<void> {
+    if (c.resource_version != expected)
+      return MakeError(Code::kFailedPrecondition, name, "conflict");
+    apply(*body, c);
+    return {};
+  });
+  if (!updated) return StoreFailure(updated.error(), name);
+  return Reply(200, CsrToJson(*updated, call.version));
+}
+
+https::Response Api::UpdateApproval(Call& call, const std::string& name) {
+  std::vector<Condition> next;
+  bool approving = false;
   std::string certificate;
-  if (approving) {
-    const std::string why = PolicyVerdict(*cur);
+  auto prepare = [&](const Csr& body, const Csr& cur) -> std::optional<https::Response> {
+    next = body.conditions;
+    if (auto why = CheckConditions(next, cur.conditions, k8s::FormatRfc3339(now())))
+      return Invalid(name, "status.conditions", *why);
+    approving = std::any_of(next.begin(), next.end(),
+                            [](const Condition& c) { return c.type == "Approved"; }) &&
+                !HasCondition(cur, "Approved");
+    if (!approving) return std::nullopt;
+    const std::string why = PolicyVerdict(cur);
     if (!why.empty()) {
       log_->Write(fmt::format("refused approval of {} by {}: {}", signer::LogValue(name),
                               signer::LogValue(call.who.user), signer::LogValue(why)));
@@ -494,86 +523,64 @@ https::Response Api::UpdateApproval(Call& call, const std::string& name) {
                               Qualified(name), why),
                   Details(name));
     }
-    auto signed_pem = issuer_->Sign(*cur, now());
+    auto signed_pem = issuer_->Sign(cur, now());
     if (!signed_pem) {
       log_->Write(fmt::format("signing {} failed: {}", signer::LogValue(name),
                               signed_pem.error().ToString()));
       return Fail(500, "InternalError", "signing failed: " + signed_pem.error().what);
     }
     certificate = *signed_pem;
-  }
-  const int64_t expected = cur->resource_version;
-  auto updated = store_->Update(name, [&](Csr& c) -> Result<void> {
-    if (c.resource_version != expected)
-      return MakeError(Code::kFailedPrecondition, name, "conflict");
+    return std::nullopt;
+  };
+  https::Response r = Put(call, name, prepare, [&](const Csr&, Csr& c) {
     c.conditions = next;
     if (approving) c.certificate = certificate;
-    return {};
   });
-  if (!updated) return StoreFailure(updated.error(), name);
-  log_->Write(fmt::format("{} set conditions of {} to {}{}", signer::LogValue(call.who.user),
-                          signer::LogValue(name), ConditionText(*updated),
-                          approving ? " (signed)" : ""));
-  return Reply(200, CsrToJson(*updated, call.version));
+  if (r.status == 200)
+    log_->Write(fmt::format("{} set the conditions of {}: {}{}", signer::LogValue(call.who.user),
+                            signer::LogValue(name), ConditionsOf(next),
+                            approving ? " (policy passed, signed)" : ""));
+  return r;
 }
 
 https::Response Api::UpdateStatus(Call& call, const std::string& name) {
-  auto body = DecodeCsrBody(call.req.Header("content-type"), call.req.body);
-  if (!body) return Fail(400, "BadRequest", body.error().ToString());
-  auto cur = store_->Get(name);
-  if (!cur) return NotFound(name);
-  if (body->has_body_resource_version && body->resource_version != cur->resource_version)
-    return Conflict(name);
-  std::vector<Condition> next = body->conditions;
-  if (auto why = CheckConditions(next, cur->conditions, Rfc3339(now())))
-    return Invalid(name, "status.conditions", *why);
-  for (const char* t : {"Approved", "Denied"}) {
-    const bool had = HasCondition(*cur, t);
-    const bool has =
-        std::any_of(next.begin(), next.end(), [&](const Condition& c) { return c.type == t; });
-    if (had != has)
-      return Invalid(name, "status.conditions",
-                     fmt::format("the {} condition may only change through /approval", t));
-  }
-  if (!cur->certificate.empty() && body->certificate != cur->certificate)
-    return Invalid(name, "status.certificate", "an issued certificate may not change");
-  if (!body->certificate.empty()) {
-    auto certs = pki::Certificate::AllFromPem(body->certificate, "status.certificate");
-    if (!certs || certs->empty())
-      return Invalid(name, "status.certificate", "not PEM CERTIFICATE blocks");
-  }
-  const int64_t expected = cur->resource_version;
-  auto updated = store_->Update(name, [&](Csr& c) -> Result<void> {
-    if (c.resource_version != expected)
-      return MakeError(Code::kFailedPrecondition, name, "conflict");
+  std::vector<Condition> next;
+  auto prepare = [&](const Csr& body, const Csr& cur) -> std::optional<https::Response> {
+    next = body.conditions;
+    if (auto why = CheckConditions(next, cur.conditions, k8s::FormatRfc3339(now())))
+      return Invalid(name, "status.conditions", *why);
+    for (const char* t : {"Approved", "Denied"}) {
+      const bool has =
+          std::any_of(next.begin(), next.end(), [&](const Condition& c) { return c.type == t; });
+      if (HasCondition(cur, t) != has)
+        return Invalid(name, "status.conditions",
+                       fmt::format("the {} condition may only change through /approval", t));
+    }
+    if (!cur.certificate.empty() && body.certificate != cur.certificate)
+      return Invalid(name, "status.certificate", "an issued certificate may not change");
+    if (!body.certificate.empty()) {
+      auto certs = pki::Certificate::AllFromPem(body.certificate, "status.certificate");
+      if (!certs || certs->empty())
+        return Invalid(name, "status.certificate", "not PEM CERTIFICATE blocks");
+    }
+    return std::nullopt;
+  };
+  return Put(call, name, prepare, [&](const Csr& body, Csr& c) {
     c.conditions = next;
-    c.certificate = body->certificate;
-    return {};
+    c.certificate = body.certificate;
   });
-  if (!updated) return StoreFailure(updated.error(), name);
-  return Reply(200, CsrToJson(*updated, call.version));
 }
 
+// Only metadata changes on the main object (spec and status are immutable there).
 https::Response Api::UpdateMain(Call& call, const std::string& name) {
-  auto body = DecodeCsrBody(call.req.Header("content-type"), call.req.body);
-  if (!body) return Fail(400, "BadRequest", body.error().ToString());
-  auto cur = store_->Get(name);
-  if (!cur) return NotFound(name);
-  if (body->has_body_resource_version && body->resource_version != cur->resource_version)
-    return Conflict(name);
-  // Only metadata changes here (spec and status are immutable on the main object).
-  const int64_t expected = cur->resource_version;
-  auto updated = store_->Update(name, [&](Csr& c) -> Result<void> {
-    if (c.resource_version != expected)
-      return MakeError(Code::kFailedPrecondition, name, "conflict");
-    const std::string verdict = c.annotations[kPolicyAnnotation];
-    c.labels = body->labels;
-    c.annotations = body->annotations;
-    c.annotations[kPolicyAnnotation] = verdict;
-    return {};
-  });
-  if (!updated) return StoreFailure(updated.error(), name);
-  return Reply(200, CsrToJson(*updated, call.version));
+  return Put(
+      call, name, [](const Csr&, const Csr&) { return std::optional<https::Response>(); },
+      [](const Csr& body, Csr& c) {
+        const std::string verdict = c.annotations[kPolicyAnnotation];
+        c.labels = body.labels;
+        c.annotations = body.annotations;
+        c.annotations[kPolicyAnnotation] = verdict;
+      });
 }
 
 }  // namespace cpr::recovery

@@ -18,6 +18,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 
 #include "https/server.h"
@@ -54,6 +55,10 @@ class Api {
   https::Response UpdateApproval(Call& call, const std::string& name);
   https::Response UpdateStatus(Call& call, const std::string& name);
   https::Response UpdateMain(Call& call, const std::string& name);
+  using Prepare = std::function<std::optional<https::Response>(const Csr& body, const Csr& cur)>;
+  using Apply = std::function<void(const Csr& body, Csr& stored)>;
+  https::Response Put(Call& call, const std::string& name, const Prepare& prepare,
+                      const Apply& apply);
   std::string PolicyVerdict(const Csr& csr);
 
   Store* store_;

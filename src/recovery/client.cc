@@ -8,6 +8,7 @@
 #include <cctype>
 #include <chrono>
 #include <ctime>
+#include <optional>
 
 #include "pki/csr.h"
 #include "pki/kube_pki.h"
@@ -245,6 +246,29 @@ std::string KubeletCsrName(const std::string& public_key_der, const std::string&
   return "node-csr-" + out;
 }
 
+// What the waiting bootstrap makes of each state of its CSR.
+struct IssueWaiter {
+  std::string uid;
+  std::string cert_pem;          // set once issued
+  std::optional<Error> refusal;  // set once it can never be issued
+  // false: stop waiting (issued or refused).
+  bool Consider(const Csr& c) {
+    if (c.uid != uid) {
+      refusal = MakeError(Code::kFailedPrecondition, c.name, "was replaced (its uid changed)");
+      return false;
+    }
+    if (HasCondition(c, "Denied") || HasCondition(c, "Failed")) {
+      refusal = MakeError(Code::kFailedPrecondition, c.name, "was " + ConditionText(c));
+      return false;
+    }
+    if (HasCondition(c, "Approved") && !c.certificate.empty()) {
+      cert_pem = c.certificate;
+      return false;
+    }
+    return true;
+  }
+};
+
 }  // namespace
 
 Result<BootstrapResult> Bootstrap(const BootstrapOptions& o,
@@ -283,25 +307,9 @@ Result<BootstrapResult> Bootstrap(const BootstrapOptions& o,
   progress(fmt::format("posted {} for {}; waiting for approval", csr.name, cn));
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(o.timeout_seconds);
   const std::string selector = "metadata.name=" + csr.name;
-  const std::string uid = created->uid;
-  std::string cert_pem;
-  Result<void> refused;
-  auto consider = [&](const Csr& c) {
-    if (c.uid != uid) {
-      refused = MakeError(Code::kFailedPrecondition, c.name, "was replaced (its uid changed)");
-      return false;
-    }
-    if (HasCondition(c, "Denied") || HasCondition(c, "Failed")) {
-      refused = MakeError(Code::kFailedPrecondition, c.name, "was " + ConditionText(c));
-      return false;
-    }
-    if (HasCondition(c, "Approved") && !c.certificate.empty()) {
-      cert_pem = c.certificate;
-      return false;
-    }
-    return true;
-  };
-  while (cert_pem.empty()) {
+  IssueWaiter waiter;
+  waiter.uid = created->uid;
+  while (waiter.cert_pem.empty()) {
     const auto left = std::chrono::duration_cast<std::chrono::seconds>(
                           deadline - std::chrono::steady_clock::now())
                           .count();
@@ -313,19 +321,18 @@ Result<BootstrapResult> Bootstrap(const BootstrapOptions& o,
     int64_t rv = 0;
     auto list = api.List(selector, &rv);
     if (!list) return std::move(list).error();
-    bool go_on = true;
-    for (const auto& c : *list) go_on = go_on && consider(c);
-    if (!refused) return std::move(refused).error();
-    if (!go_on || !cert_pem.empty()) break;
+    for (const auto& c : *list) waiter.Consider(c);
+    if (waiter.refusal) return *waiter.refusal;
+    if (!waiter.cert_pem.empty()) break;
     if (list->empty()) return MakeError(Code::kNotFound, csr.name, "was deleted while waiting");
     auto w = api.Watch(selector, rv, static_cast<int>(std::min<int64_t>(left, 60)),
                        [&](const std::string& type, const Csr& c) {
-                         if (type == "DELETED") return false;
-                         return consider(c);
+                         return type != "DELETED" && waiter.Consider(c);
                        });
-    if (!refused) return std::move(refused).error();
+    if (waiter.refusal) return *waiter.refusal;
     if (!w && w.error().code != Code::kNotFound) return std::move(w).error();
   }
+  const std::string& cert_pem = waiter.cert_pem;
   pki::Certificate cert = CPR_TRY(pki::Certificate::FromPem(cert_pem, "status.certificate"));
   const pki::CertInfo info = cert.Info();
   if (!cert.MatchesKey(key))

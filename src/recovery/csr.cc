@@ -61,15 +61,6 @@ std::string ShortAge(int64_t s) {
   return fmt::format("{}y", d / 365);
 }
 
-std::string Rfc3339(int64_t t) {
-  std::time_t tt = static_cast<std::time_t>(t);
-  std::tm tm{};
-  gmtime_r(&tt, &tm);
-  char buf[32];
-  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return buf;
-}
-
 std::optional<int64_t> ParseRfc3339(const std::string& text) {
   std::tm tm{};
   int frac_end = 0;

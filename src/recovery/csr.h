@@ -49,8 +49,8 @@ bool KnownUsage(const std::string& usage);
 // Kubernetes' short age: 45s, 7m2s, 25m, 3h4m, 26h, 3d4h, 12d.
 std::string ShortAge(int64_t seconds);
 
-// RFC 3339 UTC of unix seconds, and back (nullopt when malformed).
-std::string Rfc3339(int64_t unix_seconds);
+// Unix seconds of an RFC 3339 UTC time (pki::FormatTimeUtc writes them);
+// nullopt when malformed.
 std::optional<int64_t> ParseRfc3339(const std::string& text);
 
 }  // namespace cpr::recovery

@@ -1,28 +1,18 @@
-// kubeconfig files (what kubectl reads): rendered by `cpr kubeconfig
-// recover` and `cpr csr request`, read by `cpr csr` and `cpr csr request`.
-// One cluster, one user, one context; credentials inline (*-data, token) or,
-// when reading, from the files a kubeconfig names.
+// The recovery API's credentials as kubeconfigs (k8s/kubeconfig.h renders
+// and reads them): `cpr kubeconfig recover`, with or without --bootstrap.
 #pragma once
 
 #include <cstdint>
 #include <string>
 
+#include "k8s/kubeconfig.h"
 #include "util/result.h"
 
 namespace cpr::recovery {
 
-struct Kubeconfig {
-  std::string name = "cpr-recovery";  // cluster and context name
-  std::string server;                 // https://HOST:PORT
-  std::string ca_pem;
-  std::string user = "admin";
-  std::string token;                            // bearer (bootstrap) token, or
-  std::string client_cert_pem, client_key_pem;  // a client certificate
-};
-
-std::string RenderKubeconfig(const Kubeconfig& config);
-// The current context's cluster and user (or the first ones).
-Result<Kubeconfig> LoadKubeconfig(const std::string& path);
+using k8s::Kubeconfig;
+using k8s::LoadKubeconfig;
+using k8s::RenderKubeconfig;
 
 // `cpr kubeconfig recover` (recover-kubeconfig.sh): a kubeconfig for the
 // recovery endpoint `server` with the cluster CA of `pki_dir`

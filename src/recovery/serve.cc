@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstring>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
@@ -31,7 +32,7 @@ Result<void> Serve(const ServeOptions& o) {
   Inventory inventory = CPR_TRY(ParseNodeFlags(o.nodes));
   const Issuer issuer = CPR_TRY(Issuer::FromPkiDir(o.pki_dir));
   CPR_RETURN_IF_ERROR(signer::CreateStateDir(o.state_dir));
-  https::ServeLock lock = CPR_TRY(https::ServeLock::Acquire(
+  FileLock lock = CPR_TRY(https::AcquireServeLock(
       LockPath(o.state_dir), "a recovery API already serves from this state dir",
       "stop it with `cpr recovery-api stop --state " + o.state_dir + "` or use another --state"));
   auto store = CPR_TRY(Store::Open(o.state_dir + "/csrs"));
@@ -62,7 +63,8 @@ Result<void> Serve(const ServeOptions& o) {
   std::atomic<bool> done{false};
   std::string reason;
   std::thread watcher([&] {
-    reason = https::WaitForStopSignal([&] { return done.load(); });
+    const int sig = https::WaitForStopSignal([&] { return done.load(); });
+    if (sig > 0) reason = strsignal(sig);
     api.Shutdown();
     for (int i = 0; i < 100 && !server->running() && !done; i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));

@@ -24,6 +24,7 @@
 #include "signer/core.h"
 #include "signer/token_store.h"
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 
 namespace cpr::signer {
 namespace {
@@ -33,9 +34,9 @@ using Json = nlohmann::json;
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // The flock on <state>/signer.lock, held for the signer's whole life.
-Result<https::ServeLock> AcquireLock(const std::string& state_dir) {
-  auto lock = https::ServeLock::Acquire(state_dir + "/signer.lock", "", "");
-  if (lock) return lock;
+Result<FileLock> AcquireLock(const std::string& state_dir) {
+  auto lock = FileLock::Acquire(state_dir + "/signer.lock", /*wait=*/false);
+  if (lock || lock.error().code != Code::kFailedPrecondition) return lock;
   auto running = FindRunningSigner(state_dir);
   std::string who =
       running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
@@ -115,7 +116,7 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
                        fmt::format("'{}' is not a host name (wildcards are never allowed)", d));
   if (o.ttl <= 0) return MakeError(Code::kInvalidArgument, "--ttl", "must be positive");
   CPR_RETURN_IF_ERROR(CreateStateDir(o.state_dir));
-  https::ServeLock lock = CPR_TRY(AcquireLock(o.state_dir));
+  FileLock lock = CPR_TRY(AcquireLock(o.state_dir));
   const int64_t started = Now();
   const int64_t expires = started + o.ttl;
 
@@ -207,27 +208,17 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
 
   // Signals go to the watcher thread only (blocked here, before any thread starts).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  https::BlockStopSignals();
   std::atomic<bool> done{false};
   std::string stop_reason = "listener ended";
   std::thread watcher([&] {
-    while (!done) {
-      timespec slice{0, 200 * 1000 * 1000};
-      int sig = sigtimedwait(&signals, nullptr, &slice);
-      if (sig > 0) {
-        stop_reason = sig == SIGTERM ? "SIGTERM (cpr signer stop)" : strsignal(sig);
-        break;
-      }
-      if (Now() >= expires) {
-        stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
-        break;
-      }
-    }
+    const int sig = https::WaitForStopSignal([&] { return done || Now() >= expires; });
+    if (sig == SIGTERM)
+      stop_reason = "SIGTERM (cpr signer stop)";
+    else if (sig > 0)
+      stop_reason = strsignal(sig);
+    else if (Now() >= expires)
+      stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
     // stop() is a no-op until the listener runs; wait for it briefly.
     for (int i = 0; i < 100 && !svr.is_running() && !done; i++)
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
