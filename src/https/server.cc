@@ -85,6 +85,8 @@ Result<std::unique_ptr<Server>> Server::Bind(const ServerOptions& o, Handler han
   svr.set_write_timeout(o.io_timeout_seconds, 0);
   svr.set_keep_alive_timeout(2);
   svr.set_keep_alive_max_count(100);
+  // Watches hold a worker each while they last: more workers than the default 8.
+  svr.new_task_queue = [] { return new httplib::ThreadPool(32); };
   Impl* impl = s->impl_.get();
   auto route = [impl](const httplib::Request& hreq, httplib::Response& hres) {
     Request r;

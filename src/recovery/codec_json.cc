@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "recovery/codec.h"
+#include "signer/core.h"
 #include "util/text.h"
 
 namespace cpr::recovery {
@@ -89,6 +90,9 @@ Json CsrToJson(const Csr& c, const std::string& version) {
 }
 
 Result<Csr> CsrFromJson(std::string_view body) {
+  // Absurd nesting is refused before the (recursive) parser sees it.
+  if (signer::JsonDepth(body) > 32)
+    return MakeError(Code::kInvalidArgument, "body", "JSON nested deeper than 32 levels");
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return MakeError(Code::kInvalidArgument, "body", "not a JSON object");
