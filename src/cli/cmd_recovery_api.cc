@@ -84,6 +84,9 @@ void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
       ->required();
   serve->add_option("--node", f.serve.nodes,
                     "A known node as NAME=IP (repeatable; a name given twice gets both addresses)");
+  serve->add_option("--nodes-from-snapshot", f.serve.nodes_snapshot,
+                    "Also know the cluster's Node objects (names, status addresses) from this "
+                    "etcd snapshot (a backup), read offline");
   serve->callback([&state] {
     auto r = recovery::Serve(f.serve);
     if (!r) state.exit_code = ReportError(r.error());

@@ -5,6 +5,9 @@
 #include <algorithm>
 #include <set>
 
+#include "etcd/backend.h"
+#include "etcd/mvcc.h"
+#include "k8s/node.h"
 #include "pki/csr.h"
 #include "pki/etcd_pki.h"
 #include "pki/kube_pki.h"
@@ -39,6 +42,21 @@ const Node* Inventory::Find(const std::string& name) const {
   return nullptr;
 }
 
+namespace {
+
+Node& NodeNamed(Inventory& inv, const std::string& name) {
+  for (auto& x : inv.nodes)
+    if (x.name == name) return x;
+  inv.nodes.push_back({name, {}, {name}});
+  return inv.nodes.back();
+}
+
+void AddUnique(std::vector<std::string>& list, const std::string& v) {
+  if (std::find(list.begin(), list.end(), v) == list.end()) list.push_back(v);
+}
+
+}  // namespace
+
 Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags) {
   Inventory inv;
   for (const auto& f : flags) {
@@ -47,18 +65,35 @@ Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags) {
     const std::string ip = eq == std::string::npos ? "" : f.substr(eq + 1);
     if (!pki::ValidHostName(name) || !pki::ValidIpAddress(ip))
       return MakeError(Code::kInvalidArgument, "--node", fmt::format("'{}': expected NAME=IP", f));
-    Node* n = nullptr;
-    for (auto& x : inv.nodes)
-      if (x.name == name) n = &x;
-    if (!n) {
-      inv.nodes.push_back({name, {}, {name}});
-      n = &inv.nodes.back();
-    }
-    const std::string canonical = signer::CanonicalIp(ip);
-    if (std::find(n->ips.begin(), n->ips.end(), canonical) == n->ips.end())
-      n->ips.push_back(canonical);
+    AddUnique(NodeNamed(inv, name).ips, signer::CanonicalIp(ip));
   }
   return inv;
+}
+
+Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inv) {
+  auto backend = CPR_TRY(etcd::Backend::Open(snapshot));
+  const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, 0));
+  int count = 0;
+  for (const char* prefix : {"/registry/minions/", "/kubernetes.io/minions/"}) {
+    auto keys = CPR_TRY(etcd::LiveKeys(*backend, rev, prefix));
+    for (size_t i = 0; i < keys.size(); i++) {
+      const std::string key(keys.key(i));
+      auto rec = CPR_TRY(keys.record(i));
+      auto node = k8s::DecodeNode(rec.kv.value);
+      if (!node || !pki::ValidHostName(node->name))
+        return MakeError(Code::kCorrupt, snapshot + " " + key, "not a readable v1 Node",
+                         "give the nodes with --node NAME=IP instead");
+      Node& n = NodeNamed(inv, node->name);
+      for (const auto& [type, address] : node->addresses) {
+        if (type.ends_with("IP") && pki::ValidIpAddress(address))
+          AddUnique(n.ips, signer::CanonicalIp(address));
+        else if ((type == "Hostname" || type.ends_with("DNS")) && pki::ValidHostName(address))
+          AddUnique(n.dns, address);
+      }
+      count++;
+    }
+  }
+  return count;
 }
 
 std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,

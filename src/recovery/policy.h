@@ -40,6 +40,12 @@ struct Inventory {
 // --node NAME=IP (repeatable; a name given twice gets both addresses).
 Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags);
 
+// Adds the cluster's Node objects from an etcd snapshot (a backup):
+// `/registry/minions/` and OpenShift's `/kubernetes.io/minions/`, names and
+// status addresses (IPs; host names from Hostname/InternalDNS/ExternalDNS).
+// Returns how many Node objects were read.
+Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inventory);
+
 // nullopt when the node policy approves `csr`; otherwise the reason.
 // `others`: every other stored CSR (for key reuse).
 std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,

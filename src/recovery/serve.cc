@@ -30,6 +30,13 @@ Result<void> Serve(const ServeOptions& o) {
   const https::ListenAddress addr = CPR_TRY(https::ParseListen(o.listen));
   if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "--state", "required");
   Inventory inventory = CPR_TRY(ParseNodeFlags(o.nodes));
+  int from_snapshot = 0;
+  if (!o.nodes_snapshot.empty())
+    from_snapshot = CPR_TRY(AddNodesFromSnapshot(o.nodes_snapshot, inventory));
+  if (inventory.nodes.empty())
+    return MakeError(Code::kInvalidArgument, "--node",
+                     "no known node: the policy would approve nothing",
+                     "give --node NAME=IP for each node, or --nodes-from-snapshot BACKUP.db");
   const Issuer issuer = CPR_TRY(Issuer::FromPkiDir(o.pki_dir));
   CPR_RETURN_IF_ERROR(signer::CreateStateDir(o.state_dir));
   FileLock lock = CPR_TRY(https::AcquireServeLock(
@@ -70,9 +77,10 @@ Result<void> Serve(const ServeOptions& o) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     server->Stop();
   });
-  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} csrs={} state={}", addr.Url(),
-                        ::getpid(), inventory.nodes.size(), store->List().size(),
-                        signer::LogValue(o.state_dir)));
+  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} ({} from {}) csrs={} state={}",
+                        addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
+                        signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot),
+                        store->List().size(), signer::LogValue(o.state_dir)));
   std::cout << fmt::format(
                    "recovery API listening on {} (pid {}); stop with `cpr recovery-api stop "
                    "--state {}`",

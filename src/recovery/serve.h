@@ -20,6 +20,7 @@ struct ServeOptions {
   std::string listen;   // ADDR:PORT, never a wildcard
   std::string state_dir;
   std::vector<std::string> nodes;  // --node NAME=IP
+  std::string nodes_snapshot;      // --nodes-from-snapshot: Node objects of a backup
 };
 
 // Runs until SIGTERM/SIGINT (`recovery-api stop`). Prints one line once listening.

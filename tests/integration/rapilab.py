@@ -133,7 +133,9 @@ class Lab:
         self.port = free_port(self.ip)
         self.url = "https://%s:%d" % (self.ip, self.port)
         self.proc = None
-        self.start()
+        self.serve_args = []
+        if nodes:
+            self.start()
         self.admin_kc = self.admin_kubeconfig()
         with open(self.admin_kc) as f:
             doc = yaml.safe_load(f)
@@ -151,6 +153,7 @@ class Lab:
                "%s:%d" % (self.ip, self.port), "--state", self.state]
         for n, ip in self.nodes.items():
             cmd += ["--node", "%s=%s" % (n, ip)]
+        cmd += self.serve_args
         with open(os.path.join(self.d, "serve.log"), "ab") as log:
             self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
 
@@ -169,8 +172,9 @@ class Lab:
             return f.read()[-4000:]
 
     def kill(self):
-        self.proc.kill()
-        self.proc.wait()
+        if self.proc is not None:
+            self.proc.kill()
+            self.proc.wait()
 
     def stop(self):
         sh(self.cpr, "recovery-api", "stop", "--state", self.state)

@@ -234,7 +234,8 @@ class RecoveryApi(etcdlab.TestCase):
         st, obj = lab.post(csr_manifest("tampered", tampered), admin=True)
         self.assertEqual(st, 422, obj)
         self.assertIn("signature", obj["message"])
-        for body in (b"{not json", b"[]", json.dumps({"spec": {"usages": "x"}}).encode()):
+        for body in (b"{not json", b"[]", json.dumps({"spec": {"usages": "x"}}).encode(),
+                     b"[" * 100000 + b"]" * 100000):
             st, _ = lab.post(body, admin=True)
             self.assertEqual(st, 400, body)
         st, obj = lab.post(dict(csr_manifest("no-usage", pem), spec={"request": base64.b64encode(pem).decode(),
@@ -303,6 +304,38 @@ class RecoveryApi(etcdlab.TestCase):
         finally:
             w.kill()
             w.wait()
+
+    def test_g_nodes_from_a_backup(self):
+        """--nodes-from-snapshot: the Node objects of a backup are known nodes (name, addresses)."""
+        d = tempfile.mkdtemp(prefix="cpr-rapi-nodes-")
+        e = etcdlab.Etcd("rapi", workdir=d)  # started by its constructor
+        try:
+            e.put("/registry/minions/worker-0.example.internal",
+                  rapilab.read(os.path.join(etcdlab.FIXTURES, "k8s", "node.bin")))
+            snap = os.path.join(d, "backup.db")
+            e.save(snap)
+        finally:
+            e.stop()
+        lab = rapilab.Lab(etcdlab.CPR_PATH, d, {})
+        try:
+            lab.serve_args = ["--nodes-from-snapshot", snap]
+            lab.kill()
+            lab.start()
+            tok = lab.bootstrap_token("worker-0.example.internal")
+            node = "system:node:worker-0.example.internal"
+            st, obj = lab.post(csr_manifest("known-by-backup", make_csr(node, "system:nodes")), token=tok)
+            self.assertEqual(st, 201, obj)
+            self.assertEqual(obj["metadata"]["annotations"]["recovery.cpr.io/policy"], "passes the node policy")
+            # its serving certificate may name its status addresses, nothing else
+            crt = lab.node_identity("worker-0.example.internal")
+            good = make_csr(node, "system:nodes", dns=["worker-0.example.internal"], ips=["10.0.3.48"])
+            st, obj = lab.post(csr_manifest("w0-serving", good, SERVING_SIGNER, SERVING_USAGES), cert=crt)
+            self.assertEqual(obj["metadata"]["annotations"]["recovery.cpr.io/policy"], "passes the node policy")
+            bad = make_csr(node, "system:nodes", ips=["10.0.3.49"])
+            st, obj = lab.post(csr_manifest("w0-bad", bad, SERVING_SIGNER, SERVING_USAGES), cert=crt)
+            self.assertIn("10.0.3.49 is not an address", obj["metadata"]["annotations"]["recovery.cpr.io/policy"])
+        finally:
+            lab.close()
 
     def test_z_persistence(self):
         lab = self.lab
