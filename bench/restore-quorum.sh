@@ -65,27 +65,7 @@ done
 log "etcdctl procedure (bench/rto-3member.sh, RUNS=$RUNS)"
 OUT_DIR=$W/rto RUNS=$RUNS bash "$HERE/rto-3member.sh" "$SNAP" >"$W/rto.log" 2>&1 ||
   die "rto-3member.sh failed: $(tail -5 "$W/rto.log")"
-"$PY" - "$SNAP" "$W/rto/results.json" "$RECORD" "$HERE/RESULTS.md" "${CPR_TIMES[@]}" <<'PY'
-import json, os, statistics, sys, datetime
-snap, rto, record, results = sys.argv[1:5]
-cpr = [float(x) for x in sys.argv[5:]]
-base = json.load(open(rto))["summary"]["single_member_rto"]["all"]
-mc, mb = statistics.median(cpr), statistics.median(base)
-lines = [
-    "### restore-quorum: kill of two masters -> survivor serving (%s, %.0f MiB), %s" % (
-        os.path.basename(snap), os.path.getsize(snap) / 2**20, datetime.date.today()),
-    "",
-    "| procedure | runs (s) | median s |",
-    "|---|---|---|",
-    "| cpr restore-quorum (lab: mutual TLS, static pods, backup verified, revisions bumped) | %s | %.2f |"
-    % (", ".join("%.2f" % x for x in cpr), mc),
-    "| etcdctl: stop survivor + snapshot restore + start (rto-3member.sh, plain http) | %s | %.2f |"
-    % (", ".join("%.2f" % x for x in base), mb),
-    "",
-    "cpr / etcdctl median: %.2fx the time" % (mc / mb),
-]
-print("\n".join(lines))
-if record == "--record":
-    with open(results, "a") as f:
-        f.write("\n" + "\n".join(lines) + "\n")
-PY
+"$PY" "$HERE/versus_etcdctl.py" "restore-quorum: kill of two masters -> survivor serving" "$SNAP" "$W/rto/results.json" single_member_rto \
+  "cpr restore-quorum (lab: mutual TLS, static pods, backup verified, revisions bumped)" \
+  "etcdctl: stop survivor + snapshot restore + start (rto-3member.sh, plain http)" \
+  "$RECORD" "$HERE/RESULTS.md" "${CPR_TIMES[@]}"

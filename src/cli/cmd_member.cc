@@ -9,6 +9,8 @@
 #include "cli/client_flags.h"
 #include "cli/command.h"
 #include "cli/live_output.h"
+#include "cli/procedure_output.h"
+#include "procedures/member_recover.h"
 
 namespace cpr::cli {
 namespace {
@@ -17,6 +19,10 @@ struct Flags {
   ClientFlags client;
   std::string name, id, peer_urls;
   bool learner = false;
+  // recover
+  std::string root = "/", peer_url, kubeconfig;
+  int wait = 300;
+  bool dry_run = false;
 };
 
 Result<uint64_t> ParseMemberId(const std::string& text) {
@@ -135,6 +141,45 @@ Result<void> RunPromote(const Flags& f) {
   return PrintChange(f, id, r, "promoted in");
 }
 
+Result<void> RunRecover(const Flags& f) {
+  const LiveFormat format = CPR_TRY(LiveFormatFrom(f.client));
+  if (format != LiveFormat::kTable && format != LiveFormat::kJson)
+    return MakeError(Code::kInvalidArgument, "-w", "member recover prints table or json");
+  procedures::MemberRecoverOptions o;
+  o.root = f.root;
+  o.name = f.name;
+  o.peer_url = f.peer_url;
+  o.survivor = CPR_TRY(ClientConfigFrom(f.client));
+  o.recovery_file = f.kubeconfig;
+  o.wait_seconds = f.wait;
+  o.out = [](const std::string& line) { std::cerr << line << '\n'; };
+  procedures::MemberRecoverPlan plan;
+  procedures::ProcedureReport report;
+  auto r = procedures::MemberRecover(o, f.dry_run, &plan, &report);
+  if (format == LiveFormat::kJson) {
+    Json j{{"procedure", "member-recover"},
+           {"ok", r.has_value()},
+           {"dry_run", f.dry_run},
+           {"member", plan.name},
+           {"state", procedures::JoinStateName(plan.state)},
+           {"notes", plan.notes},
+           {"seconds", report.seconds},
+           {"steps", StepsJson(report)}};
+    if (!r) j["error"] = r.error().ToString();
+    PrintJson(std::cout, j);
+  } else if (r && report.steps.empty() && plan.state == procedures::JoinState::kJoined) {
+    std::cout << fmt::format("member {} ({}) already joined: nothing to do\n", plan.name,
+                             Hex16(plan.member_id));
+  } else if (!report.steps.empty()) {
+    PrintProcedureReport(
+        std::cout, "",
+        fmt::format("member {} ({})", plan.name, procedures::JoinStateName(plan.state)), report,
+        f.dry_run);
+    for (const auto& n : plan.notes) std::cout << "note: " << n << '\n';
+  }
+  return r ? Result<void>() : Result<void>(r.error());
+}
+
 }  // namespace
 
 void AddMemberCommand(CLI::App& app, RunState& state) {
@@ -174,6 +219,40 @@ void AddMemberCommand(CLI::App& app, RunState& state) {
   auto [promote, pf] = leaf("promote", "Promote a learner to a voting member", RunPromote);
   promote->add_option("MEMBER_ID", pf->id, "member ID in hex")->required();
   AddClientFlags(promote, &pf->client);
+
+  auto [recover, vf] = leaf(
+      "recover",
+      "On a new master: join the restored cluster (seed §3.2 steps 2-5): certificates from the "
+      "temporary signer, added as a learner through the survivor, etcd's manifest written "
+      "(INITIAL_CLUSTER_STATE existing), caught up, promoted",
+      RunRecover);
+  recover->add_option("--name", vf->name, "This master's member name")->required();
+  recover->add_option("--peer-url", vf->peer_url, "This master's peer URL, https://IP:2380")
+      ->required();
+  recover
+      ->add_option("--kubeconfig", vf->kubeconfig,
+                   "The recovery file of `cpr signer token NAME --profile member --kubeconfig "
+                   "FILE` (signer URL, CA, token)")
+      ->required();
+  recover
+      ->add_option("--root", vf->root,
+                   "This master's root (its /etc/kubernetes, /etc/ssl/etcd, "
+                   "/var/lib/etcd)")
+      ->capture_default_str();
+  StrictInt(recover->add_option("--wait", vf->wait,
+                                "Seconds each wait may take: a turn to join (etcd 3.4 admits one "
+                                "learner at a time), catch-up, promotion"),
+            1, 3600)
+      ->capture_default_str();
+  recover->add_flag("--dry-run", vf->dry_run,
+                    "Print the plan (where this host stands) and change nothing");
+  AddClientFlags(recover, &vf->client);
+  recover->footer(
+      "--endpoints and the TLS flags reach the survivor (an admin client certificate). Steps: "
+      "certificates, add-learner, start-etcd, catch-up, promote, report; journaled under "
+      "ROOT/var/lib/cpr/journal. Run again after a kill, or on a host left half-joined (added, "
+      "never started; started, never promoted): it finishes the join. On a joined host it "
+      "changes nothing. Two hosts may run it at once: they take turns.");
 }
 
 }  // namespace cpr::cli

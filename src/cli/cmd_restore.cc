@@ -96,6 +96,12 @@ Result<void> RuntimeFlag(RestoreFlags& f) {
 
 Result<void> RunQuorum(RestoreFlags& f) {
   const Format format = CPR_TRY(RestoreFormat(f));
+  if (f.o.from_data_dir && f.o.initial_cluster.empty()) std::swap(f.o.backup, f.o.initial_cluster);
+  if (f.o.initial_cluster.empty() || (f.o.backup.empty() && !f.o.from_data_dir))
+    return MakeError(Code::kInvalidArgument, "BACKUP INITIAL_CLUSTER",
+                     f.o.from_data_dir ? "INITIAL_CLUSTER is required"
+                                       : "both are required (or --from-data-dir INITIAL_CLUSTER)",
+                     "see `cpr restore-quorum --help`");
   CPR_RETURN_IF_ERROR(RuntimeFlag(f));
   f.o.mode = procedures::RestoreMode::kQuorum;
   f.o.bump = !f.no_bump;
@@ -139,16 +145,21 @@ Result<void> RunCluster(RestoreFlags& f) {
   return failed == nullptr ? Result<void>() : Result<void>(failed->error());
 }
 
-void CommonFlags(CLI::App* c, RestoreFlags& f) {
-  c->add_option("backup", f.o.backup,
-                "Backup folder (snapshot_<stamp>.db + static_kuberesources_<stamp>.tar.gz, paired "
-                "by backup_<stamp>.json), a legacy snapshot_db_kuberesources_<stamp>.tar.gz, or a "
-                "snapshot file")
-      ->required();
-  c->add_option("initial_cluster", f.o.initial_cluster,
-                "INITIAL_CLUSTER: name=https://ip:2380,... naming this host's member at its own "
-                "peer URL")
-      ->required();
+// restore-quorum's BACKUP is absent with --from-data-dir: both positionals
+// are optional there and sorted out in RunQuorum.
+void CommonFlags(CLI::App* c, RestoreFlags& f, bool backup_optional = false) {
+  auto* backup = c->add_option(
+      "backup", f.o.backup,
+      "Backup folder (snapshot_<stamp>.db + static_kuberesources_<stamp>.tar.gz, paired "
+      "by backup_<stamp>.json), a legacy snapshot_db_kuberesources_<stamp>.tar.gz, or a "
+      "snapshot file");
+  auto* ic = c->add_option("initial_cluster", f.o.initial_cluster,
+                           "INITIAL_CLUSTER: name=https://ip:2380,... naming this host's member at "
+                           "its own peer URL");
+  if (!backup_optional) {
+    backup->required();
+    ic->required();
+  }
   c->add_option("--root", f.o.root, "The master's root (its /etc/kubernetes, /var/lib/etcd, ...)")
       ->capture_default_str();
   c->add_option("--runtime", f.runtime,
@@ -180,10 +191,18 @@ void AddRestoreQuorumCommand(CLI::App& app, RunState& state) {
   static RestoreFlags f;
   auto* c = app.add_subcommand(
       "restore-quorum",
-      "Seed §3.2 step 1 on the surviving master: restore the backup as a one-member cluster "
+      "Seed §3.2 step 1 on the surviving master: restore the backup (or with --from-data-dir "
+      "its own data) as a one-member cluster "
       "(old members fenced, pods stopped, old data dir kept, revisions bumped), start it, wait "
       "until it serves");
-  CommonFlags(c, f);
+  CommonFlags(c, f, /*backup_optional=*/true);
+  c->add_flag("--from-data-dir", f.o.from_data_dir,
+              "No backup: quorum from this host's own data dir, every write it had committed "
+              "(WAL entries past its db included; etcd runs once on a copy, 127.0.0.1 only, to "
+              "apply them). `cpr survey` names the host to run it on");
+  c->add_option("--etcd-binary", f.o.etcd_binary,
+                "--from-data-dir: the etcd to apply the WAL with (default: etcd in PATH; the "
+                "member's version)");
   c->add_flag("--force", f.o.force,
               "Restore even though an old member answers, or the backup looks like another "
               "cluster's");

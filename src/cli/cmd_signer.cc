@@ -4,8 +4,10 @@
 #include <fmt/format.h>
 #include <fmt/ranges.h>
 
+#include <chrono>
 #include <ctime>
 #include <iostream>
+#include <thread>
 
 #include "cli/command.h"
 #include "cli/output.h"
@@ -86,9 +88,26 @@ Result<void> RunToken(const SignerFlags& f) {
       return MakeError(Code::kInvalidArgument, "--ip", fmt::format("bad IP address '{}'", ip));
     ips.push_back(c);
   }
-  const pki::Profile profile = CPR_TRY(pki::ParseProfile(f.profile, "--profile"));
+  // "member": one token for the peer, server and metrics certificates of a
+  // new master, used by `cpr member recover` through the recovery file.
+  const bool member = f.profile == signer::kMemberProfile;
+  if (member && f.kubeconfig.empty())
+    return MakeError(Code::kInvalidArgument, "--profile member",
+                     "a member token is handed over as a recovery file",
+                     "add --kubeconfig FILE and copy FILE to the new master");
+  const std::string profile_name =
+      member
+          ? std::string(signer::kMemberProfile)
+          : std::string(pki::GetProfile(CPR_TRY(pki::ParseProfile(f.profile, "--profile"))).name);
   const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.ttl, "--ttl"));
-  auto running = CPR_TRY(signer::FindRunningSigner(f.state));
+  // A signer that has just started writes signer.json a moment after it
+  // takes its lock ("starting"): wait for it briefly.
+  auto found = signer::FindRunningSigner(f.state);
+  for (int i = 0; i < 60 && !found && found.error().code == Code::kUnavailable; i++) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    found = signer::FindRunningSigner(f.state);
+  }
+  auto running = CPR_TRY(std::move(found));
   if (!running)
     return MakeError(
         Code::kFailedPrecondition, f.state, "no signer is running on this state dir",
@@ -96,12 +115,13 @@ Result<void> RunToken(const SignerFlags& f) {
   const int64_t now = static_cast<int64_t>(std::time(nullptr));
   const int64_t expires = std::min(now + ttl, running->expires);
   signer::TokenStore store(f.state);
-  signer::IssuedToken t =
-      CPR_TRY(store.Issue(f.host, ips, pki::GetProfile(profile).name, now, expires));
+  signer::IssuedToken t = CPR_TRY(store.Issue(f.host, ips, profile_name, now, expires));
 
+  // The token goes in the environment (CPR_SIGNER_TOKEN), never in the
+  // arguments: another user's `ps` shows a process's arguments.
   std::string command =
-      fmt::format("cpr certs request --signer {} --token {} --profile {} --name {}", running->url,
-                  t.token, pki::GetProfile(profile).name, ShellQuote(f.host));
+      fmt::format("CPR_SIGNER_TOKEN={} cpr certs request --signer {} --profile {} --name {}",
+                  t.token, running->url, profile_name, ShellQuote(f.host));
   for (const auto& ip : ips) command += " --ip " + ip;
   command += " --dir " + ShellQuote(f.out_dir) + " --cacert " + ShellQuote(running->ca_file);
   if (!f.kubeconfig.empty()) {
@@ -110,29 +130,37 @@ Result<void> RunToken(const SignerFlags& f) {
     CPR_RETURN_IF_ERROR(WriteFileAtomic(f.kubeconfig, signer::RenderRecoveryConfig(rc), 0600));
   }
   if (format != Format::kTable) {
-    Json doc{{"host", f.host},
-             {"token", t.token},
-             {"expires", pki::FormatTimeUtc(expires)},
-             {"command", command},
-             {"profile", pki::GetProfile(profile).name},
-             {"ips", ips},
-             {"id", t.record.id},
-             {"signer", running->url},
-             {"caFile", running->ca_file}};
+    Json doc{
+        {"host", f.host},     {"token", t.token},        {"expires", pki::FormatTimeUtc(expires)},
+        {"command", command}, {"profile", profile_name}, {"ips", ips},
+        {"id", t.record.id},  {"signer", running->url},  {"caFile", running->ca_file}};
     if (!f.kubeconfig.empty()) doc["kubeconfig"] = f.kubeconfig;
     format == Format::kJson ? PrintJson(std::cout, doc) : PrintYaml(std::cout, doc);
     return {};
   }
+  if (member) {
+    // The token stays in the file (0600): never on a command line.
+    std::cout << fmt::format(
+        "member token {} for host {} ({}), valid until {}, in {} (0600: it holds the token).\n"
+        "Copy it to {} and run there:\n  cpr member recover --kubeconfig {} --name {} "
+        "--peer-url https://{}:2380 --endpoints <this master's client URL> --cacert ... --cert "
+        "... --key ...\n",
+        t.record.id, f.host, fmt::join(ips, ","), pki::FormatTimeUtc(expires), f.kubeconfig, f.host,
+        f.kubeconfig, f.host,
+        ips.front().find(':') != std::string::npos ? "[" + ips.front() + "]" : ips.front());
+    return {};
+  }
   std::cout << fmt::format(
       "one-time token {} for host {} ({}), profile {}, valid until {}:\n  {}\n"
-      "Copy {} to the new host, then run there:\n  {}\n",
-      t.record.id, f.host, fmt::join(ips, ","), pki::GetProfile(profile).name,
-      pki::FormatTimeUtc(expires), t.token, running->ca_file, command);
+      "Copy {} to the new host, then run there (the token in the environment: `ps` shows "
+      "arguments):\n  {}\n",
+      t.record.id, f.host, fmt::join(ips, ","), profile_name, pki::FormatTimeUtc(expires), t.token,
+      running->ca_file, command);
   if (!f.kubeconfig.empty())
     std::cout << fmt::format(
         "Or copy {} (0600: it holds the token) and run:\n  cpr certs request --kubeconfig {} "
         "--profile {} --name {}{} --dir {}\n",
-        f.kubeconfig, f.kubeconfig, pki::GetProfile(profile).name, f.host,
+        f.kubeconfig, f.kubeconfig, profile_name, f.host,
         [&] {
           std::string s;
           for (const auto& ip : ips) s += " --ip " + ip;
@@ -195,7 +223,11 @@ void AddSignerCommand(CLI::App& app, RunState& state) {
   token->add_option("--ip", f.ips, "The host's IP address (repeatable)")
       ->required()
       ->allow_extra_args(false);
-  token->add_option("--profile", f.profile, "peer, server or metrics")->capture_default_str();
+  token
+      ->add_option("--profile", f.profile,
+                   "peer, server or metrics; or member: one certificate of each of the three, for "
+                   "`cpr member recover` (needs --kubeconfig)")
+      ->capture_default_str();
   token->add_option("--ttl", f.ttl, "Token lifetime (capped at the signer's end)")
       ->capture_default_str();
   token->add_option("--dir", f.out_dir, "Output directory in the printed command")

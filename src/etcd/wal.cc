@@ -1,7 +1,16 @@
 #include "etcd/wal.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <tuple>
+
+#include "util/atomic_file.h"
 #include "util/hash.h"
 #include "util/protowire.h"
 
@@ -73,11 +82,14 @@ std::string RestoreWalRecords(const Membership& m) {
   return w.bytes();
 }
 
-std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail) {
+std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail, size_t* end) {
   std::vector<WalRecord> out;
   tail->clear();
   uint32_t crc = 0;
   size_t off = 0;
+  size_t ignored = 0;
+  if (end == nullptr) end = &ignored;
+  *end = 0;
   while (off + 8 <= segment.size()) {
     const uint64_t field = LoadLe64(segment.data() + off);
     if (field == 0) break;
@@ -107,8 +119,66 @@ std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail) {
     }
     out.push_back(std::move(rec));
     off += 8 + len + pad;
+    *end = off;
   }
   return out;
+}
+
+Result<uint64_t> CommitLoggedEntries(const std::string& wal_dir) {
+  std::vector<std::string> segments;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(wal_dir, ec))
+    if (e.path().extension() == ".wal") segments.push_back(e.path().string());
+  if (ec || segments.empty()) return MakeError(Code::kNotFound, wal_dir, "no WAL segment");
+  std::sort(segments.begin(), segments.end());  // <seq>-<index>.wal: names sort in log order
+  // The log's last entry over every segment; the last HardState (§5.5.3:
+  // raftpb.HardState Term=1 Vote=2 Commit=3) and the chain's end in the newest.
+  uint64_t last_index = 0, last_term = 0, term = 0, vote = 0, commit = 0;
+  std::string newest;
+  size_t end = 0;
+  uint32_t chain = 0;
+  for (const auto& path : segments) {
+    newest = CPR_TRY(ReadFileLimited(path, 1ULL << 31));
+    std::string tail;
+    const auto records = DecodeWalPrefix(newest, &tail, &end);
+    for (const auto& rec : records) {
+      WireReader r(rec.data);
+      WireField f;
+      if (rec.type == static_cast<int64_t>(WalRecordType::kEntry)) {
+        while (r.Next(f)) {
+          if (f.number == 2) last_term = f.varint;
+          if (f.number == 3) last_index = f.varint;
+        }
+      } else if (rec.type == static_cast<int64_t>(WalRecordType::kState)) {
+        uint64_t t = 0, v = 0, c = 0;
+        while (r.Next(f)) {
+          if (f.number == 1) t = f.varint;
+          if (f.number == 2) v = f.varint;
+          if (f.number == 3) c = f.varint;
+        }
+        if (t != 0 || c != 0) std::tie(term, vote, commit) = std::tie(t, v, c);
+      }
+    }
+    chain = records.empty() ? 0 : records.back().crc;
+  }
+  if (last_index <= commit) return uint64_t{0};
+  std::string hs;
+  AppendVarintField(hs, 1, std::max(term, last_term));
+  AppendVarintField(hs, 2, vote);
+  AppendVarintField(hs, 3, last_index);
+  WalEncoder w(chain);
+  w.Record(WalRecordType::kState, hs);
+  const std::string& path = segments.back();
+  if (end + w.bytes().size() + 8 > newest.size())
+    return MakeError(Code::kFailedPrecondition, path, "no room left in the newest WAL segment");
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
+  const bool ok = ::pwrite(fd, w.bytes().data(), w.bytes().size(), static_cast<off_t>(end)) ==
+                      static_cast<ssize_t>(w.bytes().size()) &&
+                  ::fsync(fd) == 0;
+  ::close(fd);
+  if (!ok) return MakeError(Code::kIo, path, std::string("write: ") + std::strerror(errno));
+  return last_index - commit;
 }
 
 Result<std::vector<WalRecord>> DecodeWal(Bytes segment) {

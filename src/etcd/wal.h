@@ -30,6 +30,9 @@ inline constexpr const char* kFirstWalSegment = "0000000000000000-00000000000000
 // Appends framed records with the CRC chain (§5.5.2, §5.5.3).
 class WalEncoder {
  public:
+  // `crc`: the chain's value so far (0 for a new segment; the last record's
+  // CRC to append to an existing one).
+  explicit WalEncoder(uint32_t crc = 0) : crc_(crc) {}
   void Record(WalRecordType type, const std::string& data);
   // A crc record carrying the running CRC (`crc`), no data.
   void CrcRecord(uint32_t crc);
@@ -55,6 +58,16 @@ struct WalRecord {
 Result<std::vector<WalRecord>> DecodeWal(Bytes segment);
 // The same, keeping the records before a fault; `tail` then says what ended
 // the read there ("" when the segment was read to its end).
-std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail);
+// `end` (when given) gets the offset just past the last record kept.
+std::vector<WalRecord> DecodeWalPrefix(Bytes segment, std::string* tail, size_t* end = nullptr);
+
+// For a member about to run alone (restore-quorum --from-data-dir): appends
+// to the newest segment of `wal_dir` a HardState whose commit is the log's
+// last entry, so that etcd --force-new-cluster applies every entry the
+// member had logged instead of dropping those past its own commit index:
+// a write the old quorum committed just before the loss may not have
+// reached this member's commit index yet. Returns how many entries that
+// adds (0: nothing written).
+Result<uint64_t> CommitLoggedEntries(const std::string& wal_dir);
 
 }  // namespace cpr::etcd

@@ -19,10 +19,16 @@
 #include "host/probe.h"
 #include "lab/lab.h"
 #include "procedures/backup.h"
+#include "procedures/member_recover.h"
 #include "procedures/restore_host.h"
 #include "procedures/serving.h"
+#include "procedures/survey.h"
+#include "signer/client.h"
+#include "signer/server.h"
+#include "signer/token_store.h"
 #include "util/atomic_file.h"
 #include "util/bytes.h"
+#include "util/process.h"
 
 namespace cpr::lab {
 namespace {
@@ -137,6 +143,7 @@ class Drill {
     Json scenarios = Json::array();
     scenarios.push_back(QuorumLoss());
     scenarios.push_back(PreviousState());
+    scenarios.push_back(NoUsableBackup());
     bool ok = true;
     for (const auto& s : scenarios) ok = ok && s.value("ok", false);
     Json doc{{"ok", ok}, {"mb", o_.mb}, {"seconds", Now()}, {"scenarios", scenarios}};
@@ -189,6 +196,22 @@ class Drill {
                                 {"start", offset + s.start},
                                 {"seconds", s.seconds},
                                 {"state", s.state}});
+  }
+
+  // restore-quorum as a phase: its steps on the timeline; `serving_at` is
+  // when its wait-serving step ended.
+  Result<std::string> RestoreQuorum(Json& phase, procedures::RestoreHostOptions ro,
+                                    double killed_at, double* serving_at) {
+    ro.mode = procedures::RestoreMode::kQuorum;
+    ro.out = [this](const std::string& line) { Say("    " + line); };
+    procedures::ProcedureReport report;
+    const double start = Now();
+    auto r = procedures::RestoreHost(ro, false, nullptr, &report);
+    AddSteps(phase, report, start);
+    CPR_RETURN_IF_ERROR(r ? Result<void>() : Result<void>(r.error()));
+    for (const auto& st : report.steps)
+      if (st.name == "wait-serving") *serving_at = start + st.start + st.seconds;
+    return fmt::format("kill -> serving {:.2f}s", *serving_at - killed_at);
   }
 
   Json NewScenario(const std::string& name, const std::string& title) {
@@ -246,19 +269,10 @@ class Drill {
     });
     Phase(s, "cpr restore-quorum on m1", [&](Json& phase) -> Result<std::string> {
       procedures::RestoreHostOptions ro;
-      ro.mode = procedures::RestoreMode::kQuorum;
       ro.root = lab.hosts[0].root;
       ro.backup = dir + "/backups";
       ro.initial_cluster = lab.hosts[0].name + "=" + lab.hosts[0].PeerUrl();
-      ro.out = [this](const std::string& line) { Say("    " + line); };
-      procedures::ProcedureReport report;
-      const double start = Now();
-      auto r = procedures::RestoreHost(ro, false, nullptr, &report);
-      AddSteps(phase, report, start);
-      CPR_RETURN_IF_ERROR(r ? Result<void>() : Result<void>(r.error()));
-      for (const auto& st : report.steps)
-        if (st.name == "wait-serving") serving_at = start + st.start + st.seconds;
-      return fmt::format("kill -> serving {:.2f}s", serving_at - killed_at);
+      return RestoreQuorum(phase, ro, killed_at, &serving_at);
     });
     s["rto_seconds"] = serving_at > 0 ? serving_at - killed_at : -1;
     Phase(s, "check the data on m1", [&](Json&) -> Result<std::string> {
@@ -304,6 +318,7 @@ class Drill {
       CPR_RETURN_IF_ERROR(Kill(lab.dir, "m2"));
       return std::string();
     });
+    if (!lab.hosts.empty()) GrowBack(s, lab, dir, lab.hosts[0], want, killed_at);
     if (o_.baseline_etcdctl) Baseline(s, backup);
     if (!lab.dir.empty() && !o_.keep) (void)Down(lab.dir);
     return s;
@@ -368,6 +383,188 @@ class Drill {
       Check(s, "three members", CPR_TRY(c->MemberList()).members.size() == 3, "member list");
       return std::string();
     });
+    if (!lab.dir.empty() && !o_.keep) (void)Down(lab.dir);
+    return s;
+  }
+
+  // Seed §3.2 steps 2-5: two fresh hosts join the survivor, each with
+  // `member recover` (in parallel: etcd takes them one learner at a time)
+  // and certificates from a temporary signer on the survivor, stopped after.
+  // (`survivor` by value: `lab` is reloaded as hosts join.)
+  // cppcheck-suppress passedByValue
+  void GrowBack(Json& s, Lab& lab, const std::string& dir, const LabHost survivor,
+                const KvMap& want, double killed_at) {
+    const std::string state = dir + "/signer";
+    std::vector<LabHost> added;
+    Phase(s, "two fresh hosts: cpr lab add m4 m5", [&](Json&) -> Result<std::string> {
+      for (const char* n : {"m4", "m5"}) added.push_back(CPR_TRY(AddHost(lab.dir, n, o_.self)));
+      lab = CPR_TRY(Load(lab.dir));
+      return fmt::format("{} {}, {} {}", added[0].name, added[0].ip, added[1].name, added[1].ip);
+    });
+    std::vector<std::string> recovery;
+    Phase(s, "cpr signer serve on the survivor, one member token per new host",
+          [&](Json&) -> Result<std::string> {
+            CPR_RETURN_IF_ERROR(signer::CreateStateDir(state));
+            const std::string listen = survivor.ip + ":9943";
+            CPR_TRY(SpawnDetached({o_.self,
+                                   {o_.self, "signer", "serve", "--pki", lab.pki, "--listen",
+                                    listen, "--state", state},
+                                   std::nullopt,
+                                   "",
+                                   dir + "/signer.log"}));
+            std::optional<signer::RunningSigner> running;
+            for (int i = 0; i < 600 && !running; i++) {
+              auto r = signer::FindRunningSigner(state);
+              if (r && *r) running = **r;
+              if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+            }
+            if (!running)
+              return MakeError(Code::kUnavailable, "signer", "did not start",
+                               "see " + dir + "/signer.log");
+            const std::string ca = CPR_TRY(ReadFileLimited(running->ca_file, 1 << 20));
+            signer::TokenStore tokens(state);
+            const int64_t now = static_cast<int64_t>(std::time(nullptr));
+            for (const auto& h : added) {
+              const auto t = CPR_TRY(
+                  tokens.Issue(h.name, {h.ip}, signer::kMemberProfile, now, running->expires));
+              const std::string file = dir + "/" + h.name + ".recovery";
+              CPR_RETURN_IF_ERROR(WriteFileAtomic(
+                  file, signer::RenderRecoveryConfig({running->url, ca, t.token, h.name}), 0600));
+              recovery.push_back(file);
+            }
+            return running->url;
+          });
+    double grown_at = 0;
+    Phase(s, "cpr member recover on m4 and m5 at once", [&](Json& phase) -> Result<std::string> {
+      std::vector<procedures::ProcedureReport> reports(added.size());
+      std::vector<Result<procedures::ProcedureReport>> results(added.size(), Error{});
+      std::vector<std::thread> threads;
+      const double start = Now();
+      for (size_t i = 0; i < added.size(); i++)
+        threads.emplace_back([&, i] {
+          procedures::MemberRecoverOptions mo;
+          mo.root = added[i].root;
+          mo.name = added[i].name;
+          mo.peer_url = added[i].PeerUrl();
+          mo.recovery_file = recovery[i];
+          mo.wait_seconds = 120;
+          mo.survivor.endpoints = {*client::ParseEndpoint(survivor.ClientUrl(), "endpoint")};
+          mo.survivor.tls = {lab.CaCert(), lab.AdminCert(), lab.AdminKey()};
+          const std::string who = added[i].name;
+          mo.out = [this, who](const std::string& line) { Say("    " + who + " " + line); };
+          results[i] = procedures::MemberRecover(mo, false, nullptr, &reports[i]);
+        });
+      for (auto& t : threads) t.join();
+      for (size_t i = 0; i < added.size(); i++) {
+        AddSteps(phase, reports[i], start, added[i].name);
+        if (!results[i]) return results[i].error();
+      }
+      grown_at = Now();
+      return fmt::format("kill -> three voting members {:.2f}s", grown_at - killed_at);
+    });
+    (void)signer::StopSigner(state);
+    s["full_strength_seconds"] = grown_at > 0 ? grown_at - killed_at : -1;
+    Phase(
+        s, "check three voting members, the same data on each", [&](Json&) -> Result<std::string> {
+          auto c = Connect(lab, {survivor.ClientUrl()});
+          const auto members = CPR_TRY(c->MemberList()).members;
+          int voters = 0;
+          for (const auto& m : members) voters += m.is_learner ? 0 : 1;
+          Check(s, "three voting members (survivor, m4, m5)", members.size() == 3 && voters == 3,
+                fmt::format("{} members, {} voting", members.size(), voters));
+          std::vector<uint32_t> hashes;
+          for (const LabHost* h : std::vector<const LabHost*>{&survivor, &added[0], &added[1]}) {
+            auto hc = Connect(lab, {h->ClientUrl()});
+            bool ok = false;
+            const std::string detail = Compare(CPR_TRY(ReadAll(*hc, true)), want, &ok);
+            Check(s, h->name + ": the same data", ok, detail);
+            hashes.push_back(CPR_TRY(hc->HashKV(h->ClientUrl(), 0)).hash);
+          }
+          Check(s, "hashkv equal on the three members",
+                hashes[0] == hashes[1] && hashes[1] == hashes[2], fmt::format("{:08x}", hashes[0]));
+          auto running = signer::FindRunningSigner(state);
+          Check(s, "the temporary signer is stopped", running && !*running, state);
+          return std::string();
+        });
+  }
+
+  // Scenario 3: no usable backup. Writes after the last backup, the
+  // majority lost; `survey` names the host holding the most recent state
+  // and restore-quorum --from-data-dir keeps every write it had.
+  Json NoUsableBackup() {
+    Json s = NewScenario("no-usable-backup",
+                         "Quorum lost with writes made after the last backup: quorum from the "
+                         "survivor's own data, then grown back to three");
+    const std::string dir = o_.dir + "/no-usable-backup";
+    Lab lab;
+    KvMap want;
+    double killed_at = 0, serving_at = 0;
+    std::string best;
+    Phase(s, "lab up: 3 masters", [&](Json&) -> Result<std::string> {
+      lab = CPR_TRY(Up({dir + "/lab", 3, o_.self, 60}));
+      return lab.block + ".0/24";
+    });
+    Phase(s, fmt::format("write {} MB of Kubernetes objects, cpr backup from m1", o_.mb),
+          [&](Json&) -> Result<std::string> {
+            auto c = Connect(lab, {lab.hosts[0].ClientUrl()});
+            want = CPR_TRY(LoadData(*c, o_.mb, 3));
+            const auto b = CPR_TRY(TakeBackup(lab, lab.hosts[0], dir + "/backups"));
+            return fmt::format("{} objects; {} at revision {}", want.size(), b.snapshot.name,
+                               b.revision);
+          });
+    Phase(s, "m3 dies; 200 writes after the backup on m1 and m2",
+          [&](Json&) -> Result<std::string> {
+            CPR_RETURN_IF_ERROR(Kill(lab.dir, "m3"));
+            auto c = Connect(lab, {lab.hosts[0].ClientUrl()});
+            for (int i = 0; i < 200; i++) {
+              const std::string k = fmt::format("{}late/k{:03}", kPrefix, i);
+              CPR_TRY(c->Put({k, "written after the last backup"}));
+              want[k] = "written after the last backup";
+            }
+            for (int i = 0; i < 10; i++) {
+              CPR_TRY(c->DeleteRange({want.begin()->first, "", false}));
+              want.erase(want.begin());
+            }
+            return std::string("200 puts, 10 deletes");
+          });
+    Phase(s, "disaster: m1 and m2 lose power", [&](Json&) -> Result<std::string> {
+      CPR_RETURN_IF_ERROR(Kill(lab.dir, "m1"));
+      CPR_RETURN_IF_ERROR(Kill(lab.dir, "m2"));
+      killed_at = Now();
+      return std::string("no master runs");
+    });
+    Phase(s, "cpr survey: which master holds the most recent state",
+          [&](Json&) -> Result<std::string> {
+            std::vector<procedures::SurveyTarget> targets;
+            for (const auto& h : lab.hosts) targets.push_back({h.name, h.root});
+            const auto report = procedures::Survey(targets, {});
+            best = report.best;
+            Check(s, "survey names m1 or m2 (m3 died before the last writes)",
+                  best == "m1" || best == "m2", best + ": " + report.why);
+            if (best.empty()) return MakeError(Code::kFailedPrecondition, "survey", report.why);
+            return best + ": " + report.why;
+          });
+    const LabHost* survivor = nullptr;
+    Phase(s, "cpr restore-quorum --from-data-dir on the survivor",
+          [&](Json& phase) -> Result<std::string> {
+            survivor = lab.Find(best);
+            CPR_RETURN_IF_ERROR(Start(lab.dir, best, o_.self));  // it boots, alone
+            procedures::RestoreHostOptions ro;
+            ro.from_data_dir = true;
+            ro.root = survivor->root;
+            ro.initial_cluster = survivor->name + "=" + survivor->PeerUrl();
+            return RestoreQuorum(phase, ro, killed_at, &serving_at);
+          });
+    s["rto_seconds"] = serving_at > 0 ? serving_at - killed_at : -1;
+    Phase(s, "check every write, those after the backup included",
+          [&](Json&) -> Result<std::string> {
+            auto c = Connect(lab, {survivor->ClientUrl()});
+            bool ok = false;
+            const std::string detail = Compare(CPR_TRY(ReadAll(*c, false)), want, &ok);
+            Check(s, "every key and value the survivor had, none lost", ok, detail);
+            return std::string();
+          });
+    if (survivor != nullptr) GrowBack(s, lab, dir, *survivor, want, killed_at);
     if (!lab.dir.empty() && !o_.keep) (void)Down(lab.dir);
     return s;
   }

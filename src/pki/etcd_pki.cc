@@ -173,6 +173,28 @@ bool Exists(const std::string& path) {
 
 }  // namespace
 
+// An existing directory others may write into (a key or a CA certificate
+// there could be swapped), or an existing key others may read: refused, not
+// silently used. Symlinks are judged by what they point to.
+Result<void> CheckExistingModes(const std::vector<std::string>& dirs,
+                                const std::vector<std::string>& keys) {
+  struct stat st;
+  for (const auto& dir : dirs)
+    if (::stat(dir.c_str(), &st) == 0 && S_ISDIR(st.st_mode) && (st.st_mode & 022))
+      return MakeError(Code::kFailedPrecondition, dir,
+                       fmt::format("exists with mode {:04o}: group or others may write into it",
+                                   st.st_mode & 07777),
+                       "check nothing in it was replaced, then chmod 700 it (or pick a new --dir)");
+  for (const auto& key : keys)
+    if (::stat(key.c_str(), &st) == 0 && (st.st_mode & 077))
+      return MakeError(
+          Code::kFailedPrecondition, key,
+          fmt::format("exists with mode {:04o}: a private key others may read", st.st_mode & 07777),
+          "if others could read it, treat it as leaked and start a new CA; otherwise "
+          "chmod 600 it and run again");
+  return {};
+}
+
 // The CA at crt/key: reused when both exist and match, created otherwise.
 Result<std::optional<CaPair>> LoadExistingCa(const std::string& crt, const std::string& key) {
   const bool has_crt = Exists(crt), has_key = Exists(key);
@@ -233,6 +255,10 @@ Result<std::vector<InitFile>> InitEtcdPki(const InitOptions& o) {
                      fmt::format("already exists ({} file(s) of this layout do)", present.size()),
                      "pki init never overwrites certificates or keys; move them aside or pick "
                      "hosts that are not there yet");
+  std::vector<std::string> dirs{o.dir};
+  for (const auto& h : o.hosts) dirs.push_back(paths.HostDir(h.name));
+  CPR_RETURN_IF_ERROR(
+      CheckExistingModes(dirs, {paths.CaKey(), paths.MetricCaKey(), paths.AdminKey()}));
   auto etcd_ca = CPR_TRY(LoadExistingCa(paths.CaCert(), paths.CaKey()));
   auto metric_ca = CPR_TRY(LoadExistingCa(paths.MetricCaCert(), paths.MetricCaKey()));
   const bool admin_exists = Exists(paths.AdminCert()) || Exists(paths.AdminKey());

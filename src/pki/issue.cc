@@ -55,6 +55,11 @@ Result<void> AddKeyIds(X509* x, X509* issuer) {
 Result<void> SetValidity(X509* x, int64_t not_before, int64_t not_after) {
   if (not_after <= not_before)
     return MakeError(Code::kInvalidArgument, "validity", "not-after must be later than not-before");
+  // X.509 times end at 9999-12-31T23:59:59Z; nothing before 1970.
+  constexpr int64_t kLastX509Second = 253402300799;
+  if (not_before < 0 || not_after > kLastX509Second)
+    return MakeError(Code::kInvalidArgument, "validity",
+                     "validity outside 1970..9999 (a lifetime too long to represent)");
   if (!ASN1_TIME_set(X509_getm_notBefore(x), static_cast<time_t>(not_before)) ||
       !ASN1_TIME_set(X509_getm_notAfter(x), static_cast<time_t>(not_after)))
     return OsslError(Code::kInternal, "validity", "cannot set the validity");

@@ -105,6 +105,20 @@ std::string PublicKeyDerOf(EVP_PKEY* key) {
   return out;
 }
 
+std::string RsaPublicExponent(EVP_PKEY* key) {
+  if (!key || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA) return {};
+  BIGNUM* e = nullptr;
+  if (EVP_PKEY_get_bn_param(key, OSSL_PKEY_PARAM_RSA_E, &e) != 1 || !e) {
+    ClearOsslErrors();
+    return "unknown";
+  }
+  char* dec = BN_bn2dec(e);
+  std::string out = dec ? dec : "unknown";
+  OPENSSL_free(dec);
+  BN_free(e);
+  return out;
+}
+
 std::string DescribeKey(EVP_PKEY* key) {
   if (!key) return "none";
   switch (EVP_PKEY_get_base_id(key)) {

@@ -54,5 +54,8 @@ class PrivateKey {
 std::string PublicKeyDerOf(EVP_PKEY* key);
 // "ECDSA P-256", "RSA 2048", "Ed25519", ...
 std::string DescribeKey(EVP_PKEY* key);
+// The public exponent of an RSA key as decimal text ("65537", "3"); "" if
+// `key` is not RSA.
+std::string RsaPublicExponent(EVP_PKEY* key);
 
 }  // namespace cpr::pki

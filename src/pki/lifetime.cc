@@ -58,6 +58,7 @@ Result<int64_t> ParseLifetime(std::string_view text, const std::string& where) {
 }
 
 std::string FormatLifetime(int64_t seconds) {
+  if (seconds == std::numeric_limits<int64_t>::min()) return std::to_string(seconds) + "s";
   if (seconds < 0) return "-" + FormatLifetime(-seconds);
   if (seconds == 0) return "0s";
   std::string out;

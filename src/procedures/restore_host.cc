@@ -30,6 +30,7 @@
 #include "host/static_pods.h"
 #include "procedures/serving.h"
 #include "procedures/static_pod_resources.h"
+#include "procedures/survivor_snapshot.h"
 #include "util/atomic_file.h"
 #include "util/hash.h"
 #include "util/text.h"
@@ -162,6 +163,10 @@ Result<void> ChooseBackup(const RestoreHostOptions& o, RestoreHostPlan& p) {
                    "restore from another backup folder");
 }
 
+// Where snapshot-data-dir writes the survivor's snapshot, and its scratch.
+std::string FromDataDirWork(const host::Host& h) { return h.state() + "/from-data-dir"; }
+std::string FromDataDirSnapshot(const host::Host& h) { return FromDataDirWork(h) + "/snapshot.db"; }
+
 // Members this host knows of, from a db (its own data dir, the backup);
 // false when the db cannot be read.
 bool KnownMembers(const std::string& db, std::vector<etcd::Member>& out) {
@@ -229,8 +234,23 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
         "INITIAL_CLUSTER names {} members: restore-quorum starts a {}-member cluster that waits "
         "for the others (seed §3.2 restores one member, then grows it)",
         probe_membership->members.size(), probe_membership->members.size()));
-  // 3. The backup.
-  CPR_RETURN_IF_ERROR(ChooseBackup(o, p));
+  // 3. The backup (--from-data-dir: the snapshot this host's own data dir
+  // will give, written into its state dir by snapshot-data-dir).
+  if (o.from_data_dir) {
+    if (o.mode != RestoreMode::kQuorum || !o.backup.empty())
+      return MakeError(Code::kInvalidArgument, "--from-data-dir",
+                       "restore-quorum --from-data-dir takes no backup: the survivor's own data "
+                       "dir is the source");
+    if (!Exists(p.data_dir + "/member/snap/db"))
+      return MakeError(Code::kFailedPrecondition, p.data_dir,
+                       "no member/snap/db here: nothing to restore quorum from",
+                       "`cpr survey` names the host with the most recent state");
+    (void)CPR_TRY(FindEtcdBinary(o.etcd_binary));  // before the member is stopped
+    p.backup.kind = etcd::BackupSet::Kind::kFile;
+    p.backup.snapshot = FromDataDirSnapshot(h);
+  } else {
+    CPR_RETURN_IF_ERROR(ChooseBackup(o, p));
+  }
   if (o.mode == RestoreMode::kCluster || !o.expect_sha256.empty()) {
     p.backup_sha256 = !p.backup.snapshot_sha256.empty()
                           ? p.backup.snapshot_sha256
@@ -241,7 +261,7 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
           fmt::format("SHA-256 {} is not the expected {}", p.backup_sha256, o.expect_sha256),
           "every master must restore the same backup: copy that one here");
   }
-  const bool legacy = p.backup.kind == etcd::BackupSet::Kind::kLegacyTar;
+  const bool legacy = p.backup.kind == etcd::BackupSet::Kind::kLegacyTar || o.from_data_dir;
   std::vector<etcd::Member> backup_members, own_members;
   if (!legacy) {
     auto be = CPR_TRY(etcd::Backend::Open(p.backup.snapshot));
@@ -341,6 +361,7 @@ Result<RestoreHostPlan> PlanRestoreHost(const RestoreHostOptions& o) {
     const std::string path =
         ::realpath(p.backup.snapshot.c_str(), real) != nullptr ? real : p.backup.snapshot;
     std::string id = p.backup_sha256.empty() ? p.backup.snapshot_sha256 : p.backup_sha256;
+    if (o.from_data_dir) id = "from-data-dir " + p.data_dir;
     if (id.empty()) {
       struct stat st {};
       ::stat(p.backup.snapshot.c_str(), &st);
@@ -395,6 +416,31 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
   const std::string incoming = p.swap_member ? staged + "/member" : staged;
   std::vector<Step> steps;
 
+  Step snapshot_step{
+      "snapshot-data-dir",
+      fmt::format("copy {} and run etcd once on the copy (--force-new-cluster, 127.0.0.1 only, "
+                  "this member's certificates) to apply its WAL; stream its snapshot to {}",
+                  p.data_dir, p.backup.snapshot),
+      [o, p, h](StepContext& ctx) -> Result<void> {
+        if (ctx.Get("snapshot") == "yes" && Exists(p.backup.snapshot)) return {};
+        if (host::DataDirLocked(p.data_dir))
+          return MakeError(Code::kFailedPrecondition, p.data_dir, "etcd still holds the data dir",
+                           "stop etcd on this host");
+        SurvivorSnapshotOptions so;
+        so.data_dir = p.data_dir;
+        so.name = p.name;
+        so.work_dir = FromDataDirWork(h);
+        so.out = p.backup.snapshot;
+        so.etcd_binary = o.etcd_binary;
+        so.tls = p.tls;
+        so.wait = std::chrono::seconds(o.wait_seconds);
+        so.say = [&ctx](const std::string& line) { ctx.Say(line); };
+        CPR_RETURN_IF_ERROR(MakeDirs(so.work_dir, 0700));
+        (void)CPR_TRY(SnapshotDataDir(so));
+        ctx.Set("snapshot", "yes");
+        return {};
+      }};
+
   steps.push_back(
       {"restore-db",
        fmt::format(
@@ -439,16 +485,22 @@ std::vector<Step> RestoreHostSteps(const RestoreHostOptions& o, const RestoreHos
          return {};
        }});
 
-  steps.push_back({"stop-" + p.runtime->subject(), p.runtime->StopSummary(),
-                   [p](StepContext& ctx) -> Result<void> {
-                     host::RuntimeJournal j = StepJournal(ctx);
-                     // 100 ms is a healthy member's graceful exit with room to spare; a
-                     // member without quorum would wait seconds on SIGTERM, and its data
-                     // dir, crash-safe, is moved aside next: it is killed then.
-                     return p.runtime->Stop(
-                         j, {std::chrono::seconds(60), std::chrono::milliseconds(100)},
-                         [&ctx](const std::string& line) { ctx.Say(line); });
-                   }});
+  Step stop_step{"stop-" + p.runtime->subject(), p.runtime->StopSummary(),
+                 [p](StepContext& ctx) -> Result<void> {
+                   host::RuntimeJournal j = StepJournal(ctx);
+                   // 100 ms is a healthy member's graceful exit with room to spare; a
+                   // member without quorum would wait seconds on SIGTERM, and its data
+                   // dir, crash-safe, is moved aside next: it is killed then.
+                   return p.runtime->Stop(
+                       j, {std::chrono::seconds(60), std::chrono::milliseconds(100)},
+                       [&ctx](const std::string& line) { ctx.Say(line); });
+                 }};
+  if (o.from_data_dir) {
+    // The survivor's own state: stopped, then snapshotted, then restored.
+    steps.insert(steps.begin(), {stop_step, snapshot_step});
+  } else {
+    steps.push_back(stop_step);
+  }
 
   steps.push_back(
       {"swap-data-dir",

@@ -15,6 +15,11 @@
 // cluster token derived from it and INITIAL_CLUSTER, so every host that
 // restores the same backup into the same cluster agrees without talking.
 //
+// With --from-data-dir (restore-quorum only) the backup is this host's own
+// data dir: stop-pods comes first, then snapshot-data-dir (etcd applies
+// the WAL on a copy and streams a snapshot, survivor_snapshot.h), then
+// restore-db from that snapshot and the rest as below.
+//
 // Steps (RestoreHostSteps):
 //   restore-db        the backup restored natively (etcd/restore.h: verified
 //                     while copied, revision bumped and marked compacted by
@@ -58,6 +63,10 @@ struct RestoreHostOptions {
   bool bump = true;           // --no-bump: keep the backup's revisions
   std::string expect_sha256;  // restore-cluster: the backup every host restores
   int wait_seconds = 60;
+  // restore-quorum --from-data-dir: no backup; the snapshot is taken from
+  // this host's own data dir, WAL included (survivor_snapshot.h).
+  bool from_data_dir = false;
+  std::string etcd_binary;       // --from-data-dir: "" is etcd in PATH
   bool again = false;            // run although the same restore already finished here
   host::RuntimeOptions runtime;  // --runtime, --pid-file
   std::function<void(const std::string&)> out;  // progress lines

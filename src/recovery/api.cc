@@ -7,8 +7,10 @@
 #include <chrono>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <set>
 
+#include "https/request_head.h"
 #include "k8s/text.h"
 #include "pki/csr.h"
 #include "pki/kube_pki.h"
@@ -195,9 +197,18 @@ https::Response StoreFailure(const Error& e, const std::string& name) {
 
 struct Api::Call {
   const https::Request& req;
-  std::string version;  // "v1", "v1beta1"; "" outside the group
+  std::multimap<std::string, std::string> query;  // decoded
+  std::string version;                            // "v1", "v1beta1"; "" outside the group
   Identity who;
   bool table = false;
+
+  std::string Header(std::string_view name) const { return req.head.Header(name); }
+  std::string Query(const std::string& name) const {
+    auto it = query.find(name);
+    return it == query.end() ? std::string() : it->second;
+  }
+  bool HasQuery(const std::string& name) const { return query.count(name) != 0; }
+  std::string Remote() const { return req.peer ? req.peer->address : std::string("?"); }
   bool Master() const { return who.InGroup("system:masters"); }
   bool MayRequest() const {
     return Master() || who.InGroup("system:bootstrappers") || who.InGroup("system:nodes");
@@ -223,39 +234,62 @@ std::string Api::PolicyVerdict(const Csr& csr) {
   return why ? *why : std::string();
 }
 
+namespace {
+
+bool Unauthenticated(const https::RequestHead& h) {
+  return h.method == "GET" && (h.path == "/healthz" || h.path == "/readyz" || h.path == "/livez" ||
+                               h.path == "/version");
+}
+
+}  // namespace
+
+AuthOutcome Api::Authenticate(const https::Request& req) {
+  std::vector<BootstrapToken> tokens;
+  const std::string authorization = req.head.Header("authorization");
+  if (!authorization.empty()) {
+    auto t = LoadBootstrapTokens(config_.tokens_file);
+    if (!t) {
+      log_->Write("cannot read bootstrap tokens: " + t.error().ToString());
+      AuthOutcome out;
+      out.failure = "bootstrap tokens unreadable";
+      return out;
+    }
+    tokens = *t;
+  }
+  static const std::vector<pki::Certificate> kNone;
+  return recovery::Authenticate(req.peer ? req.peer->client_chain : kNone, authorization, tokens,
+                                now());
+}
+
+std::optional<https::Response> Api::Admit(const https::Request& req) {
+  if (Unauthenticated(req.head)) return std::nullopt;
+  AuthOutcome auth = Authenticate(req);
+  if (auth.authenticated) return std::nullopt;
+  https::Response r = Fail(401, "Unauthorized", "Unauthorized");
+  r.log_reason = "401: " + auth.failure;
+  return r;
+}
+
 https::Response Api::Handle(const https::Request& req) {
-  const std::string& path = req.path;
-  if (req.method == "GET" && (path == "/healthz" || path == "/readyz" || path == "/livez")) {
+  const std::string& path = req.head.path;
+  if (Unauthenticated(req.head)) {
+    if (path == "/version") return Reply(200, VersionInfo());
     https::Response r;
     r.content_type = "text/plain";
     r.body = "ok";
     return r;
   }
-  if (req.method == "GET" && path == "/version") return Reply(200, VersionInfo());
-  std::vector<BootstrapToken> tokens;
-  const std::string authorization = req.Header("authorization");
-  if (!authorization.empty()) {
-    auto t = LoadBootstrapTokens(config_.tokens_file);
-    if (!t) {
-      log_->Write("cannot read bootstrap tokens: " + t.error().ToString());
-      return Fail(500, "InternalError", "cannot read the bootstrap tokens");
-    }
-    tokens = *t;
-  }
-  AuthOutcome auth = Authenticate(req.peer, authorization, tokens, now());
-  if (!auth.authenticated) {
-    log_->Write(fmt::format("401 {} {} from {}: {}", signer::LogValue(req.method),
-                            signer::LogValue(path), req.remote, auth.failure));
-    return Fail(401, "Unauthorized", "Unauthorized");
-  }
-  Call call{req, "", auth.identity, false};
-  call.table = req.Header("accept").find("as=Table") != std::string::npos;
+  AuthOutcome auth = Authenticate(req);
+  if (!auth.authenticated) return Fail(401, "Unauthorized", "Unauthorized");
+  Call call{req, {}, "", auth.identity, false};
+  for (auto& [k, v] : https::ParseQuery(req.head.query)) call.query.emplace(k, v);
+  call.table = call.Header("accept").find("as=Table") != std::string::npos;
   return Route(call);
 }
 
 https::Response Api::Route(Call& call) {
-  const std::string& path = call.req.path;
-  const std::string& m = call.req.method;
+  const std::string& path = call.req.head.path;
+  const std::string& m = call.req.head.method;
   if (path == "/apis" || path == "/apis/") return Reply(200, ApiGroupList());
   if (path == "/openapi/v2") {
     https::Response r;
@@ -288,7 +322,7 @@ https::Response Api::Route(Call& call) {
   if (name.empty()) {
     if (m == "GET") {
       if (!call.MayRequest()) return refuse("list");
-      const std::string w = call.req.Query("watch");
+      const std::string w = call.Query("watch");
       return w == "true" || w == "1" ? Watch(call) : List(call);
     }
     if (m == "POST") return call.MayRequest() ? Create(call) : refuse("create");
@@ -308,15 +342,15 @@ https::Response Api::Route(Call& call) {
 }
 
 https::Response Api::List(Call& call) {
-  auto selector = ParseFieldSelector(call.req.Query("fieldSelector"));
+  auto selector = ParseFieldSelector(call.Query("fieldSelector"));
   if (!selector) return Fail(400, "BadRequest", selector.error().what);
   int64_t at = 0;
   std::vector<Csr> all = store_->List(&at), items;
   for (auto& c : all)
     if (selector->Matches(c)) items.push_back(std::move(c));
   if (call.table) {
-    const std::string include = call.req.HasQuery("includeObject") ? call.req.Query("includeObject")
-                                                                   : std::string("Metadata");
+    const std::string include =
+        call.HasQuery("includeObject") ? call.Query("includeObject") : std::string("Metadata");
     return Reply(200, CsrTable(items, at, call.version, include, now()));
   }
   Json list{{"kind", "CertificateSigningRequestList"},
@@ -328,9 +362,9 @@ https::Response Api::List(Call& call) {
 }
 
 https::Response Api::Watch(Call& call) {
-  auto selector = ParseFieldSelector(call.req.Query("fieldSelector"));
+  auto selector = ParseFieldSelector(call.Query("fieldSelector"));
   if (!selector) return Fail(400, "BadRequest", selector.error().what);
-  const std::string rv_text = call.req.Query("resourceVersion");
+  const std::string rv_text = call.Query("resourceVersion");
   int64_t after = 0;
   std::vector<Event> initial;
   if (rv_text.empty() || rv_text == "0") {
@@ -345,41 +379,43 @@ https::Response Api::Watch(Call& call) {
       return Fail(410, "Expired", fmt::format("too old resource version: {}", after));
   }
   int64_t seconds = config_.max_watch_seconds;
-  if (auto t = ParseInt64(call.req.Query("timeoutSeconds")); t && *t > 0)
+  if (auto t = ParseInt64(call.Query("timeoutSeconds")); t && *t > 0)
     seconds = std::min(seconds, *t);
   const bool table = call.table;
   const std::string version = call.version;
-  const std::string include = call.req.HasQuery("includeObject") ? call.req.Query("includeObject")
-                                                                 : std::string("Metadata");
+  const std::string include =
+      call.HasQuery("includeObject") ? call.Query("includeObject") : std::string("Metadata");
   FieldSelector sel = *selector;
   https::Response r;
   // As kube-apiserver labels a watch stream; not plain application/json also
   // keeps the HTTP layer from gzipping it (which would hold events back).
   r.content_type = "application/json;stream=watch";
   r.stream = [this, initial, after, seconds, table, version, include,
-              sel](const https::StreamWriter& write) mutable {
+              sel](https::ChunkWriter& out) mutable {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
     // Column definitions in every event: kubectl drops the first event of
     // an rv=0 watch (k8s-csr-api.md §3.7), and with it any definitions.
     auto send = [&](const Event& e) {
       Json obj = table ? CsrTable({e.object}, e.object.resource_version, version, include, now())
                        : CsrToJson(e.object, version);
-      return write(Json{{"type", e.type}, {"object", obj}}.dump() + "\n");
+      return out.Write(Json{{"type", e.type}, {"object", obj}}.dump() + "\n");
     };
     for (const auto& e : initial)
       if (!send(e)) return;
     while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
-      auto slice = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(5));
+      auto slice =
+          std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(800));
       auto events = store_->WaitEvents(after, slice);
       if (!events) {
-        write(Json{{"type", "ERROR"},
-                   {"object", StatusJson(410, "Expired", "too old resource version")}}
-                  .dump() +
-              "\n");
+        out.Write(Json{{"type", "ERROR"},
+                       {"object", StatusJson(410, "Expired", "too old resource version")}}
+                      .dump() +
+                  "\n");
         return;
       }
       if (events->empty()) {
-        if (!write("\n")) return;  // a heartbeat: finds clients that went away
+        // Idle: a short look at the connection (an event waits at most this long).
+        if (!out.Wait(std::chrono::milliseconds(100))) return;  // client gone or stopping
         continue;
       }
       for (const auto& e : *events) {
@@ -400,7 +436,7 @@ https::Response Api::Get(Call& call, const std::string& name) {
 }
 
 https::Response Api::Create(Call& call) {
-  auto body = DecodeCsrBody(call.req.Header("content-type"), call.req.body);
+  auto body = DecodeCsrBody(call.Header("content-type"), call.req.body);
   if (!body) return Fail(400, "BadRequest", body.error().ToString());
   Csr c = std::move(*body);
   if (c.name.empty() && !c.generate_name.empty())
@@ -460,7 +496,7 @@ https::Response Api::Create(Call& call) {
     return StoreFailure(stored.error(), c.name);
   }
   log_->Write(fmt::format("created {} by {} from {} signer={} policy: {}", signer::LogValue(c.name),
-                          signer::LogValue(c.username), call.req.remote,
+                          signer::LogValue(c.username), call.Remote(),
                           signer::LogValue(c.signer_name),
                           signer::LogValue(verdict.empty() ? "passes" : verdict)));
   return Reply(201, CsrToJson(*stored, call.version));
@@ -482,7 +518,7 @@ https::Response Api::Delete(Call& call, const std::string& name) {
 // `prepare` saw (409 otherwise), and the result is answered (200).
 https::Response Api::Put(Call& call, const std::string& name, const Prepare& prepare,
                          const Apply& apply) {
-  auto body = DecodeCsrBody(call.req.Header("content-type"), call.req.body);
+  auto body = DecodeCsrBody(call.Header("content-type"), call.req.body);
   if (!body) return Fail(400, "BadRequest", body.error().ToString());
   if (!body->name.empty() && body->name != name)
     return Fail(400, "BadRequest", "the name of the object does not match the name in the URL");

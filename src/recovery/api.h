@@ -1,7 +1,7 @@
 // The recovery API's request handling (certificates.k8s.io v1 and v1beta1
-// CertificateSigningRequests, discovery, health), apart from HTTP: one
-// function from an https::Request to an https::Response, so tests drive it
-// directly and it can move onto another HTTPS server unchanged.
+// CertificateSigningRequests, discovery, health) as an https::Handler: Admit
+// sees the head (credentials checked before the body is read), Handle the
+// whole request.
 //
 // Authorization: system:masters may do everything; system:bootstrappers and
 // system:nodes may create, get, list and watch; anyone else authenticated
@@ -22,6 +22,7 @@
 #include <string>
 
 #include "https/server.h"
+#include "recovery/auth.h"
 #include "recovery/issuer.h"
 #include "recovery/policy.h"
 #include "recovery/store.h"
@@ -38,6 +39,9 @@ struct ApiConfig {
 class Api {
  public:
   Api(Store* store, const Issuer* issuer, ApiConfig config, signer::AuditLog* log);
+  // Before the body is read (https::Handler::admit): callers without valid
+  // credentials are refused here, so no body parser runs for them.
+  std::optional<https::Response> Admit(const https::Request& request);
   https::Response Handle(const https::Request& request);
   // Ends running watches (before the server stops).
   void Shutdown();
@@ -60,6 +64,7 @@ class Api {
   https::Response Put(Call& call, const std::string& name, const Prepare& prepare,
                       const Apply& apply);
   std::string PolicyVerdict(const Csr& csr);
+  AuthOutcome Authenticate(const https::Request& request);
 
   Store* store_;
   const Issuer* issuer_;

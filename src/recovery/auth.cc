@@ -99,7 +99,8 @@ const BootstrapToken* FindTokenById(const std::vector<BootstrapToken>& tokens,
   return nullptr;
 }
 
-AuthOutcome Authenticate(const https::PeerCert& peer, const std::string& authorization,
+AuthOutcome Authenticate(const std::vector<pki::Certificate>& client_chain,
+                         const std::string& authorization,
                          const std::vector<BootstrapToken>& tokens, int64_t now) {
   AuthOutcome out;
   if (!authorization.empty()) {
@@ -131,12 +132,15 @@ AuthOutcome Authenticate(const https::PeerCert& peer, const std::string& authori
     out.identity.groups = {"system:bootstrappers", "system:authenticated"};
     return out;
   }
-  if (peer.present && !peer.common_name.empty()) {
-    out.authenticated = true;
-    out.identity.user = peer.common_name;
-    out.identity.groups = peer.organizations;
-    out.identity.groups.push_back("system:authenticated");
-    return out;
+  if (!client_chain.empty()) {
+    const pki::Name subject = client_chain.front().Info().subject;
+    if (!subject.CommonName().empty()) {
+      out.authenticated = true;
+      out.identity.user = subject.CommonName();
+      out.identity.groups = subject.Organizations();
+      out.identity.groups.push_back("system:authenticated");
+      return out;
+    }
   }
   out.failure = "no credentials";
   return out;

@@ -1,6 +1,6 @@
 // Who is calling the recovery API (k8s-csr-api.md §1, §8):
 //   * a client certificate that verified against the cluster or kubelet
-//     client CA (https/server.h): user = CN, groups = every O, plus
+//     client CA (https/server.h checks the chain): user = CN, groups = every O, plus
 //     system:authenticated;
 //   * `Authorization: Bearer <id>.<secret>`, a bootstrap token
 //     ([a-z0-9]{6}.[a-z0-9]{16}) that `cpr kubeconfig recover --bootstrap`
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "https/server.h"
+#include "pki/cert.h"
 #include "util/result.h"
 
 namespace cpr::recovery {
@@ -48,7 +48,9 @@ struct AuthOutcome {
   std::string failure;  // why not (for the log; never holds the token)
 };
 
-AuthOutcome Authenticate(const https::PeerCert& peer, const std::string& authorization,
+// `client_chain`: the verified client certificate chain, leaf first (may be empty).
+AuthOutcome Authenticate(const std::vector<pki::Certificate>& client_chain,
+                         const std::string& authorization,
                          const std::vector<BootstrapToken>& tokens, int64_t now);
 
 }  // namespace cpr::recovery

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "https/server.h"
+#include "https/serving.h"
 #include "https/state_lock.h"
 #include "pki/kube_pki.h"
 #include "recovery/api.h"
@@ -27,7 +29,7 @@ std::string InfoPath(const std::string& state) { return state + "/recovery-api.j
 }  // namespace
 
 Result<void> Serve(const ServeOptions& o) {
-  const https::ListenAddress addr = CPR_TRY(https::ParseListen(o.listen));
+  const https::HostPort addr = CPR_TRY(https::ParseListen(o.listen));
   if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "--state", "required");
   Inventory inventory = CPR_TRY(ParseNodeFlags(o.nodes));
   int from_snapshot = 0;
@@ -48,15 +50,36 @@ Result<void> Serve(const ServeOptions& o) {
   pki::Certificate serving_cert = CPR_TRY(https::IssueServingCert(
       addr, {}, pki::Name::Of("cpr-recovery-api", {"system:masters"}), serving_key,
       issuer.cluster_ca().cert, issuer.cluster_ca().key, now, now + 365 * 86400));
-  https::ServerOptions so{addr, serving_cert, serving_key, {}, 1 << 20, 10};
-  so.client_cas = {issuer.cluster_ca().cert, issuer.client_ca().cert};
+  https::TlsConfig tls{
+      serving_cert, {}, serving_key, {issuer.cluster_ca().cert, issuer.client_ca().cert}};
+  https::Limits limits;
+  limits.max_body = 256 * 1024;  // a CSR object is a few KiB
+  // Each open watch holds a connection; kubectl and kubelets watch from a
+  // few addresses, with other requests beside.
+  limits.max_connection_age = std::chrono::seconds(3600);
   signer::AuditLog log(o.state_dir + "/audit.log", true, "cpr-recovery-api");
   ApiConfig config;
   config.inventory = inventory;
   config.tokens_file = pki::KubePkiPaths{o.pki_dir}.BootstrapTokens();
   Api api(store.get(), &issuer, config, &log);
-  auto server =
-      CPR_TRY(https::Server::Bind(so, [&api](const https::Request& r) { return api.Handle(r); }));
+  https::Handler handler;
+  handler.log = [&log](const std::string& line) { log.Write(line); };
+  handler.admit = [&api](const https::Request& r) { return api.Admit(r); };
+  handler.handle = [&api](const https::Request& r) { return api.Handle(r); };
+  auto server = https::Server::Bind(addr, tls, limits, std::move(handler));
+  if (!server) return std::move(server).error().Within("recovery-api");
+  https::Server& svr = **server;
+
+  // Readiness as the signer's: the log line, then the port accepts
+  // (connections queue until Run), then recovery-api.json.
+  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} ({} from {}) csrs={} state={}",
+                        addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
+                        signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot),
+                        store->List().size(), signer::LogValue(o.state_dir)));
+  if (auto listening = svr.Listen(); !listening) {
+    log.Write("stopped: " + listening.error().ToString());
+    return std::move(listening).error();
+  }
   std::error_code ec;
   const std::string pki_abs = std::filesystem::absolute(o.pki_dir, ec).lexically_normal().string();
   nlohmann::json info{{"pid", static_cast<int>(::getpid())},
@@ -73,20 +96,14 @@ Result<void> Serve(const ServeOptions& o) {
     const int sig = https::WaitForStopSignal([&] { return done.load(); });
     if (sig > 0) reason = strsignal(sig);
     api.Shutdown();
-    for (int i = 0; i < 100 && !server->running() && !done; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    server->Stop();
+    svr.Stop();
   });
-  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} ({} from {}) csrs={} state={}",
-                        addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
-                        signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot),
-                        store->List().size(), signer::LogValue(o.state_dir)));
   std::cout << fmt::format(
                    "recovery API listening on {} (pid {}); stop with `cpr recovery-api stop "
                    "--state {}`",
                    addr.Url(), ::getpid(), o.state_dir)
             << std::endl;
-  server->Run();
+  svr.Run();
   done = true;
   watcher.join();
   ::unlink(InfoPath(o.state_dir).c_str());

@@ -5,10 +5,13 @@
 #include <fmt/ranges.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <ctime>
 #include <iostream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "https/status.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "util/atomic_file.h"
@@ -21,34 +24,6 @@ using Json = nlohmann::ordered_json;
 
 constexpr const char* kApiVersion = "certificates.k8s.io/v1beta1";
 
-std::string StatusBody(int code, const std::string& reason, const std::string& message) {
-  Json j{{"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", Json::object()},
-         {"status", "Failure"}, {"message", message}, {"reason", reason},
-         {"code", code}};
-  return j.dump(-1, ' ', true, Json::error_handler_t::replace);
-}
-
-const char* ReasonOf(int status) {
-  switch (status) {
-    case 400:
-      return "BadRequest";
-    case 401:
-      return "Unauthorized";
-    case 403:
-      return "Forbidden";
-    case 404:
-      return "NotFound";
-    case 409:
-      return "AlreadyExists";
-    case 413:
-      return "RequestEntityTooLarge";
-    case 415:
-      return "UnsupportedMediaType";
-    default:
-      return "InternalError";
-  }
-}
-
 // metadata.name: a DNS subdomain-like name (':' allowed, as kube-client-agent
 // names requests after the CN).
 bool ValidName(const std::string& n) {
@@ -58,6 +33,30 @@ bool ValidName(const std::string& n) {
       return false;
   return std::isalnum(static_cast<unsigned char>(n.front())) &&
          std::isalnum(static_cast<unsigned char>(n.back()));
+}
+
+// spec.expirationSeconds: Kubernetes' int32, a whole number of seconds.
+// Range-checked while still a JSON number: a float like 1e300 or an integer
+// past int64 must never reach a conversion (undefined behaviour).
+std::optional<int64_t> ExpirationSeconds(const Json& v, std::string* why) {
+  constexpr int64_t kMax = std::numeric_limits<int32_t>::max();
+  if (v.is_number_unsigned()) {
+    const uint64_t u = v.get<uint64_t>();
+    if (u <= static_cast<uint64_t>(kMax)) return static_cast<int64_t>(u);
+  } else if (v.is_number_integer()) {
+    const int64_t i = v.get<int64_t>();
+    if (i >= 0 && i <= kMax) return i;
+  } else if (v.is_number_float()) {
+    const double d = v.get<double>();
+    if (std::isfinite(d) && d >= 0 && d <= static_cast<double>(kMax) && d == std::floor(d))
+      return static_cast<int64_t>(d);
+  } else {
+    *why = "spec.expirationSeconds must be a number";
+    return std::nullopt;
+  }
+  *why = fmt::format("spec.expirationSeconds {} is not a whole number of seconds in 0..{}",
+                     v.dump().substr(0, 40), kMax);
+  return std::nullopt;
 }
 
 }  // namespace
@@ -80,18 +79,6 @@ void AuditLog::Write(const std::string& line) {
   [[maybe_unused]] ssize_t n = ::write(fd, text.data(), text.size());
   ::fsync(fd);
   ::close(fd);
-}
-
-std::string BearerToken(const std::string& authorization) {
-  if (authorization.size() < 7) return {};
-  std::string scheme = authorization.substr(0, 7);
-  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (scheme != "bearer ") return {};
-  std::string t = authorization.substr(7);
-  while (!t.empty() && t.front() == ' ') t.erase(t.begin());
-  while (!t.empty() && (t.back() == ' ' || t.back() == '\r')) t.pop_back();
-  if (t.size() > 512) return {};
-  return t;
 }
 
 int JsonDepth(std::string_view text) {
@@ -129,20 +116,45 @@ SignerCore::Response SignerCore::Refuse(int status, const std::string& reason,
     log_->Write(fmt::format("refused status={} token={} host={} from={} reason={}", status,
                             LogValue(token_id), LogValue(host), LogValue(remote),
                             LogValue(reason)));
-  return {status, StatusBody(status, ReasonOf(status), reason)};
+  return {status, https::StatusJson(status, reason)};
 }
 
-void SignerCore::LogRefusal(const std::string& reason, const std::string& remote) {
-  if (log_)
-    log_->Write(fmt::format("refused from={} reason={}", LogValue(remote), LogValue(reason)));
+std::optional<SignerCore::Response> SignerCore::CheckToken(const std::string& authorization,
+                                                           std::string* reason) {
+  const std::string token = BearerToken(authorization);
+  if (token.empty()) {
+    *reason = "no bearer token (Authorization: Bearer <token>)";
+    return Response{401, https::StatusJson(401, *reason)};
+  }
+  auto records = store_.List();
+  if (!records) {
+    *reason = "token store: " + records.error().ToString();
+    return Response{500, https::StatusJson(500, "the token store cannot be read")};
+  }
+  const TokenRecord* rec = FindToken(*records, token);
+  if (auto problem = TokenProblem(rec, now())) {
+    *reason = *problem;
+    const int status = rec ? 403 : 401;
+    return Response{status, https::StatusJson(status, *reason)};
+  }
+  return std::nullopt;
+}
+
+bool SignerCore::KnowsToken(const std::string& authorization) {
+  const std::string token = BearerToken(authorization);
+  if (token.empty()) return false;
+  auto records = store_.List();
+  return records && FindToken(*records, token) != nullptr;
 }
 
 SignerCore::Response SignerCore::Create(const std::string& authorization,
                                         const std::string& content_type, const std::string& body,
                                         const std::string& remote) {
   const std::string token = BearerToken(authorization);
-  if (token.empty())
-    return Refuse(401, "no bearer token (Authorization: Bearer <token>)", "none", "", remote);
+  // The token first: nothing of the body is parsed for a caller without one.
+  std::string why;
+  if (auto refused = CheckToken(authorization, &why))
+    return Refuse(refused->status, why, token.empty() ? "none" : "unchecked", "", remote);
   if (!content_type.starts_with("application/json"))
     return Refuse(415, "content type must be application/json", "unchecked", "", remote);
   if (body.size() > kMaxRequestBytes)
@@ -155,6 +167,7 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
   // The CertificateSigningRequest object.
   std::string name, request_b64;
   RequestedExtras extras;
+  std::string bad_expiration;
   try {
     if (doc.value("kind", "") != "CertificateSigningRequest")
       return Refuse(400, "kind must be CertificateSigningRequest", "unchecked", "", remote);
@@ -163,8 +176,10 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
     request_b64 = spec.at("request").get<std::string>();
     if (spec.contains("usages"))
       for (const auto& u : spec.at("usages")) extras.usages.push_back(u.get<std::string>());
-    if (spec.contains("expirationSeconds") && !spec.at("expirationSeconds").is_null())
-      extras.expiration_seconds = spec.at("expirationSeconds").get<int64_t>();
+    if (spec.contains("expirationSeconds") && !spec.at("expirationSeconds").is_null()) {
+      extras.expiration_seconds = ExpirationSeconds(spec.at("expirationSeconds"), &bad_expiration);
+      if (!extras.expiration_seconds) return Refuse(400, bad_expiration, "unchecked", "", remote);
+    }
   } catch (const Json::exception&) {
     return Refuse(400, "not a CertificateSigningRequest (metadata.name, spec.request)", "unchecked",
                   "", remote);
@@ -224,7 +239,15 @@ SignerCore::Response SignerCore::Create(const std::string& authorization,
       return std::move(issued).error();
     }
     cert = *issued;
-    profile_name = rec->profile;
+    profile_name = pki::GetProfile(plan->profile).name;
+    if (rec->profile == kMemberProfile) {
+      // One certificate of each profile; the token is spent with the third.
+      rec->used_profiles.push_back(profile_name);
+      if (rec->used_profiles.size() < 3) {
+        changed = true;
+        return {};
+      }
+    }
     rec->state = "spent";
     rec->spent_at = t;
     rec->csr_name = name;
@@ -286,8 +309,7 @@ SignerCore::Response SignerCore::Get(const std::string& name, const std::string&
     if (log_)
       log_->Write(
           fmt::format("refused status=404 get csr={} from={}", LogValue(name), LogValue(remote)));
-    return {404,
-            StatusBody(404, "NotFound", "certificatesigningrequests \"" + name + "\" not found")};
+    return {404, https::StatusJson(404, "certificatesigningrequests \"" + name + "\" not found")};
   }
   return {200, it->second.object};
 }

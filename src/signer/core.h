@@ -15,8 +15,10 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 
+#include "https/status.h"
 #include "signer/ca_source.h"
 #include "signer/policy.h"
 #include "signer/token_store.h"
@@ -59,8 +61,16 @@ class SignerCore {
   // GET .../certificatesigningrequests/<name>: only with the token that created it.
   Response Get(const std::string& name, const std::string& authorization,
                const std::string& remote);
-  // For refusals made outside a handler (payload limit, unknown path).
-  void LogRefusal(const std::string& reason, const std::string& remote);
+  // The token check that runs before anything of a POST's body is parsed:
+  // nullopt when `authorization` carries a token that may sign now;
+  // otherwise the refusal (401 no or unknown token, 403 spent, revoked,
+  // expired), not logged (the HTTPS server logs it, rate-limited, since the
+  // caller is not authenticated). Create runs it again under the store's lock.
+  std::optional<Response> CheckToken(const std::string& authorization, std::string* reason);
+  // Whether `authorization` carries a token this signer issued, in any state
+  // (a spent one reads back the request it signed): before a GET is answered
+  // or logged.
+  bool KnowsToken(const std::string& authorization);
 
   // The time source (tests move it).
   std::function<int64_t()> now;
@@ -83,7 +93,7 @@ class SignerCore {
 };
 
 // The bearer token of an Authorization header value; "" if none.
-std::string BearerToken(const std::string& authorization);
+using https::BearerToken;
 
 // Maximum nesting of JSON arrays/objects in `text` (strings skipped), so
 // absurd nesting is refused before parsing.

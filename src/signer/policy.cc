@@ -21,6 +21,26 @@ std::string Lower(std::string s) {
   return s;
 }
 
+// The profile a request is signed under: the token's own, or for a member
+// token the one its subject's O names (peer, server or metrics), each once.
+Result<pki::Profile> ProfileOfRequest(const TokenRecord& token, const pki::CsrInfo& info) {
+  if (token.profile != kMemberProfile) return pki::ParseProfile(token.profile, "token profile");
+  const std::vector<std::string> orgs = info.subject.Organizations();
+  for (auto p : {pki::Profile::kPeer, pki::Profile::kServer, pki::Profile::kMetrics}) {
+    const pki::ProfileInfo& info_p = pki::GetProfile(p);
+    if (orgs.size() != 1 || orgs[0] != info_p.organization) continue;
+    const auto& used = token.used_profiles;
+    if (std::find(used.begin(), used.end(), info_p.name) != used.end())
+      return Refuse(fmt::format("token {} already obtained its {} certificate (one of each)",
+                                token.id, info_p.name));
+    return p;
+  }
+  return Refuse(
+      fmt::format("O '{}' names none of the member profiles (system:etcd-peers, "
+                  "system:etcd-servers, system:etcd-metrics)",
+                  JoinList(orgs, ",")));
+}
+
 }  // namespace
 
 std::string CanonicalIp(const std::string& ip) {
@@ -43,9 +63,9 @@ std::optional<std::string> TokenProblem(const TokenRecord* r, int64_t now) {
 Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
                           const RequestedExtras& extras, const PolicyConfig& config, int64_t now) {
   SignPlan plan;
-  plan.profile = CPR_TRY(pki::ParseProfile(token.profile, "token profile"));
-  const pki::ProfileInfo& profile = pki::GetProfile(plan.profile);
   const pki::CsrInfo info = csr.Info();
+  plan.profile = CPR_TRY(ProfileOfRequest(token, info));
+  const pki::ProfileInfo& profile = pki::GetProfile(plan.profile);
 
   if (!info.signature_valid) return Refuse("the CSR's signature does not verify");
 
@@ -55,6 +75,9 @@ Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
                       (key.starts_with("RSA ") && std::atoi(key.c_str() + 4) >= 2048);
   if (!key_ok)
     return Refuse("key type " + key + " not accepted (ECDSA P-256/P-384 or RSA >= 2048)");
+  // RSA: the standard exponent only (e=3 invites the low-exponent attacks).
+  if (const std::string e = pki::RsaPublicExponent(csr.public_key()); !e.empty() && e != "65537")
+    return Refuse("RSA public exponent " + e.substr(0, 40) + " not accepted (65537 only)");
 
   // Subject: exactly O and CN of the token's host and profile.
   const std::string want_cn = pki::ProfileCommonName(plan.profile, token.host);
@@ -88,7 +111,15 @@ Result<SignPlan> Evaluate(const TokenRecord& token, const pki::CertRequest& csr,
     if (!allowed.count(Lower(u)))
       return Refuse(fmt::format("usage '{}' not allowed for profile {}", u, profile.name));
 
-  // SANs: a subset of the allow-list that names the host.
+  // SANs: a few, each once, a subset of the allow-list that names the host.
+  const size_t n_sans = info.dns_names.size() + info.ip_addresses.size() + info.other_sans.size();
+  if (n_sans > kMaxSans)
+    return Refuse(fmt::format("{} SANs requested; at most {}", n_sans, kMaxSans));
+  std::set<std::string> seen;
+  for (const auto& d : info.dns_names)
+    if (!seen.insert("DNS:" + Lower(d)).second) return Refuse("duplicate SAN DNS:" + d);
+  for (const auto& ip : info.ip_addresses)
+    if (!seen.insert("IP:" + CanonicalIp(ip)).second) return Refuse("duplicate SAN IP:" + ip);
   if (!info.other_sans.empty())
     return Refuse("SAN " + info.other_sans.front() + " not allowed (DNS names and IPs only)");
   std::set<std::string> dns_ok{Lower(token.host), "localhost"};

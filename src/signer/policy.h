@@ -7,14 +7,15 @@
 //   * the CSR's signature verifies with the key it carries;
 //   * its subject is exactly O=<profile's organization>, CN=<prefix><host>
 //     for the token's host and profile, nothing else;
-//   * its SANs are DNS names and IPs only, a subset of the host's allow-list
+//   * it has at most kMaxSans SANs, none twice; they are DNS names and IPs only, a subset of the
+//   host's allow-list
 //     (its name and IPs, localhost, 127.0.0.1, the --dns names) that includes
 //     the host's name; no wildcard;
 //   * it asks for no CA (basicConstraints CA:TRUE), no certSign/crlSign, and no
 //     extended usage beyond the profile's (peer: server+client; server:
 //     server+client; metrics: server);
 //   * the lifetime it asks for (spec.expirationSeconds) is within the bound;
-//   * its key is ECDSA P-256/P-384 or RSA >= 2048.
+//   * its key is ECDSA P-256/P-384 or RSA >= 2048 with public exponent 65537.
 // The certificate carries the profile's usages, never CA:TRUE, and a lifetime
 // of at most the bound, whatever the request said.
 #pragma once
@@ -31,6 +32,8 @@
 #include "util/result.h"
 
 namespace cpr::signer {
+
+inline constexpr size_t kMaxSans = 64;
 
 struct PolicyConfig {
   std::vector<std::string> extra_dns;  // --dns

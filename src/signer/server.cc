@@ -1,8 +1,10 @@
 #include "signer/server.h"
 
+#include <arpa/inet.h>
+#include <fcntl.h>
 #include <fmt/format.h>
-#include <httplib.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -18,13 +20,11 @@
 #include <thread>
 
 #include "https/server.h"
-#include "https/state_lock.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "signer/core.h"
 #include "signer/token_store.h"
 #include "util/atomic_file.h"
-#include "util/file_lock.h"
 
 namespace cpr::signer {
 namespace {
@@ -34,20 +34,162 @@ using Json = nlohmann::json;
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // The flock on <state>/signer.lock, held for the signer's whole life.
-Result<FileLock> AcquireLock(const std::string& state_dir) {
-  auto lock = FileLock::Acquire(state_dir + "/signer.lock", /*wait=*/false);
-  if (lock || lock.error().code != Code::kFailedPrecondition) return lock;
-  auto running = FindRunningSigner(state_dir);
-  std::string who =
-      running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
-  return MakeError(
-      Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
-      "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
+class ServeLock {
+ public:
+  static Result<ServeLock> Acquire(const std::string& state_dir) {
+    const std::string path = state_dir + "/signer.lock";
+    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
+    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+      ::close(fd);
+      auto running = FindRunningSigner(state_dir);
+      std::string who =
+          running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
+      return MakeError(
+          Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
+          "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
+    }
+    return ServeLock(fd);
+  }
+  ServeLock(ServeLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
+  ServeLock(const ServeLock&) = delete;
+  ~ServeLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+ private:
+  explicit ServeLock(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// True when some process holds the lock.
+bool LockHeld(const std::string& state_dir) {
+  int fd = ::open((state_dir + "/signer.lock").c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
+  ::close(fd);
+  return held;
 }
 
-bool LockHeld(const std::string& state_dir) { return https::LockHeld(state_dir + "/signer.lock"); }
+bool IsSignerProcess(int pid) {
+  auto cmdline = ReadFileLimited(fmt::format("/proc/{}/cmdline", pid), 1 << 16);
+  // /proc files report size 0: read it the plain way if that came back empty.
+  std::string text;
+  if (cmdline && !cmdline->empty()) {
+    text = *cmdline;
+  } else {
+    int fd = ::open(fmt::format("/proc/{}/cmdline", pid).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
+    ::close(fd);
+  }
+  std::vector<std::string> args;
+  size_t start = 0;
+  for (size_t i = 0; i <= text.size(); i++)
+    if (i == text.size() || text[i] == '\0') {
+      if (i > start) args.push_back(text.substr(start, i - start));
+      start = i + 1;
+    }
+  for (size_t i = 0; i + 1 < args.size(); i++)
+    if (args[i] == "signer" && args[i + 1] == "serve") return true;
+  return false;
+}
+
+// The signer's routes: POST .../certificatesigningrequests, GET
+// .../certificatesigningrequests/NAME (v1 and v1beta1), GET /readyz.
+struct Route {
+  enum Kind { kNone, kCreate, kGet, kReady } kind = kNone;
+  std::string name;
+  bool method_ok = false;
+};
+
+Route Match(const https::RequestHead& h) {
+  Route r;
+  if (h.path == "/readyz") {
+    r.kind = Route::kReady;
+    r.method_ok = h.method == "GET";
+    return r;
+  }
+  for (const char* version : {"v1", "v1beta1"}) {
+    const std::string base =
+        fmt::format("/apis/certificates.k8s.io/{}/certificatesigningrequests", version);
+    if (h.path == base || h.path == base + "/") {
+      r.kind = Route::kCreate;
+      r.method_ok = h.method == "POST";
+      return r;
+    }
+    if (h.path.starts_with(base + "/")) {
+      r.name = h.path.substr(base.size() + 1);
+      if (r.name.empty() || r.name.find('/') != std::string::npos) return Route{};
+      r.kind = Route::kGet;
+      r.method_ok = h.method == "GET";
+      return r;
+    }
+  }
+  return r;
+}
+
+https::Response Reply(const SignerCore::Response& r) {
+  https::Response out;
+  out.status = r.status;
+  out.body = r.body;
+  return out;
+}
+
+// Before the body is read: the route, then the token. Refusals here are
+// logged by the server (rate-limited, with the peer address).
+std::optional<https::Response> Admit(const https::Request& req, SignerCore& core) {
+  const Route route = Match(req.head);
+  auto refuse = https::StatusResponse;
+  if (route.kind == Route::kNone) return refuse(404, "no such path");
+  if (!route.method_ok) return refuse(405, "method not allowed here");
+  if (route.kind == Route::kReady) return std::nullopt;
+  const std::string authorization = req.head.Header("authorization");
+  if (route.kind == Route::kGet) {
+    if (BearerToken(authorization).empty())
+      return refuse(401, "no bearer token (Authorization: Bearer <token>)");
+    if (!core.KnowsToken(authorization)) return refuse(401, "unknown token");
+    return std::nullopt;  // Get answers 404 alike for unknown names and other tokens
+  }
+  std::string reason;
+  if (auto refused = core.CheckToken(authorization, &reason)) {
+    https::Response r = Reply(*refused);
+    r.log_reason = reason;
+    return r;
+  }
+  return std::nullopt;
+}
+
+https::Response Handle(const https::Request& req, SignerCore& core) {
+  const Route route = Match(req.head);
+  const std::string authorization = req.head.Header("authorization");
+  switch (route.kind) {
+    case Route::kCreate:
+      return Reply(
+          core.Create(authorization, req.head.Header("content-type"), req.body, req.peer->address));
+    case Route::kGet:
+      return Reply(core.Get(route.name, authorization, req.peer->address));
+    case Route::kReady: {
+      https::Response r;
+      r.content_type = "text/plain";
+      r.body = "ok";
+      return r;
+    }
+    case Route::kNone:
+      break;
+  }
+  https::Response r;
+  r.status = 404;
+  return r;
+}
 
 }  // namespace
+
+Result<ListenAddress> ParseListen(const std::string& text) {
+  return https::ParseListen(text, "--listen");
+}
 
 Result<std::optional<RunningSigner>> FindRunningSigner(const std::string& state_dir) {
   if (!LockHeld(state_dir)) return std::optional<RunningSigner>();
@@ -89,12 +231,20 @@ Result<StopResult> StopSigner(const std::string& state_dir, int wait_seconds) {
   auto running = FindRunningSigner(state_dir);
   if (running && *running) {
     const int pid = (*running)->pid;
-    if (pid <= 1 || !https::ProcessRuns(pid, {"signer", "serve"}))
+    if (pid <= 1 || !IsSignerProcess(pid))
       return MakeError(Code::kFailedPrecondition, state_dir + "/signer.json",
                        fmt::format("pid {} is not a `cpr signer serve` process", pid),
                        "check with ps; stop it by hand if needed");
-    CPR_RETURN_IF_ERROR(
-        https::TerminateAndWait(pid, state_dir + "/signer.lock", wait_seconds, "the signer"));
+    if (::kill(pid, SIGTERM) != 0 && errno != ESRCH)
+      return MakeError(Code::kIo, fmt::format("pid {}", pid),
+                       std::string("kill: ") + std::strerror(errno));
+    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
+    while (LockHeld(state_dir)) {
+      if (std::chrono::steady_clock::now() > end)
+        return MakeError(Code::kUnavailable, fmt::format("pid {}", pid),
+                         fmt::format("the signer did not stop within {}s", wait_seconds));
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
     out.pid = pid;
   } else if (!running && running.error().code != Code::kUnavailable) {
     return std::move(running).error();
@@ -116,7 +266,7 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
                        fmt::format("'{}' is not a host name (wildcards are never allowed)", d));
   if (o.ttl <= 0) return MakeError(Code::kInvalidArgument, "--ttl", "must be positive");
   CPR_RETURN_IF_ERROR(CreateStateDir(o.state_dir));
-  FileLock lock = CPR_TRY(AcquireLock(o.state_dir));
+  ServeLock lock = CPR_TRY(ServeLock::Acquire(o.state_dir));
   const int64_t started = Now();
   const int64_t expires = started + o.ttl;
 
@@ -126,71 +276,38 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
 
   // The serving certificate: in memory only, from the etcd CA.
   pki::PrivateKey serving_key = CPR_TRY(pki::PrivateKey::Generate({}));
-  pki::Certificate serving = CPR_TRY(
-      https::IssueServingCert(addr, o.dns, pki::Name::Of("cpr-signer", {"system:etcd-signer"}),
-                              serving_key, cas.ca, cas.ca_key, started, expires + 3600));
+  pki::CertSpec spec;
+  spec.subject = pki::Name::Of("cpr-signer", {"system:etcd-signer"});
+  if (addr.is_ip)
+    spec.ip_addresses.push_back(addr.host);
+  else
+    spec.dns_names.push_back(addr.host);
+  for (const auto& d : o.dns)
+    if (d != addr.host) spec.dns_names.push_back(d);
+  spec.ext_key_usages = {pki::kServerAuth};
+  spec.not_before = started - pki::kBackdateSeconds;
+  spec.not_after = std::min(expires + 3600, cas.ca.Info().not_after);
+  pki::Certificate serving = CPR_TRY(pki::IssueSigned(spec, serving_key.get(), cas.ca, cas.ca_key));
 
   AuditLog log(o.state_dir + "/audit.log");
   PolicyConfig policy{o.dns, o.max_cert_lifetime};
   SignerCore core(cas, o.state_dir, policy, &log);
 
-  httplib::SSLServer svr([&](SSL_CTX& ctx) {
-    SSL_CTX_set_min_proto_version(&ctx, TLS1_2_VERSION);
-    return SSL_CTX_use_certificate(&ctx, serving.get()) == 1 &&
-           SSL_CTX_use_PrivateKey(&ctx, serving_key.get()) == 1 &&
-           SSL_CTX_check_private_key(&ctx) == 1;
-  });
-  if (!svr.is_valid()) return MakeError(Code::kInternal, "signer", "TLS setup failed");
-  svr.set_payload_max_length(kMaxRequestBytes);
-  svr.set_read_timeout(10, 0);
-  svr.set_write_timeout(10, 0);
-  svr.set_keep_alive_max_count(10);
-  thread_local bool handled = false;
-  svr.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
-    handled = false;
-    return httplib::Server::HandlerResponse::Unhandled;
-  });
-  auto reply = [](httplib::Response& res, const SignerCore::Response& r) {
-    res.status = r.status;
-    res.set_content(r.body, "application/json");
-  };
-  const std::string csr_path =
-      R"(/apis/certificates\.k8s\.io/v1(beta1)?/certificatesigningrequests)";
-  svr.Post(csr_path + "/?", [&](const httplib::Request& req, httplib::Response& res) {
-    handled = true;
-    reply(res,
-          core.Create(req.get_header_value("Authorization"), req.get_header_value("Content-Type"),
-                      req.body, fmt::format("{}:{}", req.remote_addr, req.remote_port)));
-  });
-  svr.Get(csr_path + "/([^/]+)", [&](const httplib::Request& req, httplib::Response& res) {
-    handled = true;
-    reply(res, core.Get(req.matches[2], req.get_header_value("Authorization"),
-                        fmt::format("{}:{}", req.remote_addr, req.remote_port)));
-  });
-  svr.Get("/readyz", [&](const httplib::Request&, httplib::Response& res) {
-    handled = true;
-    res.set_content("ok", "text/plain");
-  });
-  svr.set_exception_handler(
-      [&](const httplib::Request&, httplib::Response& res, const std::exception_ptr&) {
-        handled = true;
-        core.LogRefusal("internal error while handling a request", "");
-        res.status = 500;
-      });
-  // Requests refused before any handler ran (unknown path, body too large).
-  svr.set_logger([&](const httplib::Request& req, const httplib::Response& res) {
-    if (!handled && res.status >= 400)
-      core.LogRefusal(fmt::format("HTTP {} for {} {}", res.status, req.method, req.path),
-                      fmt::format("{}:{}", req.remote_addr, req.remote_port));
-    handled = false;  // the next request on this thread may never reach a handler
-  });
+  https::TlsConfig tls{serving, {}, serving_key, {}};
+  https::Limits limits;
+  limits.max_body = kMaxRequestBytes;
+  https::Handler handler;
+  handler.log = [&log](const std::string& line) { log.Write(line); };
+  handler.admit = [&](const https::Request& req) { return Admit(req, core); };
+  handler.handle = [&](const https::Request& req) { return Handle(req, core); };
+  auto server = https::Server::Bind(addr, tls, limits, std::move(handler));
+  if (!server) return std::move(server).error().Within("signer");
+  https::Server& svr = **server;
 
-  if (!svr.bind_to_port(addr.host, addr.port))
-    return MakeError(Code::kUnavailable, "--listen " + o.listen,
-                     std::string("cannot listen: ") + std::strerror(errno),
-                     "is the address on this host, and the port free?");
-
-  // State for `signer token` and `signer stop`.
+  // Readiness, in this order: ca.crt and the log line, then the port
+  // accepts (connections queue until Run), then signer.json, which `signer
+  // token` and scripts wait for. So whoever sees the port open finds the log
+  // line, and whoever sees signer.json finds the port open.
   std::string bundle = cas.ca.ToPem();
   if (cas.metric_ca) bundle += cas.metric_ca->ToPem();
   // Absolute: `signer token` prints it for another host's operator.
@@ -198,6 +315,14 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   const std::string ca_file =
       std::filesystem::absolute(o.state_dir + "/ca.crt", ec).lexically_normal().string();
   CPR_RETURN_IF_ERROR(WriteFileAtomic(ca_file, bundle, 0644));
+  log.Write(fmt::format(
+      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
+      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
+      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
+  if (auto listening = svr.Listen(); !listening) {
+    log.Write("stopped: " + listening.error().ToString());
+    return std::move(listening).error();
+  }
   Json info{{"pid", static_cast<int>(::getpid())},
             {"url", addr.Url()},
             {"listen", o.listen},
@@ -208,32 +333,35 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
 
   // Signals go to the watcher thread only (blocked here, before any thread starts).
-  https::BlockStopSignals();
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   std::atomic<bool> done{false};
   std::string stop_reason = "listener ended";
   std::thread watcher([&] {
-    const int sig = https::WaitForStopSignal([&] { return done || Now() >= expires; });
-    if (sig == SIGTERM)
-      stop_reason = "SIGTERM (cpr signer stop)";
-    else if (sig > 0)
-      stop_reason = strsignal(sig);
-    else if (Now() >= expires)
-      stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
-    // stop() is a no-op until the listener runs; wait for it briefly.
-    for (int i = 0; i < 100 && !svr.is_running() && !done; i++)
-      std::this_thread::sleep_for(std::chrono::milliseconds(20));
-    svr.stop();
+    while (!done) {
+      timespec slice{0, 200 * 1000 * 1000};
+      int sig = sigtimedwait(&signals, nullptr, &slice);
+      if (sig > 0) {
+        stop_reason = sig == SIGTERM ? "SIGTERM (cpr signer stop)" : strsignal(sig);
+        break;
+      }
+      if (Now() >= expires) {
+        stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
+        break;
+      }
+    }
+    svr.Stop();
   });
-  log.Write(fmt::format(
-      "serving on {} pid={} until {} ca={} state={}{}", addr.Url(), ::getpid(),
-      pki::FormatTimeUtc(expires), LogValue(cas.source), LogValue(o.state_dir),
-      stale ? fmt::format(" (revoked {} unspent token(s) of an earlier run)", stale) : ""));
   std::cout << fmt::format(
                    "signer listening on {} (pid {}), until {}; stop with `cpr signer stop "
                    "--state {}`",
                    addr.Url(), ::getpid(), pki::FormatTimeUtc(expires), o.state_dir)
             << std::endl;
-  svr.listen_after_bind();
+  svr.Run();
   done = true;
   watcher.join();
 

@@ -8,7 +8,8 @@
 //                 clients to pin (`certs request --cacert`)
 //   tokens.json   token hashes (token_store.h); audit.log; issued/*.crt
 //
-// The signer serves HTTPS (TLS >= 1.2) on the address given, with a serving
+// The signer serves HTTPS (TLS >= 1.2, https/server.h: deadlines, connection
+// caps, the token checked before the body is read) on the address given, with a serving
 // certificate issued in memory from the etcd CA for that address (and the
 // --dns names); clients that send no SNI get the same certificate. It runs
 // until `cpr signer stop` (SIGTERM), SIGINT, or its TTL, then revokes every
@@ -20,7 +21,7 @@
 #include <string>
 #include <vector>
 
-#include "https/listen.h"
+#include "https/address.h"
 #include "signer/ca_source.h"
 #include "util/result.h"
 
@@ -36,9 +37,9 @@ struct ServeOptions {
   int64_t max_cert_lifetime = 365 * 86400;  // --validity
 };
 
-// --listen, shared with the recovery API (https/listen.h).
-using https::ListenAddress;
-using https::ParseListen;
+using ListenAddress = https::HostPort;
+// Parses ADDR:PORT; refuses wildcards in any spelling (https/address.h).
+Result<ListenAddress> ParseListen(const std::string& text);
 
 // Runs the signer in this process until stopped. Prints one line to stdout
 // once it listens.

@@ -41,10 +41,17 @@ std::string Base64Url(const unsigned char* p, size_t n) {
 }
 
 Json ToJson(const TokenRecord& r) {
-  return Json{{"id", r.id},           {"hash", r.hash},       {"host", r.host},
-              {"ips", r.ips},         {"profile", r.profile}, {"created", r.created},
-              {"expires", r.expires}, {"state", r.state},     {"spentAt", r.spent_at},
-              {"csrName", r.csr_name}};
+  return Json{{"id", r.id},
+              {"hash", r.hash},
+              {"host", r.host},
+              {"ips", r.ips},
+              {"profile", r.profile},
+              {"created", r.created},
+              {"expires", r.expires},
+              {"state", r.state},
+              {"spentAt", r.spent_at},
+              {"csrName", r.csr_name},
+              {"usedProfiles", r.used_profiles}};
 }
 
 TokenRecord FromJson(const Json& j) {
@@ -59,6 +66,7 @@ TokenRecord FromJson(const Json& j) {
   r.state = j.value("state", "revoked");
   r.spent_at = j.value("spentAt", int64_t{0});
   r.csr_name = j.value("csrName", "");
+  r.used_profiles = j.value("usedProfiles", std::vector<std::string>{});
   return r;
 }
 

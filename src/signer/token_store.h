@@ -28,12 +28,18 @@ struct TokenRecord {
   std::string hash;  // hex SHA-256 of the token text
   std::string host;
   std::vector<std::string> ips;
-  std::string profile;  // "peer", "server", "metrics"
+  std::string profile;  // "peer", "server", "metrics", or "member": one of each of those three
   int64_t created = 0, expires = 0;
   std::string state = "unspent";  // "unspent", "spent", "revoked"
   int64_t spent_at = 0;
   std::string csr_name;  // the request that spent it
+  // A "member" token: the profiles it has been used for (spent once all three are).
+  std::vector<std::string> used_profiles;
 };
+
+// The profile name of a token that obtains one certificate of each of peer,
+// server and metrics (`cpr member recover` on a new master).
+inline constexpr const char* kMemberProfile = "member";
 
 struct IssuedToken {
   std::string token;  // the secret: printed once, never stored

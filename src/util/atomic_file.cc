@@ -225,6 +225,19 @@ std::string LocalStamp() {
   return buf;
 }
 
+Result<std::string> MoveAside(const std::string& path, const std::string& dest_dir) {
+  const std::string from_dir = DirName(path);
+  const std::string to_dir = dest_dir.empty() ? from_dir : dest_dir;
+  CPR_RETURN_IF_ERROR(MakeDirs(to_dir, 0700));
+  const std::string aside =
+      MoveAsideName(to_dir + "/" + path.substr(path.rfind('/') + 1), LocalStamp());
+  if (::rename(path.c_str(), aside.c_str()) != 0)
+    return MakeError(Code::kIo, path, "cannot move to " + aside + ": " + std::strerror(errno));
+  CPR_RETURN_IF_ERROR(FsyncDir(from_dir));
+  if (to_dir != from_dir) CPR_RETURN_IF_ERROR(FsyncDir(to_dir));
+  return aside;
+}
+
 std::string MoveAsideName(const std::string& path, const std::string& stamp) {
   std::string name = path + ".moved-aside-" + stamp;
   struct stat st {};

@@ -44,6 +44,9 @@ std::string LocalStamp();
 // Where `path` is moved aside (architecture.md: never deleted): beside it,
 // `<path>.moved-aside-<stamp>`, with "-2", "-3"... until the name is free.
 std::string MoveAsideName(const std::string& path, const std::string& stamp);
+// Renames `path` to its MoveAsideName (stamped now) in `dest_dir` ("" : its
+// own folder) and makes both folders durable; returns the new path.
+Result<std::string> MoveAside(const std::string& path, const std::string& dest_dir = "");
 
 // Removes what writers of `path` killed before their rename left behind
 // (`<path>.cpr-tmp-*`, from WriteFileAtomic or AtomicFile) and returns how

@@ -615,10 +615,11 @@ class Cpr:
     def __init__(self, path):
         self.path = path
 
-    def run(self, *args, timeout=120, stdin=None):
-        """Run cpr; raise CprCrash on a signal, exit >= 128, a sanitizer
-        report or a hang. Returns CompletedProcess with bytes stdout/stderr."""
-        env = dict(os.environ)
+    def run(self, *args, timeout=120, stdin=None, extra_env=None):
+        """Run cpr (with `extra_env` added to the environment); raise CprCrash
+        on a signal, exit >= 128, a sanitizer report or a hang. Returns
+        CompletedProcess with bytes stdout/stderr."""
+        env = dict(os.environ, **(extra_env or {}))
         env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0:exitcode=99")
         env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1:exitcode=98")
         cmd = [self.path] + [a if isinstance(a, bytes) else str(a) for a in args]

@@ -69,7 +69,7 @@ class Drill(etcdlab.TestCase):
         doc = json.loads(r.stdout)
         self.assertTrue(doc["ok"])
         names = [s["name"] for s in doc["scenarios"]]
-        self.assertEqual(names, ["quorum-loss", "previous-state"])
+        self.assertEqual(names, ["quorum-loss", "previous-state", "no-usable-backup"])
         for s in doc["scenarios"]:
             self.assertTrue(s["checks"], s["name"])
             self.assertTrue(all(ch["ok"] for ch in s["checks"]), s["checks"])
@@ -77,6 +77,16 @@ class Drill(etcdlab.TestCase):
         q = doc["scenarios"][0]
         self.assertGreater(q["rto_seconds"], 0)
         self.assertLess(q["rto_seconds"], 30)
+        # grown back to three voting masters after scenarios 1 and 3
+        for s in (q, doc["scenarios"][2]):
+            self.assertGreater(s["full_strength_seconds"], s["rto_seconds"])
+            self.assertTrue(any(ch["name"].startswith("three voting members") and ch["ok"]
+                                for ch in s["checks"]), s["checks"])
+            grow = [p for p in s["phases"] if p["name"].startswith("cpr member recover")]
+            self.assertEqual(len(grow), 1)
+            self.assertEqual({st["host"] for st in grow[0]["steps"]}, {"m4", "m5"})
+        n = doc["scenarios"][2]
+        self.assertTrue(any("--from-data-dir" in p["name"] and p["ok"] for p in n["phases"]))
         # every process of the drill's labs is gone
         out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn(os.path.join(tmp, "labs"), out)

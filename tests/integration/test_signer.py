@@ -12,6 +12,7 @@ import base64
 import http.client
 import json
 import os
+import select
 import shutil
 import socket
 import ssl
@@ -29,16 +30,16 @@ from pkilab import free_port, spawn, stop_proc, tempdir, verify, wait_port  # no
 
 from cryptography import x509  # noqa: E402
 from cryptography.hazmat.primitives import hashes, serialization  # noqa: E402
-from cryptography.hazmat.primitives.asymmetric import ec  # noqa: E402
+from cryptography.hazmat.primitives.asymmetric import ec, rsa  # noqa: E402
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID  # noqa: E402
 
 SIGNER_IP = "127.0.0.71"
 CSR_PATH = "/apis/certificates.k8s.io/v1beta1/certificatesigningrequests"
 
 
-def make_csr(cn, org, dns=(), ips=(), ca=False, eku=None):
+def make_csr(cn, org, dns=(), ips=(), ca=False, eku=None, key=None):
     import ipaddress
-    key = ec.generate_private_key(ec.SECP256R1())
+    key = key or ec.generate_private_key(ec.SECP256R1())
     b = x509.CertificateSigningRequestBuilder().subject_name(x509.Name([
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, org), x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
     sans = [x509.DNSName(d) for d in dns] + [x509.IPAddress(ipaddress.ip_address(i)) for i in ips]
@@ -99,7 +100,12 @@ class Signer(etcdlab.TestCase):
         r = self.cpr().json("signer", "token", host, "--ip", ip, "--profile", profile,
                             "--state", self.state, *extra)
         self.assertEqual(r["host"], host)
-        self.assertIn("certs request", r["command"])
+        # CPR_SIGNER_TOKEN=T cpr certs request ...: never the token among the arguments (ps).
+        cmd = r["command"].split()
+        self.assertEqual(cmd[0], "CPR_SIGNER_TOKEN=" + r["token"])
+        self.assertEqual(cmd[1:4], ["cpr", "certs", "request"])
+        self.assertNotIn(r["token"], " ".join(cmd[1:]))
+        self.assertNotIn("--token", cmd)
         Signer.tokens.append(r["token"])
         return r
 
@@ -200,6 +206,17 @@ class Signer(etcdlab.TestCase):
             ("bad signature", csr_body("a12", tamper(good)), t, "application/json", 403),
             ("server profile CN", csr_body("a13", make_csr("system:etcd-server:p7", "system:etcd-servers",
                                                            ["p7"])), t, "application/json", 403),
+            ("RSA e=3", csr_body("a14", make_csr("system:etcd-peer:p7", "system:etcd-peers", ["p7"],
+                                                 key=rsa.generate_private_key(3, 2048))),
+             t, "application/json", 403),
+            ("2000 SANs", csr_body("a15", make_csr("system:etcd-peer:p7", "system:etcd-peers", ["p7"] * 2000)),
+             t, "application/json", 403),
+            ("duplicate SAN", csr_body("a16", make_csr("system:etcd-peer:p7", "system:etcd-peers", ["p7", "P7"])),
+             t, "application/json", 403),
+            ("1e300 lifetime", csr_body("a17", good, expirationSeconds=1e300), t, "application/json", 400),
+            ("2^70 lifetime", csr_body("a18", good, expirationSeconds=2 ** 70), t, "application/json", 400),
+            ("fractional lifetime", csr_body("a19", good, expirationSeconds=3600.5), t, "application/json", 400),
+            ("-1e300 lifetime", csr_body("a20", good, expirationSeconds=-1e300), t, "application/json", 400),
         ]
         for what, body, tok, ctype, want in cases:
             status, data = self.post(body, tok, ctype)
@@ -224,7 +241,9 @@ class Signer(etcdlab.TestCase):
         log = etcdlab.read(self.log, "r")
         for reason in ("no bearer token", "unknown token", "not a JSON object", "HTTP 413",
                        "content type", "wildcard", "CA:TRUE requested", "codeSigning", "code signing",
-                       "longer than the bound", "signature does not verify", "not in the allow-list"):
+                       "longer than the bound", "signature does not verify", "not in the allow-list",
+                       "RSA public exponent 3 not accepted", "2000 SANs requested; at most 64",
+                       "duplicate SAN DNS:P7", "expirationSeconds 1e+300 is not a whole number"):
             self.assertIn(reason, log)
 
     def test_d_concurrent_requests_one_token(self):
@@ -332,10 +351,15 @@ class SignerFlags(etcdlab.TestCase):
         try:
             cpr = self.cpr()
             cpr.ok("pki", "init", "--dir", os.path.join(d, "pki"), "--hosts", "t1=127.0.0.73")
-            for listen in ("0.0.0.0:9943", "[::]:9943", "127.0.0.73", "127.0.0.73:99999"):
+            # Wildcards in every spelling (parsed, not compared as text), and bad forms.
+            for listen in ("0.0.0.0:9943", "[::]:9943", "0:9943", "0x0:9943", "[::0]:9943",
+                           "[::ffff:0.0.0.0]:9943", ":9943", "[]:9943", "00:9943", "0.0:9943",
+                           "[::0.0.0.0]:9943", "[0:0:0:0:0:0:0:0]:9943", "127.1:9943", "2130706433:9943",
+                           "127.0.0.73", "127.0.0.73:99999"):
                 r = cpr.run("signer", "serve", "--pki", os.path.join(d, "pki"), "--listen", listen,
-                            "--state", os.path.join(d, "st"))
-                self.assertEqual(r.returncode, 2, listen)
+                            "--state", os.path.join(d, "st"), timeout=20)
+                self.assertEqual(r.returncode, 2, "%s: %s" % (listen, r.stderr.decode()))
+                self.assertIn("--listen", r.stderr.decode())
             self.assertEqual(cpr.run("signer", "serve", "--pki", os.path.join(d, "pki"),
                                      "--state", os.path.join(d, "st")).returncode, 2)
             self.assertEqual(cpr.run("signer", "serve", "--listen", "127.0.0.73:1234",
@@ -355,6 +379,201 @@ class SignerFlags(etcdlab.TestCase):
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(d, "st")).st_mode), 0o700)
         finally:
             shutil.rmtree(d, ignore_errors=True)
+
+
+SLOW_IP = "127.0.0.91"
+
+
+def src(i):
+    """A source address on 127.0.0.0/8 for client number i (connection caps count by address)."""
+    return "127.0.%d.%d" % (92 + i // 250, 1 + i % 250)
+
+
+class SlowClients(etcdlab.TestCase):
+    """Idle and slowloris connections, a per-address connection cap, and a flood
+    of unauthenticated requests against `cpr signer serve`: a normal request
+    still answers within a second while the attackers are connected, the
+    attackers are cut off by the deadlines, and the audit log stays small.
+    The tests share one signer and its refusal rate limit (a burst of 20, then
+    one line per 2s): they run in order, each asserting only lines it can
+    count on."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = tempdir("cpr-signer-slow-")
+        cls.pki = os.path.join(cls.d, "pki")
+        cls.state = os.path.join(cls.d, "state")
+        etcdlab.cpr().ok("pki", "init", "--dir", cls.pki, "--hosts", "s1=" + SLOW_IP)
+        cls.port = free_port([SLOW_IP])
+        cls.log = os.path.join(cls.d, "signer.log")
+        cls.proc = spawn([etcdlab.CPR_PATH, "signer", "serve", "--pki", cls.pki, "--listen",
+                          "%s:%d" % (SLOW_IP, cls.port), "--state", cls.state], cls.log)
+        if not wait_port(SLOW_IP, cls.port, 15):
+            stop_proc(cls.proc)
+            raise AssertionError("signer did not listen: " + etcdlab.read(cls.log, "r"))
+        cls.ctx = ssl.create_default_context(cafile=os.path.join(cls.state, "ca.crt"))
+
+    @classmethod
+    def tearDownClass(cls):
+        stop_proc(cls.proc)
+        pkilab.stop_all()
+        shutil.rmtree(cls.d, ignore_errors=True)
+
+    def tcp(self, source):
+        return socket.create_connection((SLOW_IP, self.port), 5, source_address=(source, 0))
+
+    def readyz(self, source):
+        """GET /readyz from `source`; (status, seconds)."""
+        t0 = time.monotonic()
+        conn = http.client.HTTPSConnection(SLOW_IP, self.port, context=self.ctx, timeout=5,
+                                           source_address=(source, 0))
+        try:
+            conn.request("GET", "/readyz")
+            resp = conn.getresponse()
+            resp.read()
+            return resp.status, time.monotonic() - t0
+        finally:
+            conn.close()
+
+    answered = {}  # TLS socket -> the first byte of what the server sent on it (b"" if it closed)
+
+    def still_open(self, sock):
+        """True while the server has sent no response on `sock` and not closed it
+        (TLS records without application data, like session tickets, do not count)."""
+        if not isinstance(sock, ssl.SSLSocket):
+            return not select.select([sock], [], [], 0)[0]
+        if sock in self.answered:
+            return False
+        sock.setblocking(False)
+        try:
+            self.answered[sock] = sock.recv(1)  # b"": closed; a byte: a response
+            return False
+        except ssl.SSLWantReadError:
+            return True
+        except OSError:
+            self.answered[sock] = b""
+            return False
+        finally:
+            sock.setblocking(True)
+
+    def audit_lines(self):
+        return etcdlab.read(os.path.join(self.state, "audit.log"), "r").count("\n")
+
+    def test_b_idle_and_slowloris_do_not_starve_others(self):
+        idle, slow = [], []
+        stop = threading.Event()
+        try:
+            # 8 TLS connections that send a request head one header line at a time
+            # (first: their deadline comes first, and their refusals fit in the log's burst).
+            for i in range(8):
+                s = self.ctx.wrap_socket(self.tcp(src(10 + i % 2)), server_hostname=SLOW_IP)
+                s.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\n")
+                slow.append(s)
+            # 50 idle TCP connections (no TLS), from 5 addresses.
+            for i in range(50):
+                idle.append(self.tcp(src(i % 5)))
+            t_attack = time.monotonic()
+
+            def trickle():
+                n = 0
+                while not stop.wait(1.0):
+                    for s in slow:
+                        try:
+                            s.sendall(b"X-Slow-%d: 1\r\n" % n)
+                        except OSError:
+                            pass
+                    n += 1
+
+            sender = threading.Thread(target=trickle, daemon=True)
+            sender.start()
+            time.sleep(1.5)  # the attackers' lines keep coming meanwhile
+            # Normal requests from another address answer, each within a second,
+            # while every attacker is still connected.
+            worst = 0
+            for i in range(5):
+                status, took = self.readyz(src(20))
+                self.assertEqual(status, 200)
+                self.assertLess(took, 1.0, "GET /readyz took %.2fs with 58 slow clients open" % took)
+                worst = max(worst, took)
+            sys.stderr.write("(GET /readyz with 50 idle + 8 slowloris open: at most %.3fs) " % worst)
+            self.assertLess(time.monotonic() - t_attack, 8, "too slow to show the attackers were still on")
+            self.assertTrue(all(self.still_open(s) for s in idle), "an idle connection was closed early")
+            self.assertTrue(all(self.still_open(s) for s in slow), "a slow connection was closed early")
+            # A real client too: a CSR through `cpr certs request`, token in the environment.
+            tok = self.cpr().json("signer", "token", "s1", "--ip", SLOW_IP, "--state", self.state)
+            t0 = time.monotonic()
+            r = self.cpr().run("certs", "request", "--signer", "https://%s:%d" % (SLOW_IP, self.port),
+                               "--profile", "peer", "--name", "s1", "--ip", SLOW_IP, "--dir",
+                               os.path.join(self.d, "s1"), "--cacert", os.path.join(self.state, "ca.crt"),
+                               extra_env={"CPR_SIGNER_TOKEN": tok["token"]})
+            self.assertEqual(r.returncode, 0, r.stderr.decode())
+            self.assertLess(time.monotonic() - t0, 5)
+            # The deadlines end them: the handshake (10s) for the idle ones, the
+            # whole head (10s, however often a line comes) for the slow ones.
+            end = t_attack + 25
+            while time.monotonic() < end and any(self.still_open(s) for s in idle + slow):
+                time.sleep(0.5)
+            self.assertFalse(any(self.still_open(s) for s in idle), "idle connections outlived the deadline")
+            self.assertFalse(any(self.still_open(s) for s in slow), "slowloris outlived the head deadline")
+            stop.set()
+            sender.join()
+            for s in slow:
+                s.settimeout(5)
+                self.assertTrue((self.answered[s] + s.recv(100)).startswith(b"HTTP/1.1 408 "))
+        finally:
+            stop.set()
+            for s in idle + slow:
+                s.close()
+        log = etcdlab.read(self.log, "r")
+        self.assertRegex(log, r'refused from=127\.0\.92\.1[12]:\d+ reason="HTTP 408 before routing: '
+                              r'request head not complete within 10000ms')
+        self.assertRegex(log, r'refused from=127\.0\.92\.[1-5]:\d+ reason="TLS handshake not done in time')
+
+    def test_a_connections_per_address_capped(self):
+        socks = [self.tcp(src(30)) for _ in range(40)]
+        try:
+            time.sleep(1.0)
+            open_now = [s for s in socks if self.still_open(s)]
+            # 32 per address; the rest closed at once, before TLS.
+            self.assertEqual(len(open_now), 32)
+            status, took = self.readyz(src(31))
+            self.assertEqual(status, 200)
+            self.assertLess(took, 1.0)
+        finally:
+            for s in socks:
+                s.close()
+        self.assertIn("connections open from %s (limit per address)" % src(30), etcdlab.read(self.log, "r"))
+
+    def test_c_unauthenticated_flood_barely_grows_the_log(self):
+        time.sleep(2)  # earlier tests' refusals leave the rate limit partly spent
+        before = self.audit_lines()
+        statuses = set()
+        t0 = time.monotonic()
+        i = 0
+        # At least 150 requests, for at least 5s (so the rate limit lets a line through).
+        while i < 150 or time.monotonic() - t0 < 5:
+            i += 1
+            conn = http.client.HTTPSConnection(SLOW_IP, self.port, context=self.ctx, timeout=5,
+                                               source_address=(src(40), 0))
+            conn.request("POST", CSR_PATH, body=csr_body("x%d" % i, b"junk"),
+                         headers={"Content-Type": "application/json",
+                                  "Authorization": "Bearer cprt_" + "A" * 43})
+            resp = conn.getresponse()
+            statuses.add(resp.status)
+            resp.read()
+            conn.close()
+        took = time.monotonic() - t0
+        self.assertEqual(statuses, {401})
+        grown = self.audit_lines() - before
+        self.assertGreater(grown, 0)
+        # A burst of 20, then one line per 2s.
+        self.assertLessEqual(grown, 20 + took / 2 + 2, "%d unauthenticated requests wrote %d lines" % (i, grown))
+        log = etcdlab.read(os.path.join(self.state, "audit.log"), "r")
+        self.assertIn("refused from=%s:" % src(40), log)
+        self.assertIn("unknown token", log)
+        self.assertIn("not logged: rate limit", log)
+        # The body was never parsed: no JSON/CSR reason for these requests.
+        self.assertNotIn("spec.request", log)
 
 
 if __name__ == "__main__":

@@ -95,11 +95,14 @@ class SignerFromSnapshot(etcdlab.TestCase):
             for profile, ca, crt in (("peer", "ca.crt", "peer.crt"), ("metrics", "metric-ca.crt", "metric.crt")):
                 tok = cpr.json("signer", "token", "new1", "--ip", "127.0.0.84", "--profile", profile,
                                "--dir", out, "--state", state)
+                # CPR_SIGNER_TOKEN=T cpr certs request ...: the token never in the arguments.
                 cmd = tok["command"].split()
-                self.assertEqual(cmd[:3], ["cpr", "certs", "request"])
+                self.assertEqual(cmd[0], "CPR_SIGNER_TOKEN=" + tok["token"])
+                self.assertEqual(cmd[1:4], ["cpr", "certs", "request"])
+                self.assertNotIn(tok["token"], " ".join(cmd[1:]))
                 self.assertIn("--dir %s" % out, tok["command"])
                 # Run exactly the command the token printed.
-                r = cpr.run(*cmd[1:])
+                r = cpr.run(*cmd[2:], extra_env={"CPR_SIGNER_TOKEN": tok["token"]})
                 self.assertEqual(r.returncode, 0, r.stderr.decode())
                 v = verify(os.path.join(pki, ca), os.path.join(out, crt))
                 self.assertEqual(v.returncode, 0, v.stdout + v.stderr)

@@ -158,6 +158,44 @@ class PkiInitSmall(etcdlab.TestCase):
         finally:
             shutil.rmtree(d, ignore_errors=True)
 
+    def test_init_refuses_open_dirs_and_readable_keys(self):
+        d = tempdir("cpr-pki-modes-")
+        try:
+            # An existing directory others may write into: refused, nothing written.
+            out = os.path.join(d, "open")
+            os.mkdir(out)
+            os.chmod(out, 0o777)
+            r = self.cpr().run("pki", "init", "--dir", out, "--hosts", "a=127.0.0.61")
+            self.assertEqual(r.returncode, 1, r.stderr.decode())
+            self.assertIn("mode 0777", r.stderr.decode())
+            self.assertEqual(os.listdir(out), [])
+            self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o777)
+            # The same for a host's directory inside a good one.
+            good = os.path.join(d, "good")
+            os.mkdir(good, 0o700)
+            os.mkdir(os.path.join(good, "a"))
+            os.chmod(os.path.join(good, "a"), 0o757)
+            r = self.cpr().run("pki", "init", "--dir", good, "--hosts", "a=127.0.0.61")
+            self.assertEqual(r.returncode, 1, r.stderr.decode())
+            self.assertIn("mode 0757", r.stderr.decode())
+            self.assertFalse(os.path.exists(os.path.join(good, "ca.key")))
+            # A CA key others may read: refused, not reused silently.
+            out = os.path.join(d, "pki")
+            self.cpr().ok("pki", "init", "--dir", out, "--hosts", "a=127.0.0.61")
+            os.chmod(os.path.join(out, "ca.key"), 0o644)
+            r = self.cpr().run("pki", "init", "--dir", out, "--hosts", "b=127.0.0.62")
+            self.assertEqual(r.returncode, 1, r.stderr.decode())
+            self.assertIn("ca.key", r.stderr.decode())
+            self.assertIn("mode 0644", r.stderr.decode())
+            self.assertFalse(os.path.exists(os.path.join(out, "b")))
+            # Fixed by the operator: reused.
+            os.chmod(os.path.join(out, "ca.key"), 0o600)
+            self.cpr().ok("pki", "init", "--dir", out, "--hosts", "b=127.0.0.62")
+            v = verify(os.path.join(out, "ca.crt"), os.path.join(out, "b", "peer.crt"))
+            self.assertEqual(v.returncode, 0, v.stdout + v.stderr)
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
 
 if __name__ == "__main__":
     etcdlab.main()

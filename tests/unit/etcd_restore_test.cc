@@ -24,6 +24,7 @@
 #include "etcd/snap_file.h"
 #include "etcd/status.h"
 #include "etcd/wal.h"
+#include "util/protowire.h"
 #include "util/range_copier.h"
 
 namespace cpr::etcd {
@@ -132,6 +133,56 @@ TEST(Wal, DecoderCatchesBrokenChain) {
   auto records = DecodeWal(wal);
   ASSERT_FALSE(records);
   EXPECT_NE(records.error().what.find("CRC mismatch"), std::string::npos);
+}
+
+// A follower's log past its own commit index (entries the lost quorum may
+// have committed): a HardState committing them is appended on the chain.
+TEST(Wal, CommitLoggedEntriesCommitsTheTail) {
+  auto m1 = ComputeMembership(
+      "m1=http://127.0.0.1:24581,m2=http://127.0.0.1:24583,m3=http://127.0.0.1:24585", "tok3", "m1",
+      "http://127.0.0.1:24581");
+  ASSERT_TRUE(m1);
+  // The restore's records (commit 3), then entries 4 and 5 at term 2.
+  const std::string head = RestoreWalRecords(*m1);
+  auto records = DecodeWal(head);
+  ASSERT_TRUE(records);
+  WalEncoder w(records->back().crc);
+  for (uint64_t i : {4, 5}) {
+    std::string entry;
+    AppendVarintField(entry, 2, 2);
+    AppendVarintField(entry, 3, i);
+    w.Record(WalRecordType::kEntry, entry);
+  }
+  const auto dir = std::filesystem::temp_directory_path() / ("cpr-wal-" + std::to_string(getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string seg = (dir / kFirstWalSegment).string();
+  std::string file = head + w.bytes();
+  file.resize(1 << 16, '\0');  // preallocated, as etcd's segments are
+  std::ofstream(seg, std::ios::binary) << file;
+  auto added = CommitLoggedEntries(dir.string());
+  ASSERT_TRUE(added) << added.error().ToString();
+  EXPECT_EQ(*added, 2u);
+  std::ifstream in(seg, std::ios::binary);
+  const std::string after((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::string tail;
+  auto all = DecodeWalPrefix(after, &tail);
+  EXPECT_EQ(tail, "");  // the chain holds across the appended record
+  ASSERT_EQ(all.size(), records->size() + 3);
+  EXPECT_EQ(all.back().type, static_cast<int64_t>(WalRecordType::kState));
+  WireReader r(all.back().data);
+  WireField f;
+  uint64_t term = 0, commit = 0;
+  while (r.Next(f)) {
+    if (f.number == 1) term = f.varint;
+    if (f.number == 3) commit = f.varint;
+  }
+  EXPECT_EQ(term, 2u);
+  EXPECT_EQ(commit, 5u);
+  // Committed already: nothing more is written.
+  auto again = CommitLoggedEntries(dir.string());
+  ASSERT_TRUE(again);
+  EXPECT_EQ(*again, 0u);
+  std::filesystem::remove_all(dir);
 }
 
 // A crash cuts the last record: the records before it are kept (survey reads

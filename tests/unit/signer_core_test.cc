@@ -149,6 +149,13 @@ TEST(SignerCore, RefusesBadRequestsWithReasons) {
   EXPECT_EQ(
       refused("Bearer " + tok, "application/json", PeerBody("../../etc/passwd", "m4", "10.0.0.4")),
       400);
+  // expirationSeconds out of range or not whole: refused before any conversion.
+  for (const char* v :
+       {"1e300", "-1e300", "3600.5", "18446744073709551615", "-1", "2147483648", "\"3600\""}) {
+    Json body = Json::parse(good);
+    body["spec"]["expirationSeconds"] = Json::parse(v);
+    EXPECT_EQ(refused("Bearer " + tok, "application/json", body.dump()), 400) << v;
+  }
   // Host A's token for host B's name or IP.
   EXPECT_EQ(refused("Bearer " + tok, "application/json", PeerBody("r2", "m5", "10.0.0.4")), 403);
   EXPECT_EQ(refused("Bearer " + tok, "application/json", PeerBody("r3", "m4", "10.0.0.5")), 403);

@@ -67,6 +67,30 @@ TEST(Policy, SignsTheProfileOnly) {
   EXPECT_LE(metrics->spec.not_after - Now(), 30 * 86400);
 }
 
+// A member token: one certificate of each profile, chosen by the subject's
+// O; a profile already obtained is refused.
+TEST(Policy, MemberTokenOneOfEachProfile) {
+  TokenRecord t = Token("m4", kMemberProfile);
+  auto peer = Evaluate(t, Good(), {}, {}, Now());
+  ASSERT_TRUE(peer.has_value()) << peer.error().ToString();
+  EXPECT_EQ(peer->profile, pki::Profile::kPeer);
+  auto server =
+      Evaluate(t, Csr("system:etcd-server:m4", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}), {},
+               {}, Now());
+  ASSERT_TRUE(server.has_value()) << server.error().ToString();
+  EXPECT_EQ(server->profile, pki::Profile::kServer);
+  t.used_profiles = {"peer"};
+  EXPECT_NE(RefusalOf(t, Good()).find("already obtained its peer certificate"), std::string::npos);
+  EXPECT_NE(RefusalOf(t, Csr("system:etcd-peer:m4", {"system:masters"}, {"m4"}, {"10.0.0.4"}))
+                .find("names none of the member profiles"),
+            std::string::npos);
+  // The CN still has to be the token's host for the profile the O names.
+  EXPECT_NE(
+      RefusalOf(t, Csr("system:etcd-server:m5", {"system:etcd-servers"}, {"m4"}, {"10.0.0.4"}))
+          .find("is not"),
+      std::string::npos);
+}
+
 TEST(Policy, TokenStates) {
   const int64_t now = Now();
   TokenRecord t = Token();
@@ -133,35 +157,54 @@ TEST(Policy, RefusesEachViolation) {
   EXPECT_NE(RefusalOf(t, extra), "");
 }
 
+// A CSR made by the openssl command line: `newkey` as for `openssl req
+// -newkey`, then -pkeyopt `opt`; the subject and subjectAltName given.
+pki::CertRequest OpensslCsr(const TempDir& d, const std::string& name, const std::string& newkey,
+                            const std::string& opt, const std::string& subj,
+                            const std::string& san) {
+  const testing::Run r =
+      Sh("openssl req -new -newkey " + newkey + " -pkeyopt " + opt + " -nodes -keyout " +
+         (d / (name + ".key")) + " -out " + (d / (name + ".csr")) + " -subj '" + subj +
+         "' -addext 'subjectAltName=" + san + "'");
+  EXPECT_EQ(r.rc, 0) << r.out;
+  auto csr = pki::CertRequest::FromPem(testing::ReadAll(d / (name + ".csr")), name);
+  EXPECT_TRUE(csr.has_value());
+  return *csr;
+}
+
 TEST(Policy, RefusesOpensslRequestsWithOtherSansOrWeakKeys) {
   TempDir d;
-  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-               (d / "k") + " -out " + (d / "a.csr") +
-               " -subj '/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
-               "'subjectAltName=DNS:m4,URI:spiffe://x'")
-                .rc,
-            0);
-  auto a = pki::CertRequest::FromPem(testing::ReadAll(d / "a.csr"), "a");
-  ASSERT_TRUE(a.has_value());
-  EXPECT_NE(RefusalOf(Token(), *a).find("URI:"), std::string::npos);
-  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-521 -nodes -keyout " +
-               (d / "k2") + " -out " + (d / "b.csr") +
-               " -subj '/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
-               "'subjectAltName=DNS:m4'")
-                .rc,
-            0);
-  auto b = pki::CertRequest::FromPem(testing::ReadAll(d / "b.csr"), "b");
-  ASSERT_TRUE(b.has_value());
-  EXPECT_NE(RefusalOf(Token(), *b).find("key type"), std::string::npos);
-  ASSERT_EQ(Sh("openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-               (d / "k3") + " -out " + (d / "c.csr") +
-               " -subj '/C=US/O=system:etcd-peers/CN=system:etcd-peer:m4' -addext "
-               "'subjectAltName=DNS:m4'")
-                .rc,
-            0);
-  auto c = pki::CertRequest::FromPem(testing::ReadAll(d / "c.csr"), "c");
-  ASSERT_TRUE(c.has_value());
-  EXPECT_NE(RefusalOf(Token(), *c).find("subject attribute C=US"), std::string::npos);
+  const std::string subj = "/O=system:etcd-peers/CN=system:etcd-peer:m4";
+  const std::string p256 = "ec_paramgen_curve:P-256";
+  EXPECT_NE(RefusalOf(Token(), OpensslCsr(d, "a", "ec", p256, subj, "DNS:m4,URI:spiffe://x"))
+                .find("URI:"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(Token(), OpensslCsr(d, "b", "ec", "ec_paramgen_curve:P-521", subj, "DNS:m4"))
+                .find("key type"),
+            std::string::npos);
+  EXPECT_NE(RefusalOf(Token(), OpensslCsr(d, "c", "ec", p256, "/C=US" + subj, "DNS:m4"))
+                .find("subject attribute C=US"),
+            std::string::npos);
+  // RSA with public exponent 3: refused whatever its size.
+  EXPECT_EQ(
+      RefusalOf(Token(), OpensslCsr(d, "e", "rsa:2048", "rsa_keygen_pubexp:3", subj, "DNS:m4")),
+      "RSA public exponent 3 not accepted (65537 only)");
+  EXPECT_EQ(
+      RefusalOf(Token(), OpensslCsr(d, "f", "rsa:2048", "rsa_keygen_pubexp:65537", subj, "DNS:m4")),
+      "");
+}
+
+TEST(Policy, RefusesDuplicateAndExcessiveSans) {
+  const std::string cn = "system:etcd-peer:m4", o = "system:etcd-peers";
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, std::vector<std::string>(2000, "m4"), {})),
+            "2000 SANs requested; at most 64");
+  std::vector<std::string> ips(64, "10.0.0.4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, ips)), "65 SANs requested; at most 64");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4", "M4"}, {})), "duplicate SAN DNS:M4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, {"10.0.0.4", "10.0.0.4"})),
+            "duplicate SAN IP:10.0.0.4");
+  EXPECT_EQ(RefusalOf(Token(), Csr(cn, {o}, {"m4"}, {"::ffff:a00:4", "::ffff:10.0.0.4"})),
+            "duplicate SAN IP:::ffff:10.0.0.4");
 }
 
 }  // namespace
