@@ -22,6 +22,27 @@ PACKAGES=(
   time # /usr/bin/time for peak RSS
 )
 
+# Debian's kubectl 1.20 (package kubernetes-client) for the recovery API tests.
+# It conflicts with the kubectl some machine images install at /usr/bin/kubectl,
+# so it is unpacked (dpkg-deb -x) into a folder of its own, never installed.
+KUBECTL120_DIR=${CPR_KUBECTL120_DIR:-/opt/cpr/kubectl-1.20}
+unpack_kubectl120() {
+  [ -x "$KUBECTL120_DIR/usr/bin/kubectl" ] && return 0
+  local tmp
+  tmp=$(mktemp -d)
+  (cd "$tmp" && apt-get download kubernetes-client >/dev/null) || {
+    "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update >/dev/null
+    (cd "$tmp" && apt-get download kubernetes-client >/dev/null)
+  }
+  "${SUDO[@]}" mkdir -p "$KUBECTL120_DIR"
+  "${SUDO[@]}" dpkg-deb -x "$tmp"/kubernetes-client_*.deb "$KUBECTL120_DIR"
+  rm -rf "$tmp"
+  echo "setup: kubectl 1.20 unpacked into $KUBECTL120_DIR"
+}
+
+SUDO=()
+if [ "$(id -u)" != 0 ] && command -v sudo >/dev/null 2>&1; then SUDO=(sudo); fi
+
 missing=()
 for p in "${PACKAGES[@]}"; do
   # installed = dpkg status "install ok installed"
@@ -32,17 +53,13 @@ done
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "setup: all ${#PACKAGES[@]} packages installed"
+  unpack_kubectl120
   exit 0
 fi
 
-SUDO=()
-if [ "$(id -u)" != 0 ]; then
-  if command -v sudo >/dev/null 2>&1; then
-    SUDO=(sudo)
-  else
-    echo "setup: missing packages: ${missing[*]}; run as root or install sudo" >&2
-    exit 1
-  fi
+if [ "$(id -u)" != 0 ] && [ ${#SUDO[@]} -eq 0 ]; then
+  echo "setup: missing packages: ${missing[*]}; run as root or install sudo" >&2
+  exit 1
 fi
 
 echo "setup: installing ${missing[*]}"
@@ -50,3 +67,4 @@ export DEBIAN_FRONTEND=noninteractive
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
 "${SUDO[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
 echo "setup: done"
+unpack_kubectl120

@@ -3,12 +3,14 @@
 // certificate (pki/etcd_pki.h has the layout).
 #include <fmt/format.h>
 
+#include <ctime>
 #include <iostream>
 
 #include "cli/command.h"
 #include "cli/output.h"
 #include "pki/etcd_pki.h"
 #include "pki/key.h"
+#include "pki/kube_pki.h"
 #include "pki/lifetime.h"
 
 namespace cpr::cli {
@@ -31,6 +33,9 @@ Result<void> RunInit(const PkiFlags& f) {
   for (const auto& v : f.validity)
     CPR_RETURN_IF_ERROR(pki::ParseValidities(v, "--validity", o.validity));
   auto files = CPR_TRY(pki::InitEtcdPki(o));
+  // The recovery API's CAs (cluster CA, kubelet client and serving signers).
+  auto kube = CPR_TRY(pki::InitKubeCas(f.dir, o.key, o.validity.ca, std::time(nullptr)));
+  files.insert(files.end(), kube.begin(), kube.end());
   if (format != Format::kTable) {
     Json doc{{"dir", f.dir}, {"files", Json::array()}};
     for (const auto& x : files)
@@ -71,7 +76,9 @@ void AddPkiCommand(CLI::App& app, RunState& state) {
       "init",
       "Create an etcd CA, a metrics CA, per host peer/server/metric certificates and an admin "
       "client certificate, laid out as D/ca.{crt,key}, D/metric-ca.{crt,key}, "
-      "D/<host>/{peer,server,metric}.{crt,key}, D/admin.{crt,key}. Existing CAs are reused; no "
+      "D/<host>/{peer,server,metric}.{crt,key}, D/admin.{crt,key}; and the recovery API's CAs: "
+      "D/kube-ca.{crt,key} (cluster CA), D/kubelet-client-ca.{crt,key} and "
+      "D/kubelet-serving-ca.{crt,key} (kubelet signers). Existing CAs are reused; no "
       "existing file is overwritten. Keys 0600, directories 0700.");
   init->add_option("--dir", f.dir, "Directory to write into (created 0700)")->required();
   init->add_option("--hosts", f.hosts,

@@ -56,6 +56,9 @@ void AddKvCommand(CLI::App& app, RunState& state);
 void AddPkiCommand(CLI::App& app, RunState& state);
 void AddCertsCommand(CLI::App& app, RunState& state);
 void AddSignerCommand(CLI::App& app, RunState& state);
+// The recovery API, its kubeconfigs and CSRs (cmd_recovery_api.cc, cmd_csr.cc).
+void AddRecoveryApiCommand(CLI::App& app, RunState& state);
+void AddCsrCommand(CLI::App& app, RunState& state);
 // Host procedures and the lab (cmd_restore.cc, cmd_drill.cc, cmd_lab.cc).
 void AddRestoreQuorumCommand(CLI::App& app, RunState& state);
 void AddRestoreClusterCommand(CLI::App& app, RunState& state);

@@ -42,6 +42,8 @@ int main(int argc, char** argv) {
   cpr::cli::AddPkiCommand(app, state);
   cpr::cli::AddCertsCommand(app, state);
   cpr::cli::AddSignerCommand(app, state);
+  cpr::cli::AddRecoveryApiCommand(app, state);
+  cpr::cli::AddCsrCommand(app, state);
   cpr::cli::AddRestoreQuorumCommand(app, state);
   cpr::cli::AddRestoreClusterCommand(app, state);
   cpr::cli::AddDrillCommand(app, state);

@@ -193,6 +193,8 @@ bool ReadMetaField(const WireField& f, Object& o, bool identity) {
       return ReadString(f, &o.namespace_);
     case 5:
       return ReadString(f, keep(o.uid));
+    case 6:
+      return ReadString(f, keep(o.resource_version));
     case 7:
       o.generation = static_cast<int64_t>(f.varint);
       return f.type == WireType::kVarint;
@@ -214,7 +216,7 @@ bool ReadMetaField(const WireField& f, Object& o, bool identity) {
       if (!identity) o.finalizers.push_back(std::move(scratch));
       return true;
     }
-    default:  // selfLink, resourceVersion (stored empty, §3.3), managedFields, ...
+    default:  // selfLink, managedFields, ...
       return true;
   }
 }

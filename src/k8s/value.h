@@ -39,6 +39,7 @@ struct Object {
   Encoding encoding = Encoding::kBinary;
   std::string api_version, kind;  // empty when unknown (text/binary/encrypted)
   std::string name, namespace_, uid, generate_name;
+  std::string resource_version;    // as stored (the API server stores it empty, §3.3)
   std::string creation_timestamp;  // RFC 3339 UTC "2020-02-10T12:00:00Z", empty if zero
   std::string deletion_timestamp;  // same, empty if unset
   std::vector<std::pair<std::string, std::string>> labels, annotations;  // in stored order

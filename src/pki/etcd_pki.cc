@@ -9,6 +9,7 @@
 #include <map>
 #include <optional>
 
+#include "pki/ca_pair.h"
 #include "pki/cert.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
@@ -170,10 +171,7 @@ bool Exists(const std::string& path) {
   return ::lstat(path.c_str(), &st) == 0;
 }
 
-struct CaPair {
-  Certificate cert;
-  PrivateKey key;
-};
+}  // namespace
 
 // An existing directory others may write into (a key or a CA certificate
 // there could be swapped), or an existing key others may read: refused, not
@@ -214,7 +212,27 @@ Result<std::optional<CaPair>> LoadExistingCa(const std::string& crt, const std::
   return std::optional<CaPair>(CaPair{certs[0], k});
 }
 
-}  // namespace
+Result<CaPair> MakeOrReuseCa(const std::string& crt, const std::string& key, const char* cn,
+                             const std::string& what, const KeySpec& key_spec, int64_t validity,
+                             int64_t now, const std::optional<CaPair>& existing,
+                             std::vector<InitFile>& out) {
+  if (existing) {
+    out.push_back({crt, what, existing->cert.Info().subject.CommonName(), false,
+                   existing->cert.Info().not_after});
+    return *existing;
+  }
+  PrivateKey k = CPR_TRY(PrivateKey::Generate(key_spec));
+  CertSpec spec;
+  spec.subject.entries = {{"OU", "openshift"}, {"CN", cn}};
+  spec.is_ca = true;
+  spec.not_before = now - kBackdateSeconds;
+  spec.not_after = now + validity;
+  Certificate c = CPR_TRY(IssueSelfSigned(spec, k));
+  CPR_RETURN_IF_ERROR(WritePrivateKey(key, k));
+  CPR_RETURN_IF_ERROR(WriteCertificates(crt, {c}));
+  out.push_back({crt, what, cn, true, spec.not_after});
+  return CaPair{c, k};
+}
 
 Result<std::vector<InitFile>> InitEtcdPki(const InitOptions& o) {
   if (o.dir.empty()) return MakeError(Code::kInvalidArgument, "--dir", "no directory given");
@@ -254,22 +272,7 @@ Result<std::vector<InitFile>> InitEtcdPki(const InitOptions& o) {
   auto make_ca = [&](const char* cn, int64_t validity, const std::string& crt,
                      const std::string& key, const char* what,
                      std::optional<CaPair>& existing) -> Result<CaPair> {
-    if (existing) {
-      out.push_back({crt, what, existing->cert.Info().subject.CommonName(), false,
-                     existing->cert.Info().not_after});
-      return *existing;
-    }
-    PrivateKey k = CPR_TRY(PrivateKey::Generate(o.key));
-    CertSpec spec;
-    spec.subject.entries = {{"OU", "openshift"}, {"CN", cn}};
-    spec.is_ca = true;
-    spec.not_before = now - kBackdateSeconds;
-    spec.not_after = now + validity;
-    Certificate c = CPR_TRY(IssueSelfSigned(spec, k));
-    CPR_RETURN_IF_ERROR(WritePrivateKey(key, k));
-    CPR_RETURN_IF_ERROR(WriteCertificates(crt, {c}));
-    out.push_back({crt, what, cn, true, spec.not_after});
-    return CaPair{c, k};
+    return MakeOrReuseCa(crt, key, cn, what, o.key, validity, now, existing, out);
   };
   CaPair ca = CPR_TRY(
       make_ca(kEtcdCaName, o.validity.ca, paths.CaCert(), paths.CaKey(), "etcd CA", etcd_ca));

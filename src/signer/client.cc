@@ -4,11 +4,11 @@
 #include <httplib.h>
 #include <openssl/rand.h>
 #include <sys/stat.h>
-#include <yaml-cpp/yaml.h>
 
 #include <ctime>
 #include <nlohmann/json.hpp>
 
+#include "k8s/kubeconfig.h"
 #include "pki/csr.h"
 #include "pki/ossl.h"
 #include "pki/verify.h"
@@ -200,54 +200,22 @@ Result<RequestResult> RequestCertificate(const RequestOptions& o) {
 }
 
 std::string RenderRecoveryConfig(const RecoveryConfig& c) {
-  YAML::Emitter e;
-  e << YAML::BeginMap;
-  e << YAML::Key << "apiVersion" << YAML::Value << "v1";
-  e << YAML::Key << "kind" << YAML::Value << "Config";
-  e << YAML::Key << "clusters" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << "cpr-signer";
-  e << YAML::Key << "cluster" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "server" << YAML::Value << c.server;
-  e << YAML::Key << "certificate-authority-data" << YAML::Value << Base64Encode(c.ca_pem);
-  e << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
-  e << YAML::Key << "users" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << c.user;
-  e << YAML::Key << "user" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "token" << YAML::Value << c.token;
-  e << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
-  e << YAML::Key << "contexts" << YAML::Value << YAML::BeginSeq << YAML::BeginMap;
-  e << YAML::Key << "name" << YAML::Value << "cpr-signer";
-  e << YAML::Key << "context" << YAML::Value << YAML::BeginMap;
-  e << YAML::Key << "cluster" << YAML::Value << "cpr-signer";
-  e << YAML::Key << "user" << YAML::Value << c.user;
-  e << YAML::EndMap << YAML::EndMap << YAML::EndSeq;
-  e << YAML::Key << "current-context" << YAML::Value << "cpr-signer";
-  e << YAML::EndMap;
-  return std::string(e.c_str()) + "\n";
+  k8s::Kubeconfig k;
+  k.name = "cpr-signer";
+  k.server = c.server;
+  k.ca_pem = c.ca_pem;
+  k.user = c.user;
+  k.token = c.token;
+  return k8s::RenderKubeconfig(k);
 }
 
 Result<RecoveryConfig> LoadRecoveryConfig(const std::string& path) {
-  std::string text = CPR_TRY(ReadFileLimited(path, 1u << 20));
-  RecoveryConfig c;
-  try {
-    YAML::Node doc = YAML::Load(text);
-    const YAML::Node cluster = doc["clusters"][0]["cluster"];
-    const YAML::Node user = doc["users"][0]["user"];
-    if (!cluster || !user)
-      return MakeError(Code::kInvalidArgument, path, "no clusters[0].cluster or users[0].user");
-    c.server = cluster["server"].as<std::string>();
-    auto ca = Base64Decode(cluster["certificate-authority-data"].as<std::string>());
-    if (!ca)
-      return MakeError(Code::kInvalidArgument, path, "certificate-authority-data is not base64");
-    c.ca_pem = *ca;
-    c.token = user["token"].as<std::string>();
-    if (doc["users"][0]["name"]) c.user = doc["users"][0]["name"].as<std::string>();
-  } catch (const YAML::Exception& e) {
-    return MakeError(
-        Code::kInvalidArgument, path,
-        std::string("not a recovery kubeconfig (server, CA data, token): ") + e.what());
-  }
-  return c;
+  auto k = k8s::LoadKubeconfig(path);
+  if (!k || k->token.empty() || k->ca_pem.empty())
+    return MakeError(Code::kInvalidArgument, path,
+                     "not a recovery kubeconfig (server, CA data, token)" +
+                         (k ? std::string() : ": " + k.error().what));
+  return RecoveryConfig{k->server, k->ca_pem, k->token, k->user};
 }
 
 }  // namespace cpr::signer

@@ -70,7 +70,7 @@ std::string LogValue(std::string_view v) {
 }
 
 void AuditLog::Write(const std::string& line) {
-  const std::string text = pki::FormatTimeUtc(std::time(nullptr)) + " cpr-signer: " + line + "\n";
+  const std::string text = pki::FormatTimeUtc(std::time(nullptr)) + " " + tag_ + ": " + line + "\n";
   std::lock_guard<std::mutex> g(mu_);
   if (to_stderr_) std::cerr << text << std::flush;
   if (path_.empty()) return;

@@ -29,14 +29,15 @@ namespace cpr::signer {
 // time. Values are made printable so a request cannot forge log lines.
 class AuditLog {
  public:
-  explicit AuditLog(std::string path, bool to_stderr = true)
-      : path_(std::move(path)), to_stderr_(to_stderr) {}
+  explicit AuditLog(std::string path, bool to_stderr = true, std::string tag = "cpr-signer")
+      : path_(std::move(path)), to_stderr_(to_stderr), tag_(std::move(tag)) {}
   void Write(const std::string& line);
 
  private:
   std::mutex mu_;
   std::string path_;
   bool to_stderr_;
+  std::string tag_;  // after the time: who writes ("cpr-signer", "cpr-recovery-api")
 };
 
 // A value as it may appear in a log line: printable ASCII, at most 200

@@ -1,10 +1,7 @@
 #include "signer/server.h"
 
-#include <arpa/inet.h>
-#include <fcntl.h>
 #include <fmt/format.h>
 #include <signal.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,11 +17,14 @@
 #include <thread>
 
 #include "https/server.h"
+#include "https/serving.h"
+#include "https/state_lock.h"
 #include "pki/issue.h"
 #include "pki/lifetime.h"
 #include "signer/core.h"
 #include "signer/token_store.h"
 #include "util/atomic_file.h"
+#include "util/file_lock.h"
 
 namespace cpr::signer {
 namespace {
@@ -34,68 +34,18 @@ using Json = nlohmann::json;
 int64_t Now() { return static_cast<int64_t>(std::time(nullptr)); }
 
 // The flock on <state>/signer.lock, held for the signer's whole life.
-class ServeLock {
- public:
-  static Result<ServeLock> Acquire(const std::string& state_dir) {
-    const std::string path = state_dir + "/signer.lock";
-    int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-    if (fd < 0) return MakeError(Code::kIo, path, std::string("open: ") + std::strerror(errno));
-    if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-      ::close(fd);
-      auto running = FindRunningSigner(state_dir);
-      std::string who =
-          running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
-      return MakeError(
-          Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
-          "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
-    }
-    return ServeLock(fd);
-  }
-  ServeLock(ServeLock&& o) noexcept : fd_(o.fd_) { o.fd_ = -1; }
-  ServeLock(const ServeLock&) = delete;
-  ~ServeLock() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-
- private:
-  explicit ServeLock(int fd) : fd_(fd) {}
-  int fd_;
-};
-
-// True when some process holds the lock.
-bool LockHeld(const std::string& state_dir) {
-  int fd = ::open((state_dir + "/signer.lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool held = ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);
-  return held;
+Result<FileLock> AcquireLock(const std::string& state_dir) {
+  auto lock = FileLock::Acquire(state_dir + "/signer.lock", /*wait=*/false);
+  if (lock || lock.error().code != Code::kFailedPrecondition) return lock;
+  auto running = FindRunningSigner(state_dir);
+  std::string who =
+      running && *running ? fmt::format(" (pid {}, {})", (*running)->pid, (*running)->url) : "";
+  return MakeError(
+      Code::kFailedPrecondition, state_dir, "a signer already serves from this state dir" + who,
+      "stop it with `cpr signer stop --state " + state_dir + "` or use another --state");
 }
 
-bool IsSignerProcess(int pid) {
-  auto cmdline = ReadFileLimited(fmt::format("/proc/{}/cmdline", pid), 1 << 16);
-  // /proc files report size 0: read it the plain way if that came back empty.
-  std::string text;
-  if (cmdline && !cmdline->empty()) {
-    text = *cmdline;
-  } else {
-    int fd = ::open(fmt::format("/proc/{}/cmdline", pid).c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return false;
-    char buf[4096];
-    ssize_t n;
-    while ((n = ::read(fd, buf, sizeof buf)) > 0) text.append(buf, static_cast<size_t>(n));
-    ::close(fd);
-  }
-  std::vector<std::string> args;
-  size_t start = 0;
-  for (size_t i = 0; i <= text.size(); i++)
-    if (i == text.size() || text[i] == '\0') {
-      if (i > start) args.push_back(text.substr(start, i - start));
-      start = i + 1;
-    }
-  for (size_t i = 0; i + 1 < args.size(); i++)
-    if (args[i] == "signer" && args[i + 1] == "serve") return true;
-  return false;
-}
+bool LockHeld(const std::string& state_dir) { return https::LockHeld(state_dir + "/signer.lock"); }
 
 // The signer's routes: POST .../certificatesigningrequests, GET
 // .../certificatesigningrequests/NAME (v1 and v1beta1), GET /readyz.
@@ -231,20 +181,12 @@ Result<StopResult> StopSigner(const std::string& state_dir, int wait_seconds) {
   auto running = FindRunningSigner(state_dir);
   if (running && *running) {
     const int pid = (*running)->pid;
-    if (pid <= 1 || !IsSignerProcess(pid))
+    if (pid <= 1 || !https::ProcessRuns(pid, {"signer", "serve"}))
       return MakeError(Code::kFailedPrecondition, state_dir + "/signer.json",
                        fmt::format("pid {} is not a `cpr signer serve` process", pid),
                        "check with ps; stop it by hand if needed");
-    if (::kill(pid, SIGTERM) != 0 && errno != ESRCH)
-      return MakeError(Code::kIo, fmt::format("pid {}", pid),
-                       std::string("kill: ") + std::strerror(errno));
-    const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(wait_seconds);
-    while (LockHeld(state_dir)) {
-      if (std::chrono::steady_clock::now() > end)
-        return MakeError(Code::kUnavailable, fmt::format("pid {}", pid),
-                         fmt::format("the signer did not stop within {}s", wait_seconds));
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    }
+    CPR_RETURN_IF_ERROR(
+        https::TerminateAndWait(pid, state_dir + "/signer.lock", wait_seconds, "the signer"));
     out.pid = pid;
   } else if (!running && running.error().code != Code::kUnavailable) {
     return std::move(running).error();
@@ -266,7 +208,7 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
                        fmt::format("'{}' is not a host name (wildcards are never allowed)", d));
   if (o.ttl <= 0) return MakeError(Code::kInvalidArgument, "--ttl", "must be positive");
   CPR_RETURN_IF_ERROR(CreateStateDir(o.state_dir));
-  ServeLock lock = CPR_TRY(ServeLock::Acquire(o.state_dir));
+  FileLock lock = CPR_TRY(AcquireLock(o.state_dir));
   const int64_t started = Now();
   const int64_t expires = started + o.ttl;
 
@@ -276,18 +218,9 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
 
   // The serving certificate: in memory only, from the etcd CA.
   pki::PrivateKey serving_key = CPR_TRY(pki::PrivateKey::Generate({}));
-  pki::CertSpec spec;
-  spec.subject = pki::Name::Of("cpr-signer", {"system:etcd-signer"});
-  if (addr.is_ip)
-    spec.ip_addresses.push_back(addr.host);
-  else
-    spec.dns_names.push_back(addr.host);
-  for (const auto& d : o.dns)
-    if (d != addr.host) spec.dns_names.push_back(d);
-  spec.ext_key_usages = {pki::kServerAuth};
-  spec.not_before = started - pki::kBackdateSeconds;
-  spec.not_after = std::min(expires + 3600, cas.ca.Info().not_after);
-  pki::Certificate serving = CPR_TRY(pki::IssueSigned(spec, serving_key.get(), cas.ca, cas.ca_key));
+  pki::Certificate serving = CPR_TRY(
+      https::IssueServingCert(addr, o.dns, pki::Name::Of("cpr-signer", {"system:etcd-signer"}),
+                              serving_key, cas.ca, cas.ca_key, started, expires + 3600));
 
   AuditLog log(o.state_dir + "/audit.log");
   PolicyConfig policy{o.dns, o.max_cert_lifetime};
@@ -333,27 +266,17 @@ Result<void> Serve(const ServeOptions& o, const SigningCas& cas) {
   CPR_RETURN_IF_ERROR(WriteFileAtomic(o.state_dir + "/signer.json", info.dump(1) + "\n", 0600));
 
   // Signals go to the watcher thread only (blocked here, before any thread starts).
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  https::BlockStopSignals();
   std::atomic<bool> done{false};
   std::string stop_reason = "listener ended";
   std::thread watcher([&] {
-    while (!done) {
-      timespec slice{0, 200 * 1000 * 1000};
-      int sig = sigtimedwait(&signals, nullptr, &slice);
-      if (sig > 0) {
-        stop_reason = sig == SIGTERM ? "SIGTERM (cpr signer stop)" : strsignal(sig);
-        break;
-      }
-      if (Now() >= expires) {
-        stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
-        break;
-      }
-    }
+    const int sig = https::WaitForStopSignal([&] { return done || Now() >= expires; });
+    if (sig == SIGTERM)
+      stop_reason = "SIGTERM (cpr signer stop)";
+    else if (sig > 0)
+      stop_reason = strsignal(sig);
+    else if (Now() >= expires)
+      stop_reason = "TTL of " + pki::FormatLifetime(o.ttl) + " reached";
     svr.Stop();
   });
   std::cout << fmt::format(

@@ -77,7 +77,8 @@ class ExpiredCertificates(etcdlab.TestCase):
 
         ok = cpr.json("certs", "check", self.pki)
         self.assertTrue(ok["summary"]["ok"], ok)
-        self.assertEqual(ok["summary"]["counts"]["valid"], 7)  # 2 CAs + the copy in metric-ca.crt + 4 leaves
+        # 2 CAs + the copy in metric-ca.crt + 4 leaves + the recovery API's 3 CAs
+        self.assertEqual(ok["summary"]["counts"]["valid"], 10)
         for p in leaves:
             self.assertEqual(subject_and_sans(p), before[p], p)
             self.assertEqual(etcdlab.read(p[:-4] + ".key", "r"), keys_before[p], "key of %s changed" % p)

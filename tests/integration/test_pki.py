@@ -103,10 +103,12 @@ class ThreeMemberMtls(etcdlab.TestCase):
         self.assertNotIn(b"seen-by-cpr", r.stdout)
 
     def test_certs_check_on_the_live_tree(self):
-        r = self.cpr().json("certs", "check", self.pki, "--ca", os.path.join(self.pki, "ca.crt"),
-                            "--ca", os.path.join(self.pki, "metric-ca.crt"))
+        cas = [a for ca in ("ca", "metric-ca", "kube-ca", "kubelet-client-ca", "kubelet-serving-ca")
+               for a in ("--ca", os.path.join(self.pki, ca + ".crt"))]
+        r = self.cpr().json("certs", "check", self.pki, *cas)
         self.assertTrue(r["summary"]["ok"], r)
-        self.assertEqual(r["summary"]["counts"]["valid"], 3 + 3 * 3 + 1)  # metric-ca.crt holds 2
+        # metric-ca.crt holds 2; kube-ca, kubelet-client-ca, kubelet-serving-ca (recovery API)
+        self.assertEqual(r["summary"]["counts"]["valid"], 3 + 3 * 3 + 1 + 3)
 
 
 if __name__ == "__main__":

@@ -125,7 +125,9 @@ class PkiInitSmall(etcdlab.TestCase):
             out = os.path.join(d, "pki")
             r = self.cpr().json("pki", "init", "--dir", out, "--hosts", "a=127.0.0.61,b=127.0.0.62",
                                 "--validity", "peer=60d,ca=2y", "--key-type", "rsa")
-            self.assertEqual(len(r["files"]), 9)
+            self.assertEqual(len(r["files"]), 12)  # 9 of etcd's, 3 CAs of the recovery API
+            for ca in ("kube-ca", "kubelet-client-ca", "kubelet-serving-ca"):
+                self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, ca + ".key")).st_mode), 0o600, ca)
             self.assertEqual(stat.S_IMODE(os.stat(out).st_mode), 0o700)
             for rel in ("ca.key", "metric-ca.key", "admin.key", "a/peer.key", "b/metric.key"):
                 self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, rel)).st_mode), 0o600, rel)

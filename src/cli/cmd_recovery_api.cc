@@ -1,0 +1,126 @@
+// `cpr recovery-api serve|stop`: the recovery API (certificates.k8s.io CSRs
+// for kubectl and kubelets, issue 11) and `cpr kubeconfig recover`, the
+// credentials that reach it.
+#include <fmt/format.h>
+
+#include <ctime>
+#include <iostream>
+
+#include "cli/command.h"
+#include "pki/etcd_pki.h"
+#include "pki/lifetime.h"
+#include "recovery/kubeconfig.h"
+#include "recovery/serve.h"
+#include "util/atomic_file.h"
+
+namespace cpr::cli {
+namespace {
+
+struct RecoveryFlags {
+  recovery::ServeOptions serve;
+  std::string pki_dir, server, node, out, validity = "24h", token_ttl = "1h";
+  bool bootstrap = false;
+};
+
+Result<void> RunStop(const std::string& state) {
+  auto pid = CPR_TRY(recovery::StopApi(state));
+  if (pid)
+    std::cout << fmt::format("recovery API (pid {}) stopped\n", *pid);
+  else
+    std::cout << fmt::format("no recovery API running on {}\n", state);
+  return {};
+}
+
+Result<void> RunRecover(const RecoveryFlags& f) {
+  const int64_t now = std::time(nullptr);
+  recovery::Kubeconfig k;
+  if (f.bootstrap) {
+    if (!pki::ValidHostName(f.node))
+      return MakeError(
+          Code::kInvalidArgument, "--node",
+          f.node.empty() ? "required with --bootstrap" : "'" + f.node + "' is not a node name");
+    const int64_t ttl = CPR_TRY(pki::ParseLifetime(f.token_ttl, "--token-ttl"));
+    k = CPR_TRY(recovery::BootstrapKubeconfig(f.pki_dir, f.server, f.node, ttl, now));
+  } else {
+    if (!f.node.empty())
+      return MakeError(Code::kInvalidArgument, "--node", "only with --bootstrap");
+    const int64_t validity = CPR_TRY(pki::ParseLifetime(f.validity, "--validity"));
+    k = CPR_TRY(recovery::AdminKubeconfig(f.pki_dir, f.server, validity, now));
+  }
+  const std::string text = recovery::RenderKubeconfig(k);
+  if (f.out.empty() || f.out == "-") {
+    std::cout << text;
+    return {};
+  }
+  CPR_RETURN_IF_ERROR(WriteFileAtomic(f.out, text, 0600));
+  std::cerr << fmt::format("wrote {} (0600)\n", f.out);
+  return {};
+}
+
+}  // namespace
+
+void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
+  static RecoveryFlags f;
+  auto* api = app.add_subcommand(
+      "recovery-api",
+      "The recovery API: Kubernetes certificates.k8s.io CSRs (v1, v1beta1) that kubectl and "
+      "kubelets use while the real API server is down (docs/cli-recovery-api.md)");
+  api->require_subcommand(1);
+  auto* serve = api->add_subcommand(
+      "serve",
+      "Serve HTTPS on --listen until `recovery-api stop`: discovery, list/get/watch/create/delete "
+      "of CSRs, the approval and status subresources (JSON and protobuf bodies). Callers: client "
+      "certificates of the cluster or kubelet client CA (CN=user, O=groups), bootstrap tokens of "
+      "`kubeconfig recover --bootstrap`. Approving runs the node policy (403 with the reason when "
+      "it refuses) and signs with the kubelet CA of the signer. CSRs persist under --state.");
+  serve->add_option("--pki", f.serve.pki_dir, "A `cpr pki init` directory (kube-ca, kubelet CAs)")
+      ->required();
+  serve
+      ->add_option("--listen", f.serve.listen,
+                   "ADDR:PORT, never a wildcard; not the real API server's host:port (kubectl "
+                   "caches discovery per host:port)")
+      ->required();
+  serve->add_option("--state", f.serve.state_dir, "State directory (0700): CSR store, audit.log")
+      ->required();
+  serve->add_option("--node", f.serve.nodes,
+                    "A known node as NAME=IP (repeatable; a name given twice gets both addresses)");
+  serve->add_option("--nodes-from-snapshot", f.serve.nodes_snapshot,
+                    "Also know the cluster's Node objects (names, status addresses) from this "
+                    "etcd snapshot (a backup), read offline");
+  serve->callback([&state] {
+    auto r = recovery::Serve(f.serve);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+  static std::string stop_state;
+  auto* stop = api->add_subcommand("stop", "Stop the recovery API serving from --state");
+  stop->add_option("--state", stop_state, "Its state directory")->required();
+  stop->callback([&state] {
+    auto r = RunStop(stop_state);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+
+  auto* kc = app.add_subcommand("kubeconfig", "kubeconfig files for the recovery API");
+  kc->require_subcommand(1);
+  auto* recover = kc->add_subcommand(
+      "recover",
+      "Print (or --out F, 0600) a kubeconfig for the recovery API: its URL, the cluster CA of "
+      "--pki and a fresh admin client certificate (O=system:masters); with --bootstrap --node N, "
+      "a bootstrap-token kubeconfig for node N whose token expires after --token-ttl");
+  recover->add_option("--pki", f.pki_dir, "The `cpr pki init` directory the API serves from")
+      ->required();
+  recover->add_option("--server", f.server, "The recovery API's URL, https://HOST:PORT")
+      ->required();
+  recover->add_flag("--bootstrap", f.bootstrap, "A node's bootstrap kubeconfig (a token)");
+  recover->add_option("--node", f.node, "The node the bootstrap token is for");
+  recover->add_option("--out", f.out, "Write here (0600) instead of stdout");
+  recover->add_option("--validity", f.validity, "Admin certificate lifetime")
+      ->capture_default_str();
+  recover->add_option("--token-ttl", f.token_ttl, "Bootstrap token lifetime")
+      ->capture_default_str();
+  recover->callback([&state] {
+    auto r = RunRecover(f);
+    if (!r) state.exit_code = ReportError(r.error());
+  });
+}
+
+}  // namespace cpr::cli

@@ -1,0 +1,55 @@
+// The node approval policy (issue 11 item 3; k8s-csr-api.md §7.2): which
+// CSRs CPR approves, by hand through the API (`kubectl certificate approve`,
+// answered 403 with the reason otherwise) or with `cpr csr approve --policy
+// nodes`. A pure function of the CSR, the inventory, the issued bootstrap
+// tokens and the other CSRs, so every rule is unit-tested.
+//
+// Client (kubernetes.io/kube-apiserver-client-kubelet): O exactly
+// [system:nodes]; CN system:node:<N> for N in the inventory; no SANs of any
+// kind; usages exactly {digital signature, key encipherment, client auth}
+// (or without key encipherment); key RSA >= 2048 or ECDSA P-256/P-384, not
+// the key of another CSR that was issued or created earlier; requestor the bootstrap token CPR
+// issued for N (unexpired) or N itself (system:node:<N>, a renewal). Serving
+// (kubernetes.io/kubelet-serving): the same subject, key and reuse rules; requestor N itself in
+// group system:nodes; at least one DNS/IP SAN, each a name or address of N; usages {digital
+// signature, key encipherment, server auth} (or without key encipherment). Any other signer is
+// never approved.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "recovery/auth.h"
+#include "recovery/csr.h"
+#include "util/result.h"
+
+namespace cpr::recovery {
+
+struct Node {
+  std::string name;
+  std::vector<std::string> ips, dns;  // every known address and host name
+};
+
+struct Inventory {
+  std::vector<Node> nodes;
+  const Node* Find(const std::string& name) const;
+};
+
+// --node NAME=IP (repeatable; a name given twice gets both addresses).
+Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags);
+
+// Adds the cluster's Node objects from an etcd snapshot (a backup):
+// `/registry/minions/` and OpenShift's `/kubernetes.io/minions/`, names and
+// status addresses (IPs; host names from Hostname/InternalDNS/ExternalDNS).
+// Returns how many Node objects were read.
+Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inventory);
+
+// nullopt when the node policy approves `csr`; otherwise the reason.
+// `others`: every other stored CSR (for key reuse).
+std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,
+                                             const std::vector<BootstrapToken>& tokens,
+                                             const std::vector<Csr>& others, int64_t now);
+
+}  // namespace cpr::recovery

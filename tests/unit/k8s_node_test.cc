@@ -1,0 +1,33 @@
+// k8s/node.h: a Node's name and status addresses from its stored value
+// (tests/fixtures/k8s/node.bin), and nothing from anything else.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "k8s/node.h"
+#include "pki_testing.h"
+
+namespace cpr::k8s {
+namespace {
+
+TEST(DecodeNode, NameAndAddresses) {
+  const std::string value = testing::ReadAll(std::string(CPR_FIXTURES) + "/k8s/node.bin");
+  ASSERT_FALSE(value.empty());
+  auto node = DecodeNode(value);
+  ASSERT_TRUE(node);
+  EXPECT_EQ(node->name, "worker-0.example.internal");
+  using Address = std::pair<std::string, std::string>;
+  EXPECT_NE(
+      std::find(node->addresses.begin(), node->addresses.end(), Address{"InternalIP", "10.0.3.48"}),
+      node->addresses.end());
+  EXPECT_NE(std::find(node->addresses.begin(), node->addresses.end(),
+                      Address{"Hostname", "worker-0.example.internal"}),
+            node->addresses.end());
+  for (size_t n = 0; n < value.size(); n++) (void)DecodeNode(Bytes(value.data(), n));
+  const std::string pod = testing::ReadAll(std::string(CPR_FIXTURES) + "/k8s/pod.bin");
+  EXPECT_FALSE(DecodeNode(pod));
+  EXPECT_FALSE(DecodeNode("{\"kind\":\"Node\"}"));
+}
+
+}  // namespace
+}  // namespace cpr::k8s
