@@ -11,13 +11,14 @@
 #include "cli/output.h"
 #include "lab/lab.h"
 #include "lab/runner.h"
+#include "pki/lifetime.h"
 
 namespace cpr::cli {
 namespace {
 
 struct LabFlags {
-  std::string dir, host, root, format = "table";
-  int masters = 3;
+  std::string dir, host, root, format = "table", cert_validity;
+  int masters = 3, workers = 0;
 };
 
 Result<Format> LabFormat(const LabFlags& f) {
@@ -35,6 +36,7 @@ void PrintLab(const lab::Lab& l, Format format) {
   }
   Table t({"HOST", "IP", "CLIENT URL", "PEER URL", "ROOT"});
   for (const auto& h : l.hosts) t.Add({h.name, h.ip, h.ClientUrl(), h.PeerUrl(), h.root});
+  for (const auto& w : l.workers) t.Add({w.name, w.ip, "- (worker)", "-", w.root});
   t.Print(std::cout);
   std::cout << fmt::format(
       "lab in {}; etcdctl --endpoints {} --cacert {} --cert {} --key {} member list\n", l.dir,
@@ -46,6 +48,9 @@ Result<void> RunUp(const LabFlags& f) {
   lab::UpOptions o;
   o.dir = f.dir;
   o.masters = f.masters;
+  o.workers = f.workers;
+  if (!f.cert_validity.empty())
+    o.cert_validity_seconds = CPR_TRY(pki::ParseLifetime(f.cert_validity, "--cert-validity"));
   o.self = SelfExe();
   PrintLab(CPR_TRY(lab::Up(o)), format);
   return {};
@@ -97,10 +102,19 @@ void AddLabCommand(CLI::App& app, RunState& state) {
   auto* up = lab->add_subcommand(
       "up",
       "Create hosts m1..mN, each a root under DIR with its own loopback address, and start "
-      "their etcd members; waits until every member serves");
+      "their etcd members; waits until every member serves. Workers w1..wN (no etcd) and the "
+      "masters are registered as Node objects in etcd (/registry/minions/), as a cluster has them");
   dir(up);
   StrictInt(up->add_option("--masters", f.masters, "How many master hosts"), 1, 9)
       ->capture_default_str();
+  StrictInt(up->add_option("--workers", f.workers,
+                           "How many worker hosts (a root and an address each, no etcd): the "
+                           "kubelets of the expired-certificate recovery (`cpr csr request`)"),
+            0, 9)
+      ->capture_default_str();
+  up->add_option("--cert-validity", f.cert_validity,
+                 "Lifetime of the members' and admin certificates (e.g. 30s: the "
+                 "expired-certificate disaster); default a year");
   AddWriteOut(up, &f.format, "table or json");
   run(up, [] { return RunUp(f); });
 

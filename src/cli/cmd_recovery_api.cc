@@ -6,10 +6,12 @@
 #include <ctime>
 #include <iostream>
 
+#include "cli/client_flags.h"
 #include "cli/command.h"
 #include "pki/etcd_pki.h"
 #include "pki/lifetime.h"
 #include "recovery/kubeconfig.h"
+#include "recovery/policy.h"
 #include "recovery/serve.h"
 #include "util/atomic_file.h"
 
@@ -18,6 +20,8 @@ namespace {
 
 struct RecoveryFlags {
   recovery::ServeOptions serve;
+  bool nodes_from_etcd = false;
+  ClientFlags etcd;
   std::string pki_dir, server, node, out, validity = "24h", token_ttl = "1h";
   bool bootstrap = false;
 };
@@ -29,6 +33,26 @@ Result<void> RunStop(const std::string& state) {
   else
     std::cout << fmt::format("no recovery API running on {}\n", state);
   return {};
+}
+
+// --nodes-from-etcd: the Node objects as the live etcd holds them now.
+Result<void> ReadEtcdNodes(const ClientFlags& flags,
+                           std::vector<std::pair<std::string, std::string>>& out) {
+  auto etcd = CPR_TRY(MakeClient(flags));
+  for (const std::string prefix : recovery::kNodeKeyPrefixes) {
+    client::RangeRequest r;
+    r.key = prefix;
+    r.range_end = prefix.substr(0, prefix.size() - 1) + "0";  // the prefix's end: '/' + 1
+    auto got = etcd->Range(r);
+    if (!got) return std::move(got).error().Within("--nodes-from-etcd");
+    for (auto& kv : got->kvs) out.emplace_back(std::move(kv.key), std::move(kv.value));
+  }
+  return {};
+}
+
+Result<void> RunServe(RecoveryFlags& f) {
+  if (f.nodes_from_etcd) CPR_RETURN_IF_ERROR(ReadEtcdNodes(f.etcd, f.serve.etcd_nodes));
+  return recovery::Serve(f.serve);
 }
 
 Result<void> RunRecover(const RecoveryFlags& f) {
@@ -87,8 +111,12 @@ void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
   serve->add_option("--nodes-from-snapshot", f.serve.nodes_snapshot,
                     "Also know the cluster's Node objects (names, status addresses) from this "
                     "etcd snapshot (a backup), read offline");
+  serve->add_flag("--nodes-from-etcd", f.nodes_from_etcd,
+                  "Also know the Node objects (/registry/minions/, /kubernetes.io/minions/) of "
+                  "the live etcd that --endpoints and the TLS flags reach (read once, at start)");
+  AddClientFlags(serve, &f.etcd);
   serve->callback([&state] {
-    auto r = recovery::Serve(f.serve);
+    auto r = RunServe(f);
     if (!r) state.exit_code = ReportError(r.error());
   });
   static std::string stop_state;

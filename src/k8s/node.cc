@@ -49,4 +49,26 @@ std::optional<NodeAddresses> DecodeNode(Bytes value) {
   return out;
 }
 
+std::string EncodeNode(const NodeAddresses& node, const std::string& uid) {
+  std::string meta, status, raw, type_meta, unknown;
+  AppendBytesField(meta, 1, node.name);
+  AppendBytesField(meta, 5, uid);
+  for (const auto& [type, address] : node.addresses) {
+    std::string a;
+    AppendBytesField(a, 1, type);
+    AppendBytesField(a, 2, address);
+    AppendBytesField(status, 5, a);
+  }
+  AppendBytesField(raw, 1, meta);
+  AppendBytesField(raw, 2, "");
+  AppendBytesField(raw, 3, status);
+  AppendBytesField(type_meta, 1, "v1");
+  AppendBytesField(type_meta, 2, "Node");
+  AppendBytesField(unknown, 1, type_meta);
+  AppendBytesField(unknown, 2, raw);
+  AppendBytesField(unknown, 3, "");
+  AppendBytesField(unknown, 4, "");
+  return std::string("k8s\0", 4) + unknown;
+}
+
 }  // namespace cpr::k8s

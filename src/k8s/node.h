@@ -24,4 +24,11 @@ struct NodeAddresses {
 //   NodeAddress {1 type, 2 address}
 std::optional<NodeAddresses> DecodeNode(Bytes value);
 
+// The value kube-apiserver would store for a Node with this name and these
+// status addresses (what `cpr lab` registers for its hosts): the `k8s\0`
+// envelope, runtime.Unknown {1 TypeMeta{1 apiVersion, 2 kind}, 2 raw,
+// 3 contentEncoding, 4 contentType} (empty strings written, as gogoproto
+// does), raw = Node {1 ObjectMeta{1 name, 5 uid}, 2 spec, 3 status}.
+std::string EncodeNode(const NodeAddresses& node, const std::string& uid);
+
 }  // namespace cpr::k8s

@@ -12,23 +12,35 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
+#include <set>
 #include <thread>
 
 #include "client/client.h"
 #include "host/host.h"
 #include "host/probe.h"
 #include "lab/lab.h"
+#include "pki/cert.h"
+#include "pki/csr.h"
+#include "pki/inventory.h"
+#include "pki/key.h"
+#include "pki/kube_pki.h"
+#include "pki/regenerate.h"
+#include "pki/verify.h"
 #include "procedures/backup.h"
 #include "procedures/member_recover.h"
 #include "procedures/restore_host.h"
 #include "procedures/serving.h"
 #include "procedures/survey.h"
+#include "recovery/client.h"
+#include "recovery/kubeconfig.h"
+#include "recovery/serve.h"
 #include "signer/client.h"
 #include "signer/server.h"
 #include "signer/token_store.h"
 #include "util/atomic_file.h"
 #include "util/bytes.h"
 #include "util/process.h"
+#include "util/protowire.h"
 
 namespace cpr::lab {
 namespace {
@@ -41,9 +53,8 @@ constexpr const char* kPrefix = "/registry/";
 
 std::string Field(int number, const std::string& bytes) {
   std::string out;
-  AppendUvarint(out, static_cast<uint64_t>(number) << 3 | 2);
-  AppendUvarint(out, bytes.size());
-  return out + bytes;
+  AppendBytesField(out, static_cast<uint32_t>(number), bytes);
+  return out;
 }
 
 // A value in the API server's storage format (docs/k8s-values.md): the
@@ -59,7 +70,8 @@ std::string K8sValue(const std::string& api, const std::string& kind, const std:
   return std::string("k8s\0", 4) + Field(1, Field(1, api) + Field(2, kind)) + Field(2, raw);
 }
 
-// About `mb` MB of Kubernetes-like objects, written in transactions of 100.
+// About `mb` MB of Kubernetes-like objects, written in transactions of 100;
+// returns every object of the cluster.
 Result<KvMap> LoadData(client::Client& c, int mb, uint64_t seed) {
   struct Kind {
     const char* resource;
@@ -91,6 +103,11 @@ Result<KvMap> LoadData(client::Client& c, int mb, uint64_t seed) {
     }
   }
   if (!txn.success.empty()) CPR_TRY(c.Txn(txn));
+  // The lab's Node objects (lab.h) are part of the cluster's data too.
+  client::RangeRequest nodes;
+  nodes.key = std::string(kPrefix) + "minions/";
+  nodes.range_end = std::string(kPrefix) + "minions0";
+  for (auto& kv : CPR_TRY(c.Range(nodes)).kvs) data[kv.key] = std::move(kv.value);
   return data;
 }
 
@@ -144,6 +161,7 @@ class Drill {
     scenarios.push_back(QuorumLoss());
     scenarios.push_back(PreviousState());
     scenarios.push_back(NoUsableBackup());
+    scenarios.push_back(ExpiredCertificates());
     bool ok = true;
     for (const auto& s : scenarios) ok = ok && s.value("ok", false);
     Json doc{{"ok", ok}, {"mb", o_.mb}, {"seconds", Now()}, {"scenarios", scenarios}};
@@ -569,6 +587,361 @@ class Drill {
     return s;
   }
 
+  // Scenario 4 (seed §3.4): the control plane's certificates expired while
+  // the cluster was down. `certs check` names them, `certs regenerate`
+  // re-issues them from the CA, the static pods restart, and the kubelets
+  // of the workers re-bootstrap through the recovery API: `kubeconfig
+  // recover`, `csr request` on each worker, `csr approve --policy nodes`,
+  // with rogue requests left pending.
+  Json ExpiredCertificates() {
+    Json s = NewScenario("expired-certificates",
+                         "Seed §3.4: control-plane certificates expired while the cluster was "
+                         "down; regenerated, static pods restarted, kubelets re-bootstrapped "
+                         "through CSRs the node policy approves");
+    const std::string dir = o_.dir + "/expired-certificates";
+    const std::string api_state = dir + "/recovery-api";
+    Lab lab;
+    KvMap want;
+    double failed_at = 0;
+    Phase(s, "lab up: 3 masters, 2 workers (Node objects in etcd)",
+          [&](Json&) -> Result<std::string> {
+            UpOptions uo{dir + "/lab", 3, o_.self, 60};
+            uo.workers = 2;
+            lab = CPR_TRY(Up(uo));
+            return fmt::format("{} masters, workers {} {}", lab.hosts.size(), lab.workers[0].name,
+                               lab.workers[1].name);
+          });
+    Phase(s, fmt::format("write {} MB of Kubernetes objects", o_.mb),
+          [&](Json&) -> Result<std::string> {
+            auto c = Connect(lab, {lab.hosts[0].ClientUrl()});
+            want = CPR_TRY(LoadData(*c, o_.mb, 4));
+            return fmt::format("{} objects", want.size());
+          });
+    int64_t not_after = 0;
+    Phase(s, "the cluster stops; its certificates, re-issued to expire in 3 s, expire",
+          [&](Json&) -> Result<std::string> {
+            for (const auto& h : lab.hosts) CPR_RETURN_IF_ERROR(Stop(lab.dir, h.name));
+            // While it is down, every leaf (members' and the admin's) gets a
+            // 3-second lifetime: the disaster, made without a clock change.
+            for (const auto& paths : LeafPaths(lab)) {
+              pki::RegenerateOptions ro = RegenerateFor(lab, paths);
+              ro.warn_seconds = 400LL * 86400;  // the leaves (a year), not the CAs (ten)
+              ro.leaf_validity = 3;
+              const auto report = CPR_TRY(pki::Regenerate(ro, false));
+              for (const auto& a : report.actions) {
+                if (a.kind != pki::RegenerateKind::kReissue)
+                  return MakeError(Code::kInternal, a.path,
+                                   std::string("unexpected: ") + pki::RegenerateKindName(a.kind));
+                not_after = std::max(not_after, a.new_not_after);
+              }
+            }
+            while (std::time(nullptr) <= not_after)
+              std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            return fmt::format("every leaf expired at {}", not_after);
+          });
+    Phase(s, "the masters boot: etcd refuses every TLS connection",
+          [&](Json&) -> Result<std::string> {
+            std::vector<std::pair<std::string, size_t>> logs;
+            for (const auto& h : lab.hosts) {
+              const std::string log = host::Host(h.root).pod_logs() + "/etcd-member.log";
+              std::error_code ec;
+              const auto size = std::filesystem::file_size(log, ec);
+              logs.emplace_back(log, ec ? 0 : size);
+              CPR_RETURN_IF_ERROR(Start(lab.dir, h.name, o_.self));
+            }
+            int expired_lines = 0;
+            for (int i = 0; i < 300 && expired_lines == 0; i++) {
+              for (const auto& [log, from] : logs)
+                expired_lines += CountLines(log, from, "certificate has expired");
+              if (expired_lines == 0) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+            }
+            auto read = procedures::WaitLinearizableRead(
+                lab.hosts[0].ClientUrl(), {lab.CaCert(), lab.AdminCert(), lab.AdminKey()},
+                std::chrono::seconds(2));
+            Check(s, "a start fails on TLS: the members log expired certificates, no read succeeds",
+                  expired_lines > 0 && !read,
+                  fmt::format("{} 'certificate has expired' log lines; read: {}", expired_lines,
+                              read ? "succeeded" : read.error().what.substr(0, 80)));
+            return std::string();
+          });
+    Phase(s, "cpr certs check on every master", [&](Json&) -> Result<std::string> {
+      int named = 0;
+      for (const auto& h : lab.hosts) {
+        pki::CheckOptions co;
+        co.paths = {host::Host(h.root).etcd_certs()};
+        const auto report = CPR_TRY(pki::CheckCertificates(co));
+        std::set<std::string> expired;
+        for (const auto& c : report.certs)
+          if (c.status == pki::CertStatus::kExpired)
+            expired.insert(std::filesystem::path(c.found.path).filename().string());
+        named += static_cast<int>(expired.size());
+        Check(s, h.name + ": certs check names peer, server and metrics as expired",
+              expired == std::set<std::string>{"peer.crt", "server.crt", "metric.crt"} &&
+                  !report.ok(),
+              fmt::format("expired: {}", fmt::join(expired, ", ")));
+      }
+      failed_at = Now();  // the administrator starts from here
+      return fmt::format("{} expired certificates named", named);
+    });
+    Phase(s, "cpr certs regenerate on every master (and the admin's)",
+          [&](Json& phase) -> Result<std::string> {
+            int reissued = 0;
+            const auto paths = LeafPaths(lab);
+            for (size_t i = 0; i < paths.size(); i++) {
+              const double start = Now();
+              const auto report = CPR_TRY(pki::Regenerate(RegenerateFor(lab, paths[i]), false));
+              reissued += static_cast<int>(report.actions.size());
+              AddStep(phase, "certs regenerate", i < lab.hosts.size() ? lab.hosts[i].name : "admin",
+                      start);
+            }
+            for (const auto& h : lab.hosts) {
+              pki::CheckOptions co;
+              co.paths = {host::Host(h.root).etcd_certs()};
+              co.ca_files = {lab.CaCert(), lab.pki + "/metric-ca.crt"};
+              const auto report = CPR_TRY(pki::CheckCertificates(co));
+              Check(s, h.name + ": certs check passes after regenerate", report.ok(),
+                    fmt::format("{} certificates", report.certs.size()));
+            }
+            return fmt::format("{} certificates re-issued from the CAs", reissued);
+          });
+    Phase(s, "static pods restarted; etcd serves on every master",
+          [&](Json& phase) -> Result<std::string> {
+            for (const auto& h : lab.hosts) {
+              const double start = Now();
+              CPR_RETURN_IF_ERROR(Stop(lab.dir, h.name));
+              CPR_RETURN_IF_ERROR(Start(lab.dir, h.name, o_.self));
+              AddStep(phase, "restart static pods", h.name, start);
+            }
+            for (const auto& h : lab.hosts)
+              CPR_TRY(procedures::WaitLinearizableRead(
+                  h.ClientUrl(), {lab.CaCert(), lab.AdminCert(), lab.AdminKey()},
+                  std::chrono::seconds(60)));
+            return std::string("3 members serve linearizable reads");
+          });
+    std::string url, admin;
+    Phase(
+        s, "cpr recovery-api serve on m1 (node inventory from etcd), cpr kubeconfig recover",
+        [&](Json&) -> Result<std::string> {
+          const LabHost& m1 = lab.hosts[0];
+          CPR_TRY(SpawnDetached(
+              {o_.self,
+               {o_.self, "recovery-api", "serve", "--pki", lab.pki, "--listen", m1.ip + ":9444",
+                "--state", api_state, "--nodes-from-etcd", "--endpoints", m1.ClientUrl(),
+                "--cacert", lab.CaCert(), "--cert", lab.AdminCert(), "--key", lab.AdminKey()},
+               std::nullopt,
+               "",
+               dir + "/recovery-api.log"}));
+          std::optional<recovery::RunningApi> running;
+          for (int i = 0; i < 1500 && !running; i++) {
+            running = recovery::FindRunningApi(api_state);
+            if (!running) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+          }
+          if (!running)
+            return MakeError(Code::kUnavailable, "recovery-api", "did not start",
+                             "see " + dir + "/recovery-api.log");
+          url = running->url;
+          const std::string started = CPR_TRY(ReadFileLimited(dir + "/recovery-api.log", 1 << 20));
+          const std::string known = fmt::format("nodes={} (0 from -, {} from etcd)",
+                                                lab.hosts.size() + lab.workers.size(),
+                                                lab.hosts.size() + lab.workers.size());
+          Check(s, "the recovery API knows every Node object of etcd (masters and workers)",
+                started.find(known) != std::string::npos, known);
+          admin = dir + "/admin.kubeconfig";
+          const int64_t now = std::time(nullptr);
+          const auto k = CPR_TRY(recovery::AdminKubeconfig(lab.pki, url, 86400, now));
+          CPR_RETURN_IF_ERROR(WriteFileAtomic(admin, recovery::RenderKubeconfig(k), 0600));
+          for (const auto& w : lab.workers) {
+            const auto b = CPR_TRY(recovery::BootstrapKubeconfig(lab.pki, url, w.name, 3600, now));
+            CPR_RETURN_IF_ERROR(
+                WriteFileAtomic(BootstrapPath(w), recovery::RenderKubeconfig(b), 0600));
+          }
+          return url + "; admin and bootstrap kubeconfigs written";
+        });
+    Phase(s, "kubelets re-bootstrap (cpr csr request on w1, w2); cpr csr approve --policy nodes",
+          [&](Json& phase) -> Result<std::string> { return Rebootstrap(s, phase, lab, admin); });
+    s["certificates_recovered_seconds"] =
+        failed_at > 0 && s["ok"].get<bool>() ? Now() - failed_at : -1;
+    (void)recovery::StopApi(api_state);
+    Phase(s, "check the cluster: 3 members, the same data on each",
+          [&](Json&) -> Result<std::string> {
+            std::vector<uint32_t> hashes;
+            for (const auto& h : lab.hosts) {
+              auto c = Connect(lab, {h.ClientUrl()});
+              bool ok = false;
+              const std::string detail = Compare(CPR_TRY(ReadAll(*c, true)), want, &ok);
+              Check(s, h.name + ": every key and value written before the disaster", ok, detail);
+              hashes.push_back(CPR_TRY(c->HashKV(h.ClientUrl(), 0)).hash);
+            }
+            Check(s, "hashkv equal on every member",
+                  hashes[0] == hashes[1] && hashes[1] == hashes[2],
+                  fmt::format("{:08x}", hashes[0]));
+            auto c = Connect(lab, {lab.hosts[0].ClientUrl()});
+            Check(s, "three members", CPR_TRY(c->MemberList()).members.size() == 3, "member list");
+            return std::string();
+          });
+    if (!lab.dir.empty() && !o_.keep) (void)Down(lab.dir);
+    return s;
+  }
+
+  // A step of the scenario's own (not a journaled procedure's) on the timeline.
+  void AddStep(Json& phase, const std::string& name, const std::string& host, double start) const {
+    phase["steps"].push_back({{"name", name},
+                              {"host", host},
+                              {"start", start},
+                              {"seconds", Now() - start},
+                              {"state", "done"}});
+  }
+
+  static std::string BootstrapPath(const LabHost& worker) {
+    return worker.root + "/etc/kubernetes/bootstrap.kubeconfig";
+  }
+
+  // The certificate folders the scenario ages and regenerates: each
+  // master's etc/ssl/etcd, and the admin's certificate.
+  static std::vector<std::string> LeafPaths(const Lab& lab) {
+    std::vector<std::string> out;
+    for (const auto& h : lab.hosts) out.push_back(host::Host(h.root).etcd_certs());
+    out.push_back(lab.AdminCert());
+    return out;
+  }
+
+  // `cpr certs regenerate PATH --ca ca.crt --ca-key ca.key --ca metric-ca.crt --ca-key ...`
+  static pki::RegenerateOptions RegenerateFor(const Lab& lab, const std::string& path) {
+    pki::RegenerateOptions ro;
+    ro.paths = {path};
+    ro.signers = {{lab.CaCert(), lab.pki + "/ca.key"},
+                  {lab.pki + "/metric-ca.crt", lab.pki + "/metric-ca.key"}};
+    ro.backup_dir = lab.dir + "/replaced-certificates/" +
+                    std::filesystem::path(path).parent_path().parent_path().filename().string() +
+                    "-" + std::to_string(std::time(nullptr)) + "-" +
+                    std::to_string(regenerations_++);
+    return ro;
+  }
+
+  // Lines of `path` past byte `from` that contain `needle`.
+  static int CountLines(const std::string& path, size_t from, const std::string& needle) {
+    std::ifstream in(path);
+    in.seekg(static_cast<std::streamoff>(from));
+    std::string line;
+    int n = 0;
+    while (std::getline(in, line)) n += line.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
+
+  // Each worker's kubelet bootstrap as its own process (`cpr csr request`,
+  // waiting for its certificate), two rogue requests beside them, and one
+  // `cpr csr approve --policy nodes` by the administrator.
+  Result<std::string> Rebootstrap(Json& s, Json& phase, const Lab& lab, const std::string& admin) {
+    std::vector<std::thread> kubelets;
+    std::vector<Result<CommandResult>> exits(lab.workers.size(), Error{});
+    std::vector<double> ended(lab.workers.size(), 0);
+    const double start = Now();
+    for (size_t i = 0; i < lab.workers.size(); i++)
+      kubelets.emplace_back([&, i] {
+        const LabHost& w = lab.workers[i];
+        exits[i] =
+            RunCommand({o_.self, "csr", "request", "--kubeconfig", BootstrapPath(w), "--node",
+                        w.name, "--dir", w.root + "/var/lib/kubelet/pki", "--timeout", "120"},
+                       std::chrono::seconds(150));
+        ended[i] = Now();
+      });
+    auto join = [&] {
+      for (auto& t : kubelets)
+        if (t.joinable()) t.join();
+    };
+    auto result = ApproveAndCheck(s, phase, lab, admin);
+    join();
+    for (size_t i = 0; i < lab.workers.size(); i++)
+      phase["steps"].push_back(
+          {{"name", "csr request (until issued)"},
+           {"host", lab.workers[i].name},
+           {"start", start},
+           {"seconds", ended[i] - start},
+           {"state", exits[i] && exits[i]->exit_code == 0 ? "done" : "failed"}});
+    CPR_RETURN_IF_ERROR(result ? Result<void>() : Result<void>(result.error()));
+    for (size_t i = 0; i < lab.workers.size(); i++) {
+      const LabHost& w = lab.workers[i];
+      const auto& e = exits[i];
+      if (!e || e->exit_code != 0)
+        return MakeError(Code::kInternal, w.name, "cpr csr request failed",
+                         e ? e->output : e.error().ToString());
+      const auto cert =
+          CPR_TRY(pki::ReadCertificates(w.root + "/var/lib/kubelet/pki/kubelet-client.crt"));
+      const auto ca =
+          CPR_TRY(pki::ReadCertificates(pki::KubePkiPaths{lab.pki}.KubeletClientCa() + ".crt"));
+      pki::VerifyOptions vo;
+      vo.purpose = "clientAuth";
+      vo.at_time = std::time(nullptr);
+      auto verified = pki::VerifyChain(cert[0], ca, {}, vo);
+      Check(s, w.name + ": its new client certificate verifies against the kubelet client CA",
+            verified && cert[0].Info().subject.CommonName() == "system:node:" + w.name,
+            verified ? cert[0].Info().subject.CommonName() : verified.error().what);
+    }
+    return *result;
+  }
+
+  // Waits until every worker's CSR is posted, posts the rogues, approves
+  // with the node policy and checks what it did.
+  Result<std::string> ApproveAndCheck(Json& s, Json& phase, const Lab& lab,
+                                      const std::string& admin) {
+    auto api = CPR_TRY(recovery::ApiClient::Connect(CPR_TRY(k8s::LoadKubeconfig(admin))));
+    // The rogues: a node nobody knows, and a known node's client CSR with a SAN.
+    auto rogue = CPR_TRY(
+        recovery::ApiClient::Connect(CPR_TRY(k8s::LoadKubeconfig(BootstrapPath(lab.workers[0])))));
+    const std::vector<std::pair<std::string, pki::CsrSpec>> rogues = {
+        {"rogue-unknown-node",
+         {pki::Name::Of("system:node:intruder", {"system:nodes"}), {}, {}, {}, false}},
+        {"rogue-extra-san",
+         {pki::Name::Of("system:node:" + lab.workers[1].name, {"system:nodes"}),
+          {"evil.example"},
+          {},
+          {},
+          false}}};
+    for (const auto& [name, spec] : rogues) {
+      const auto key = CPR_TRY(pki::PrivateKey::Generate({}));
+      recovery::Csr c;
+      c.name = name;
+      c.request = CPR_TRY(pki::CertRequest::Create(key, spec)).ToPem();
+      c.signer_name = pki::kKubeletClientSigner;
+      c.usages = {"digital signature", "key encipherment", "client auth"};
+      CPR_TRY(rogue.Create(c));
+    }
+    // Every kubelet's CSR posted (bounded: they start at once).
+    std::set<std::string> kubelet_csrs;
+    for (int i = 0; i < 600 && kubelet_csrs.size() < lab.workers.size(); i++) {
+      kubelet_csrs.clear();
+      for (const auto& c : CPR_TRY(api.List("", nullptr)))
+        if (c.name.starts_with("node-csr-")) kubelet_csrs.insert(c.name);
+      if (kubelet_csrs.size() < lab.workers.size())
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (kubelet_csrs.size() < lab.workers.size())
+      return MakeError(Code::kUnavailable, "csr request",
+                       "the kubelets' CSRs did not appear in 60 s");
+    const double approve_start = Now();
+    const auto approve = CPR_TRY(RunCommand(
+        {o_.self, "csr", "approve", "--policy", "nodes", "--kubeconfig", admin, "-w", "json"},
+        std::chrono::seconds(60)));
+    AddStep(phase, "csr approve --policy nodes", "admin", approve_start);
+    if (approve.exit_code != 0)
+      return MakeError(Code::kInternal, "cpr csr approve", "failed", approve.output);
+    std::set<std::string> approved;
+    for (const auto& c : CPR_TRY(api.List("", nullptr))) {
+      if (recovery::HasCondition(c, "Approved")) approved.insert(c.name);
+    }
+    Check(s, "csr approve --policy nodes approved exactly the kubelets' CSRs",
+          approved == kubelet_csrs, fmt::format("approved: {}", fmt::join(approved, ", ")));
+    for (const auto& [name, spec] : rogues) {
+      const auto c = CPR_TRY(api.Get(name));
+      auto why = c.annotations.find(recovery::kPolicyAnnotation);
+      Check(s, name + " stays pending, with the reason",
+            recovery::ConditionText(c) == "Pending" && why != c.annotations.end(),
+            why == c.annotations.end() ? recovery::ConditionText(c) : why->second);
+    }
+    return fmt::format("{} kubelet CSRs approved and issued, {} rogue CSRs left pending",
+                       approved.size(), rogues.size());
+  }
+
   // The same backup restored and started the etcdctl way (the seed's
   // scripts): etcdctl snapshot restore, etcd start, first read. Three runs
   // (a one-member etcd's first election takes a random 0.1-1 s).
@@ -651,6 +1024,11 @@ class Drill {
         }
         out += "\n";
       }
+      if (s.contains("certificates_recovered_seconds") &&
+          s["certificates_recovered_seconds"].get<double>() >= 0)
+        out += fmt::format(
+            "{:<15} certificate recovery (certs check -> every kubelet certified): {:.2f}s\n",
+            s["name"].get<std::string>(), s["certificates_recovered_seconds"].get<double>());
     }
     out += fmt::format("drill {} in {:.1f}s\n", doc["ok"].get<bool>() ? "PASSED" : "FAILED",
                        doc["seconds"].get<double>());
@@ -659,6 +1037,7 @@ class Drill {
 
   const DrillOptions& o_;
   const Clock::time_point t0_;
+  static inline int regenerations_ = 0;
 };
 
 }  // namespace

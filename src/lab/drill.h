@@ -11,6 +11,16 @@
 //   scenario 2  a previous state (seed §3.3): a prefix deleted by accident;
 //               every master restored with restore-cluster; the data
 //               checked on every member, hashes equal.
+//   scenario 3  no usable backup: writes after the last backup, the
+//               majority lost; survey picks the survivor, restore-quorum
+//               --from-data-dir keeps every write; grown back to three.
+//   scenario 4  expired certificates (seed §3.4): 3 masters and 2 workers;
+//               the cluster stops and its certificates expire; a start
+//               fails on TLS; certs check names them, certs regenerate
+//               re-issues them, the static pods restart; a recovery API on
+//               m1 (nodes from etcd), kubeconfig recover, each worker's
+//               `csr request`, `csr approve --policy nodes` approves
+//               exactly those, rogue CSRs stay pending; data intact.
 //
 // The report: every scenario, phase and step with its start and duration,
 // every check with its result, the recovery time (kill -> serving) and,

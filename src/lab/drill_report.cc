@@ -125,6 +125,12 @@ std::string DrillReportHtml(const std::string& report_json) {
       }
       html += "</p>\n";
     }
+    if (s.contains("certificates_recovered_seconds") &&
+        s["certificates_recovered_seconds"].get<double>() >= 0)
+      html += fmt::format(
+          "<p class=\"rto\">Certificate recovery (certs check &rarr; every kubelet holds a new "
+          "certificate): <b>{:.2f}s</b></p>\n",
+          s["certificates_recovered_seconds"].get<double>());
     html += Timeline(s);
     html += "<table><tr><th>phase / step</th><th>start</th><th>seconds</th><th>result</th></tr>\n";
     for (const auto& p : s["phases"]) {

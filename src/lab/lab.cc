@@ -15,6 +15,7 @@
 #include <chrono>
 #include <climits>
 #include <cstring>
+#include <ctime>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <random>
@@ -26,7 +27,9 @@
 #include "host/host.h"
 #include "host/pod_manifest.h"
 #include "host/probe.h"
+#include "k8s/node.h"
 #include "pki/etcd_pki.h"
+#include "pki/kube_pki.h"
 #include "procedures/serving.h"
 #include "util/atomic_file.h"
 #include "util/process.h"
@@ -36,7 +39,8 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 constexpr const char* kClaims = "/tmp/cpr-lab-claims";
-constexpr int kFirstHost = 11;  // 127.A.B.11, .12, ...
+constexpr int kFirstHost = 11;     // 127.A.B.11, .12, ...
+constexpr int kFirstWorker = 101;  // 127.A.B.101, ...
 
 std::string Errno() { return std::strerror(errno); }
 
@@ -243,6 +247,29 @@ client::TlsFiles AdminTls(const Lab& lab) {
   return client::TlsFiles{lab.CaCert(), lab.AdminCert(), lab.AdminKey()};
 }
 
+// Every host as a Node object, as kube-apiserver stores it
+// (/registry/minions/<name>: k8s/node.h), in one transaction.
+Result<void> RegisterNodes(const Lab& lab) {
+  client::Config cfg;
+  const client::Endpoint first =
+      CPR_TRY(client::ParseEndpoint(lab.hosts[0].ClientUrl(), "endpoint"));
+  cfg.endpoints = {first};
+  cfg.tls = AdminTls(lab);
+  cfg.command_timeout = std::chrono::seconds(30);
+  auto c = CPR_TRY(client::Client::Create(cfg));
+  client::TxnRequest txn;
+  int n = 0;
+  for (const auto* group : {&lab.hosts, &lab.workers})
+    for (const auto& h : *group) {
+      const k8s::NodeAddresses node{h.name, {{"InternalIP", h.ip}, {"Hostname", h.name}}};
+      const std::string uid = fmt::format("00000000-0000-4000-8000-{:012x}", ++n);
+      txn.success.push_back(
+          client::PutRequest{"/registry/minions/" + h.name, k8s::EncodeNode(node, uid)});
+    }
+  CPR_TRY(c->Txn(txn));
+  return {};
+}
+
 Result<void> StopHost(const LabHost& h, bool graceful) {
   std::vector<int> pids = PodPids(h.root);
   if (graceful && Alive(h.runner_pid)) {
@@ -283,11 +310,15 @@ std::string Lab::ToJson() const {
                   {"root", h.root},
                   {"client_url", h.ClientUrl()},
                   {"peer_url", h.PeerUrl()}});
+  Json ws = Json::array();
+  for (const auto& w : workers)
+    ws.push_back({{"name", w.name}, {"ip", w.ip}, {"root", w.root}, {"node", w.name}});
   Json j{{"dir", dir},
          {"pki", pki},
          {"initial_cluster", InitialCluster()},
          {"admin", {{"cacert", CaCert()}, {"cert", AdminCert()}, {"key", AdminKey()}}},
-         {"hosts", hs}};
+         {"hosts", hs},
+         {"workers", ws}};
   return j.dump();
 }
 
@@ -303,6 +334,9 @@ Result<Lab> Load(const std::string& dir) {
     lab.token = j.value("token", "");
     for (const auto& h : j.at("hosts"))
       lab.hosts.push_back({h.at("name"), h.at("ip"), h.at("root"), h.value("runner_pid", 0)});
+    if (j.contains("workers"))
+      for (const auto& w : j.at("workers"))
+        lab.workers.push_back({w.at("name"), w.at("ip"), w.at("root"), 0});
   } catch (const std::exception& e) {
     return MakeError(Code::kCorrupt, path, std::string("not a lab state file: ") + e.what());
   }
@@ -312,6 +346,8 @@ Result<Lab> Load(const std::string& dir) {
 Result<Lab> Up(const UpOptions& o) {
   if (o.masters < 1 || o.masters > 9)
     return MakeError(Code::kInvalidArgument, "--masters", "must be 1..9");
+  if (o.workers < 0 || o.workers > 9)
+    return MakeError(Code::kInvalidArgument, "--workers", "must be 0..9");
   char abs[PATH_MAX];
   CPR_RETURN_IF_ERROR(MakeDirs(o.dir, 0700));
   if (::realpath(o.dir.c_str(), abs) == nullptr)
@@ -329,6 +365,11 @@ Result<Lab> Up(const UpOptions& o) {
     lab.hosts.push_back(
         {name, fmt::format("{}.{}", lab.block, kFirstHost + i), lab.dir + "/" + name, 0});
   }
+  for (int i = 0; i < o.workers; i++) {
+    const std::string name = fmt::format("w{}", i + 1);
+    lab.workers.push_back(
+        {name, fmt::format("{}.{}", lab.block, kFirstWorker + i), lab.dir + "/" + name, 0});
+  }
   auto fail = [&](Error e) {
     for (const auto& h : lab.hosts) (void)StopHost(h, false);
     ReleaseBlock(lab.block);
@@ -337,7 +378,17 @@ Result<Lab> Up(const UpOptions& o) {
   pki::InitOptions po;
   po.dir = lab.pki;
   for (const auto& h : lab.hosts) po.hosts.push_back({h.name, {h.ip}});
+  if (o.cert_validity_seconds > 0) {
+    auto& v = po.validity;
+    v.peer = v.server = v.metric = v.admin = o.cert_validity_seconds;
+  }
   if (auto r = pki::InitEtcdPki(po); !r) return fail(r.error());
+  // The Kubernetes CAs, for the recovery API (kubeconfig recover, kubelet CSRs).
+  if (auto r = pki::InitKubeCas(lab.pki, po.key, po.validity.ca, std::time(nullptr)); !r)
+    return fail(r.error());
+  for (const auto& w : lab.workers)
+    for (const auto& d : {w.root + "/var/lib/kubelet/pki", w.root + "/etc/kubernetes"})
+      if (auto r = MakeDirs(d, 0700); !r) return fail(r.error());
   for (auto& h : lab.hosts) {
     if (auto r = SetUpHost(lab, h); !r) return fail(r.error());
     auto pid = SpawnRunner(o.self, h.root);
@@ -354,6 +405,7 @@ Result<Lab> Up(const UpOptions& o) {
                             "etcd did not serve: " + ok.error().ToString(), "see " + log));
     }
   }
+  if (auto r = RegisterNodes(lab); !r) return fail(r.error());
   return lab;
 }
 
@@ -438,6 +490,17 @@ Result<void> Kill(const std::string& dir, const std::string& name) {
   ForgetPodPids(h->root);
   WaitSettled(lab);
   return {};
+}
+
+Result<void> Stop(const std::string& dir, const std::string& name) {
+  const Lab lab = CPR_TRY(Load(dir));
+  const LabHost* h = lab.Find(name);
+  if (h == nullptr) return MakeError(Code::kInvalidArgument, name, "no such lab host");
+  CPR_RETURN_IF_ERROR(StopHost(*h, /*graceful=*/true));
+  Lab after = lab;
+  for (auto& x : after.hosts)
+    if (x.name == name) x.runner_pid = 0;
+  return Save(after);
 }
 
 Result<void> Start(const std::string& dir, const std::string& name, const std::string& self) {

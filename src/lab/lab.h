@@ -10,6 +10,13 @@
 // kube-scheduler) and a haproxy pod are placeholders the runner runs too,
 // each with its OpenShift-like etc/kubernetes/static-pod-resources tree.
 //
+// Workers (`--workers N`): hosts without etcd (root DIR/w<i>, an address,
+// node name w<i>) for the kubelet side of the expired-certificate recovery
+// (`cpr csr request`). Every host, master or worker, is registered as a
+// Node object in etcd (/registry/minions/<name>, InternalIP and Hostname),
+// as kube-apiserver would have, so the recovery API's node inventory
+// (`--nodes-from-etcd`, `--nodes-from-snapshot`) knows them.
+//
 // State: DIR/lab.json (hosts, addresses, the runners' PIDs). Every process
 // the lab starts is stopped by PID: `down` stops the runners (which stop
 // their pods), then kills by PID whatever is left.
@@ -37,6 +44,7 @@ struct Lab {
   std::string block;  // "127.A.B"
   std::string token;  // the etcd cluster token the lab started with
   std::vector<LabHost> hosts;
+  std::vector<LabHost> workers;  // no runner, no etcd
   std::string AdminCert() const { return pki + "/admin.crt"; }
   std::string AdminKey() const { return pki + "/admin.key"; }
   std::string CaCert() const { return pki + "/ca.crt"; }
@@ -50,6 +58,10 @@ struct UpOptions {
   int masters = 3;
   std::string self;  // the cpr binary that runs `lab runner`
   int timeout_seconds = 60;
+  int workers = 0;
+  // The lifetime of every leaf certificate (members' and admin's); 0: a
+  // year. A short one makes the expired-certificate disaster.
+  int64_t cert_validity_seconds = 0;
 };
 // Creates the hosts, starts their runners and waits until every member
 // serves a linearizable read. On failure everything started is stopped.
@@ -69,6 +81,8 @@ Result<std::vector<HostStatus>> Status(const std::string& dir);
 // Returns once the hosts still up agree on a leader among themselves (when
 // they hold a quorum), so the next step meets a settled cluster.
 Result<void> Kill(const std::string& dir, const std::string& host);
+// Shutdown: the runner stops the host's pods (SIGTERM), then itself.
+Result<void> Stop(const std::string& dir, const std::string& host);
 // Boot: the host's runner starts again (and runs whatever manifests are there).
 Result<void> Start(const std::string& dir, const std::string& host, const std::string& self);
 // A fresh empty host (root, address, runner; no etcd yet) joins the lab.

@@ -70,26 +70,31 @@ Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags) {
   return inv;
 }
 
+Result<void> AddStoredNode(Bytes value, const std::string& where, Inventory& inv) {
+  auto node = k8s::DecodeNode(value);
+  if (!node || !pki::ValidHostName(node->name))
+    return MakeError(Code::kCorrupt, where, "not a readable v1 Node",
+                     "give the nodes with --node NAME=IP instead");
+  Node& n = NodeNamed(inv, node->name);
+  for (const auto& [type, address] : node->addresses) {
+    if (type.ends_with("IP") && pki::ValidIpAddress(address))
+      AddUnique(n.ips, signer::CanonicalIp(address));
+    else if ((type == "Hostname" || type.ends_with("DNS")) && pki::ValidHostName(address))
+      AddUnique(n.dns, address);
+  }
+  return {};
+}
+
 Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inv) {
   auto backend = CPR_TRY(etcd::Backend::Open(snapshot));
   const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, 0));
   int count = 0;
-  for (const char* prefix : {"/registry/minions/", "/kubernetes.io/minions/"}) {
+  for (const char* prefix : kNodeKeyPrefixes) {
     auto keys = CPR_TRY(etcd::LiveKeys(*backend, rev, prefix));
     for (size_t i = 0; i < keys.size(); i++) {
-      const std::string key(keys.key(i));
       auto rec = CPR_TRY(keys.record(i));
-      auto node = k8s::DecodeNode(rec.kv.value);
-      if (!node || !pki::ValidHostName(node->name))
-        return MakeError(Code::kCorrupt, snapshot + " " + key, "not a readable v1 Node",
-                         "give the nodes with --node NAME=IP instead");
-      Node& n = NodeNamed(inv, node->name);
-      for (const auto& [type, address] : node->addresses) {
-        if (type.ends_with("IP") && pki::ValidIpAddress(address))
-          AddUnique(n.ips, signer::CanonicalIp(address));
-        else if ((type == "Hostname" || type.ends_with("DNS")) && pki::ValidHostName(address))
-          AddUnique(n.dns, address);
-      }
+      CPR_RETURN_IF_ERROR(
+          AddStoredNode(rec.kv.value, snapshot + " " + std::string(keys.key(i)), inv));
       count++;
     }
   }

@@ -23,6 +23,7 @@
 
 #include "recovery/auth.h"
 #include "recovery/csr.h"
+#include "util/bytes.h"
 #include "util/result.h"
 
 namespace cpr::recovery {
@@ -45,6 +46,13 @@ Result<Inventory> ParseNodeFlags(const std::vector<std::string>& flags);
 // status addresses (IPs; host names from Hostname/InternalDNS/ExternalDNS).
 // Returns how many Node objects were read.
 Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inventory);
+
+// The key prefixes of Node objects: upstream's, then OpenShift's.
+inline constexpr const char* kNodeKeyPrefixes[] = {"/registry/minions/", "/kubernetes.io/minions/"};
+
+// One stored Node value (read from a live etcd by the caller; `where` names
+// it in errors) into the inventory.
+Result<void> AddStoredNode(Bytes value, const std::string& where, Inventory& inventory);
 
 // nullopt when the node policy approves `csr`; otherwise the reason.
 // `others`: every other stored CSR (for key reuse).

@@ -32,13 +32,18 @@ Result<void> Serve(const ServeOptions& o) {
   const https::HostPort addr = CPR_TRY(https::ParseListen(o.listen));
   if (o.state_dir.empty()) return MakeError(Code::kInvalidArgument, "--state", "required");
   Inventory inventory = CPR_TRY(ParseNodeFlags(o.nodes));
-  int from_snapshot = 0;
+  int from_snapshot = 0, from_etcd = 0;
   if (!o.nodes_snapshot.empty())
     from_snapshot = CPR_TRY(AddNodesFromSnapshot(o.nodes_snapshot, inventory));
+  for (const auto& [key, value] : o.etcd_nodes) {
+    CPR_RETURN_IF_ERROR(AddStoredNode(value, "etcd " + key, inventory));
+    from_etcd++;
+  }
   if (inventory.nodes.empty())
     return MakeError(Code::kInvalidArgument, "--node",
                      "no known node: the policy would approve nothing",
-                     "give --node NAME=IP for each node, or --nodes-from-snapshot BACKUP.db");
+                     "give --node NAME=IP for each node, --nodes-from-etcd or "
+                     "--nodes-from-snapshot BACKUP.db");
   const Issuer issuer = CPR_TRY(Issuer::FromPkiDir(o.pki_dir));
   CPR_RETURN_IF_ERROR(signer::CreateStateDir(o.state_dir));
   FileLock lock = CPR_TRY(https::AcquireServeLock(
@@ -72,10 +77,11 @@ Result<void> Serve(const ServeOptions& o) {
 
   // Readiness as the signer's: the log line, then the port accepts
   // (connections queue until Run), then recovery-api.json.
-  log.Write(fmt::format("recovery API serving on {} pid={} nodes={} ({} from {}) csrs={} state={}",
-                        addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
-                        signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot),
-                        store->List().size(), signer::LogValue(o.state_dir)));
+  log.Write(fmt::format(
+      "recovery API serving on {} pid={} nodes={} ({} from {}, {} from etcd) csrs={} state={}",
+      addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
+      signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot), from_etcd,
+      store->List().size(), signer::LogValue(o.state_dir)));
   if (auto listening = svr.Listen(); !listening) {
     log.Write("stopped: " + listening.error().ToString());
     return std::move(listening).error();

@@ -9,6 +9,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "util/result.h"
@@ -21,6 +22,8 @@ struct ServeOptions {
   std::string state_dir;
   std::vector<std::string> nodes;  // --node NAME=IP
   std::string nodes_snapshot;      // --nodes-from-snapshot: Node objects of a backup
+  // --nodes-from-etcd: the Node objects (key, value) the CLI read from a live etcd.
+  std::vector<std::pair<std::string, std::string>> etcd_nodes;
 };
 
 // Runs until SIGTERM/SIGINT (`recovery-api stop`). Prints one line once listening.

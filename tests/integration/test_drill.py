@@ -69,7 +69,8 @@ class Drill(etcdlab.TestCase):
         doc = json.loads(r.stdout)
         self.assertTrue(doc["ok"])
         names = [s["name"] for s in doc["scenarios"]]
-        self.assertEqual(names, ["quorum-loss", "previous-state", "no-usable-backup"])
+        self.assertEqual(names, ["quorum-loss", "previous-state", "no-usable-backup",
+                                 "expired-certificates"])
         for s in doc["scenarios"]:
             self.assertTrue(s["checks"], s["name"])
             self.assertTrue(all(ch["ok"] for ch in s["checks"]), s["checks"])
@@ -87,6 +88,24 @@ class Drill(etcdlab.TestCase):
             self.assertEqual({st["host"] for st in grow[0]["steps"]}, {"m4", "m5"})
         n = doc["scenarios"][2]
         self.assertTrue(any("--from-data-dir" in p["name"] and p["ok"] for p in n["phases"]))
+        # the expired-certificate drill: a start failed on TLS, certs check named the expired
+        # certificates, the kubelets' CSRs (and only they) were approved and issued
+        e = doc["scenarios"][3]
+        checks = {ch["name"]: ch for ch in e["checks"]}
+        self.assertIn("a start fails on TLS: the members log expired certificates, no read succeeds",
+                      checks)
+        for m in ("m1", "m2", "m3"):
+            self.assertIn("metric.crt, peer.crt, server.crt",
+                          checks[m + ": certs check names peer, server and metrics as expired"]["detail"])
+        approved = checks["csr approve --policy nodes approved exactly the kubelets' CSRs"]["detail"]
+        self.assertEqual(approved.count("node-csr-"), 2, approved)
+        self.assertIn("does not match a known node", checks["rogue-unknown-node stays pending, with the reason"]["detail"])
+        self.assertIn("no SANs", checks["rogue-extra-san stays pending, with the reason"]["detail"])
+        for w in ("w1", "w2"):
+            self.assertEqual(checks[w + ": its new client certificate verifies against the kubelet client CA"]["detail"],
+                             "system:node:" + w)
+        self.assertGreater(e["certificates_recovered_seconds"], 0)
+        self.assertIn("Certificate recovery", open(report).read())
         # every process of the drill's labs is gone
         out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn(os.path.join(tmp, "labs"), out)

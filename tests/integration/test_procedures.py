@@ -20,6 +20,7 @@ etcdctl over the lab's admin certificates, never with cpr.
                (CPR_STEP_FAULT), then run again: the same end state as an
                uninterrupted run, the old data dir still kept
 """
+import base64
 import hashlib
 import json
 import os
@@ -37,11 +38,11 @@ class Lab:
     """A `cpr lab` for one test: up in setUp, down (by the lab, then any
     leftover by PID) in tearDown."""
 
-    def __init__(self, c, workdir, masters=3):
+    def __init__(self, c, workdir, masters=3, workers=0, name="lab"):
         self.c = c
-        self.dir = os.path.join(workdir, "lab")
-        r = c.ok("lab", "up", "--dir", self.dir, "--masters", str(masters), "-w", "json",
-                 timeout=180)
+        self.dir = os.path.join(workdir, name)
+        r = c.ok("lab", "up", "--dir", self.dir, "--masters", str(masters), "--workers",
+                 str(workers), "-w", "json", timeout=180)
         self.info = json.loads(r.stdout)
         self.hosts = {h["name"]: h for h in self.info["hosts"]}
         self.admin = self.info["admin"]
@@ -210,6 +211,57 @@ class Procedures(etcdlab.TestCase):
         self.assertFalse([p for p in pids if pid_alive(p)], "lab down left runners alive")
         out = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
         self.assertNotIn(lab.dir, out, "lab down left a process of the lab")
+
+    def test_lab_workers_are_nodes_the_recovery_api_knows(self):
+        """`lab up --workers N`: worker hosts (root, address, no etcd); every host is a Node
+        object in etcd, which `recovery-api serve --nodes-from-etcd` reads."""
+        lab = Lab(self.c, self.tmp, masters=1, workers=2, name="lab-workers")
+        self.addCleanup(lab.down)
+        workers = {w["name"]: w for w in lab.info["workers"]}
+        self.assertEqual(sorted(workers), ["w1", "w2"])
+        block = lab.hosts["m1"]["ip"].rsplit(".", 1)[0]
+        for w in workers.values():
+            self.assertEqual(w["ip"].rsplit(".", 1)[0], block)
+            self.assertNotIn(w["ip"], [h["ip"] for h in lab.hosts.values()])
+            self.assertTrue(os.path.isdir(os.path.join(w["root"], "var/lib/kubelet/pki")))
+            self.assertFalse(os.path.exists(os.path.join(w["root"], "etc/kubernetes/manifests")))
+        # etcdctl (the oracle) sees one k8s protobuf Node per host, with its address
+        r = lab.ctl(["m1"], "get", "--prefix", "/registry/minions/", "-w", "json")
+        kvs = json.loads(r.stdout)["kvs"]
+        got = {base64.b64decode(kv["key"]).decode(): base64.b64decode(kv["value"]) for kv in kvs}
+        self.assertEqual(sorted(got), ["/registry/minions/m1", "/registry/minions/w1",
+                                       "/registry/minions/w2"])
+        for name, ip in [("m1", lab.hosts["m1"]["ip"])] + [(n, w["ip"]) for n, w in workers.items()]:
+            v = got["/registry/minions/" + name]
+            self.assertTrue(v.startswith(b"k8s\x00") and b"Node" in v and b"InternalIP" in v, v)
+            self.assertIn(ip.encode(), v)
+        # the recovery API's inventory from the live etcd
+        state = os.path.join(self.tmp, "rapi-state")
+        a = lab.admin
+        flags = ["--endpoints", lab.hosts["m1"]["client_url"], "--cacert", a["cacert"],
+                 "--cert", a["cert"], "--key", a["key"]]
+        p = subprocess.Popen([self.c.path, "recovery-api", "serve", "--pki", lab.info["pki"],
+                              "--listen", block + ".11:9444", "--state", state,
+                              "--nodes-from-etcd", *flags],
+                             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+        self.addCleanup(p.stdout.close)
+        self.addCleanup(lambda: (p.poll() is None and p.kill(), p.wait()))
+        line = p.stdout.readline().decode()
+        self.assertIn("listening on https://%s.11:9444" % block, line)
+        audit = open(os.path.join(state, "audit.log")).read()
+        self.assertIn("nodes=3 (0 from -, 3 from etcd)", audit)
+        self.c.ok("recovery-api", "stop", "--state", state)
+        self.assertEqual(p.wait(timeout=30), 0)
+        # an etcd that does not answer: a clear refusal, nothing served
+        flags[1] = "https://%s.250:2379" % block
+        r = self.c.run("recovery-api", "serve", "--pki", lab.info["pki"], "--listen",
+                       block + ".11:9445", "--state", state + "2", "--nodes-from-etcd", *flags,
+                       "--dial-timeout", "1s", "--command-timeout", "2s", timeout=60)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("--nodes-from-etcd", r.stderr.decode())
+        r = self.c.run("lab", "up", "--dir", os.path.join(self.tmp, "lab-x"), "--workers", "10")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "lab-x", "lab.json")))
 
     def test_survey_names_the_most_up_to_date_master(self):
         """m3 dies first and misses writes: `cpr survey` reads every data dir

@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "k8s/node.h"
+#include "k8s/value.h"
 #include "pki_testing.h"
 
 namespace cpr::k8s {
@@ -27,6 +28,20 @@ TEST(DecodeNode, NameAndAddresses) {
   const std::string pod = testing::ReadAll(std::string(CPR_FIXTURES) + "/k8s/pod.bin");
   EXPECT_FALSE(DecodeNode(pod));
   EXPECT_FALSE(DecodeNode("{\"kind\":\"Node\"}"));
+}
+
+TEST(EncodeNode, ReadsBackAsAStoredNode) {
+  NodeAddresses n{"w1", {{"InternalIP", "127.1.2.101"}, {"Hostname", "w1"}}};
+  const std::string value = EncodeNode(n, "6a1b2c3d-0000-4000-8000-000000000001");
+  const Object meta = DescribeValue(value);
+  EXPECT_EQ(meta.encoding, Object::Encoding::kProtobuf);
+  EXPECT_EQ(meta.api_version, "v1");
+  EXPECT_EQ(meta.kind, "Node");
+  EXPECT_EQ(meta.uid, "6a1b2c3d-0000-4000-8000-000000000001");
+  auto back = DecodeNode(value);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->name, "w1");
+  EXPECT_EQ(back->addresses, n.addresses);
 }
 
 }  // namespace
