@@ -9,7 +9,10 @@ CA; the policy matrix (each stays Pending and a kubectl approve gets 403
 with the reason); server-side rules (requestor from the caller, status
 cleared on create, bad requests 400/422, conflicts 409, Approved/Denied
 final); kubectl 1.32's captured protobuf PUT applied, garbage and truncated
-protobuf 400; everything kept across a SIGKILL and a stop.
+protobuf 400; everything kept across a SIGKILL and a stop. The operator
+override (`cpr csr approve --override`): an unknown node's CSR refused 403,
+then issued; a rule it does not waive still refused; a non-master's override
+refused.
 """
 import base64
 import json
@@ -336,6 +339,67 @@ class RecoveryApi(etcdlab.TestCase):
             self.assertIn("10.0.3.49 is not an address", obj["metadata"]["annotations"]["recovery.cpr.io/policy"])
         finally:
             lab.close()
+
+    # -- the operator override ---------------------------------------------
+    def cpr_approve(self, name, *args):
+        """`cpr csr approve NAME ARGS -w json`: its exit code and NAME's result."""
+        r = sh(etcdlab.CPR_PATH, "csr", "approve", name, *args, "--kubeconfig", self.lab.admin_kc, "-w", "json",
+               check=False)
+        return r.returncode, json.loads(r.stdout)["results"][0]
+
+    def test_k_policy_override(self):
+        lab = self.lab
+        cpr = etcdlab.CPR_PATH
+        why = "replacement node, inventory stale"
+        tok = lab.bootstrap_token("w3")  # w3 is no --node: the inventory is stale
+        st, obj = lab.post(csr_manifest("ovr-w3", make_csr("system:node:w3", "system:nodes")), token=tok)
+        self.assertEqual(st, 201, obj)
+        self.assertRefused("ovr-w3", "does not match a known node")
+        rc, result = self.cpr_approve("ovr-w3")
+        self.assertEqual((rc, result["result"]), (1, "left pending"), result)
+        self.assertRegex(result["reason"], "HTTP 403: .*does not match a known node")
+        # the CLI refuses an override without a justification or with --policy nodes
+        for args in (["--override", ""], ["--override", "  "], ["--override", why, "--policy", "nodes"]):
+            r = sh(cpr, "csr", "approve", "ovr-w3", *args, "--kubeconfig", lab.admin_kc, check=False)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertIn("--override", r.stderr)
+        self.assertEqual(lab.condition("ovr-w3"), "Pending")
+        # a non-master's override, and a master's without justification: the normal policy
+        ask = dict(lab.get("ovr-w3"), status={"conditions": [
+            {"type": "Approved", "status": "True", "reason": "CPRPolicyOverride", "message": why}]})
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask,
+                           cert=lab.user_identity("ops", "system:authenticated"))
+        self.assertEqual(st, 403, obj)
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask,
+                           cert=lab.node_identity("w3"))
+        self.assertEqual(st, 403, obj)
+        ask["status"]["conditions"][0]["message"] = ""
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask, admin=True)
+        self.assertEqual(st, 403, obj)
+        self.assertIn("needs a justification", obj["message"])
+        self.assertEqual(lab.condition("ovr-w3"), "Pending")
+        # the operator's override issues it, signed by the kubelet client CA
+        rc, result = self.cpr_approve("ovr-w3", "--override", why)
+        self.assertEqual((rc, result["result"]), (0, "Approved,Issued"), result)
+        crt = os.path.join(lab.d, "ovr-w3.crt")
+        rapilab.write(crt, base64.b64decode(lab.get("ovr-w3")["status"]["certificate"]))
+        sh("openssl", "verify", "-CAfile", os.path.join(lab.pki, "kubelet-client-ca.crt"), crt)
+        # describe keeps the policy's own verdict beside the override and its justification
+        r = sh(cpr, "csr", "describe", "ovr-w3", "--kubeconfig", lab.admin_kc)
+        self.assertRegex(r.stdout, r"Node policy:\s+CN system:node:w3 does not match a known node")
+        self.assertRegex(r.stdout, r"Condition:\s+Approved .*\(CPRPolicyOverride\) " + why)
+        audit = rapilab.read(os.path.join(lab.state, "audit.log"), "r")
+        self.assertRegex(audit, r"policy override for ovr-w3 by cpr-recovery-admin: justification \"%s\"; "
+                                r"the policy said: \"CN system:node:w3 does not match a known node\"" % why)
+        self.assertNotIn(tok.split(".")[1], audit)
+        # what the override keeps: a client CSR with a SAN stays refused
+        st, obj = lab.post(csr_manifest("ovr-rogue", make_csr("system:node:w3", "system:nodes", dns=["w3.evil"])),
+                           token=tok)
+        self.assertEqual(st, 201, obj)
+        rc, result = self.cpr_approve("ovr-rogue", "--override", why)
+        self.assertEqual((rc, result["result"]), (1, "left pending"), result)
+        self.assertIn("must have no SANs (a rule the operator override does not waive)", result["reason"])
+        self.assertEqual(lab.condition("ovr-rogue"), "Pending")
 
     def test_z_persistence(self):
         lab = self.lab
