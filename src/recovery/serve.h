@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "recovery/issuer.h"
 #include "util/result.h"
 
 namespace cpr::recovery {
@@ -21,6 +22,7 @@ struct ServeOptions {
   std::string state_dir;
   std::vector<std::string> nodes;  // --node NAME=IP
   std::string nodes_snapshot;      // --nodes-from-snapshot: Node objects of a backup
+  KubeletCaOptions kubelet_ca;     // --ca/--ca-key, --ca-from-snapshot [--encryption-config]
 };
 
 // Runs until SIGTERM/SIGINT (`recovery-api stop`). Prints one line once listening.
