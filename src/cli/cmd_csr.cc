@@ -16,12 +16,15 @@
 #include "pki/lifetime.h"
 #include "recovery/client.h"
 #include "recovery/codec.h"
+#include "recovery/policy.h"
 
 namespace cpr::cli {
 namespace {
 
 struct CsrFlags {
   std::string kubeconfig, format = "table", policy, node, dir;
+  std::string override_reason;  // --override JUSTIFICATION
+  bool override_given = false;
   std::vector<std::string> names;
   int timeout = 900;
 };
@@ -116,6 +119,13 @@ Result<void> RunDecide(const CsrFlags& f, bool approve, RunState& state) {
     return MakeError(Code::kInvalidArgument, "--policy", "only with approve");
   if (f.names.empty() && f.policy.empty())
     return MakeError(Code::kInvalidArgument, "NAME", "give CSR names, or --policy nodes");
+  const bool override = f.override_given;
+  if (override && !f.policy.empty())
+    return MakeError(Code::kInvalidArgument, "--override",
+                     "not with --policy nodes: an override is for named CSRs only");
+  if (override && f.override_reason.find_first_not_of(" \t\r\n") == std::string::npos)
+    return MakeError(Code::kInvalidArgument, "--override", "the justification is empty",
+                     "say why, e.g. --override \"replacement node, inventory stale\"");
   recovery::ApiClient api = CPR_TRY(Connect(f));
   std::vector<std::string> names = f.names;
   if (names.empty())
@@ -125,11 +135,13 @@ Result<void> RunDecide(const CsrFlags& f, bool approve, RunState& state) {
   Json doc{{"results", Json::array()}};
   int refused = 0;
   for (const auto& name : names) {
-    auto r = approve
-                 ? api.SetCondition(name, "Approved", "CprApprove",
-                                    f.policy.empty() ? "approved with cpr csr approve"
-                                                     : "approved by cpr csr approve --policy nodes")
-                 : api.SetCondition(name, "Denied", "CprDeny", "denied with cpr csr deny");
+    auto r =
+        !approve ? api.SetCondition(name, "Denied", "CprDeny", "denied with cpr csr deny")
+        : override
+            ? api.SetCondition(name, "Approved", recovery::kOverrideReason, f.override_reason)
+            : api.SetCondition(name, "Approved", "CprApprove",
+                               f.policy.empty() ? "approved with cpr csr approve"
+                                                : "approved by cpr csr approve --policy nodes");
     std::string result, reason;
     if (r) {
       result = recovery::ConditionText(*r);
@@ -196,12 +208,20 @@ void AddCsrCommand(CLI::App& app, RunState& state) {
       "approve",
       "Approve the named CSRs, or with --policy nodes and no name every pending one; the server "
       "approves only what its node policy passes (the others stay pending, with the reason) and "
-      "signs at once");
+      "signs at once. --override waives the policy's identity rules for the named CSRs");
   add_common(approve);
   approve->add_option("NAME", f.names, "CSR names");
   approve->add_option("--policy", f.policy, "nodes: approve what the node policy passes");
+  approve->add_option(
+      "--override", f.override_reason,
+      "JUSTIFICATION (kept in the Approved condition and the audit log; system:masters only): "
+      "waives only the identity rules of the node policy (the node in the inventory, the "
+      "requestor, serving SANs being the node's own). Still enforced: kubelet signer, subject "
+      "O=system:nodes CN=system:node:<valid name>, usages, no CA, key type/size and reuse, "
+      "signature, no SANs on client CSRs, DNS/IP SANs only (at least one) on serving CSRs");
   AddWriteOut(approve, &f.format, "Output format: table or json");
-  approve->callback([&state] {
+  approve->callback([&state, approve] {
+    f.override_given = approve->count("--override") > 0;
     if (auto r = RunDecide(f, true, state); !r) state.exit_code = ReportError(r.error());
   });
   auto* deny = csr->add_subcommand("deny", "Deny the named CSRs (final)");

@@ -96,8 +96,14 @@ void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
       "of CSRs, the approval and status subresources (JSON and protobuf bodies). Callers: client "
       "certificates of the cluster or kubelet client CA (CN=user, O=groups), bootstrap tokens of "
       "`kubeconfig recover --bootstrap`. Approving runs the node policy (403 with the reason when "
-      "it refuses) and signs with the kubelet CA of the signer. CSRs persist under --state.");
-  serve->add_option("--pki", f.serve.pki_dir, "A `cpr pki init` directory (kube-ca, kubelet CAs)")
+      "it refuses; `cpr csr approve --override` waives its identity rules) and signs with the "
+      "kubelet CA of the signer (--pki's, or one given with --ca/--ca-key or "
+      "--ca-from-snapshot). CSRs persist under --state.");
+  serve
+      ->add_option(
+          "--pki", f.serve.pki_dir,
+          "A `cpr pki init` directory: kube-ca (the cluster CA), and the kubelet CAs unless "
+          "--ca or --ca-from-snapshot gives one")
       ->required();
   serve
       ->add_option("--listen", f.serve.listen,
@@ -115,6 +121,19 @@ void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
                   "Also know the Node objects (/registry/minions/, /kubernetes.io/minions/) of "
                   "the live etcd that --endpoints and the TLS flags reach (read once, at start)");
   AddClientFlags(serve, &f.etcd);
+  serve->add_option("--ca", f.serve.kubelet_ca.cert,
+                    "An existing cluster's kubelet CA certificate (with --ca-key): one CA signs "
+                    "both kubelet client and serving certificates, as OpenShift's csr-signer, "
+                    "and is trusted for client certificates, instead of --pki's kubelet CAs");
+  serve->add_option("--ca-key", f.serve.kubelet_ca.key, "The key of --ca");
+  serve->add_option("--ca-from-snapshot", f.serve.kubelet_ca.snapshot,
+                    "Take that kubelet CA from this etcd snapshot (a backup), read offline: the "
+                    "csr-signer Secret (tls.crt, tls.key) of "
+                    "openshift-kube-controller-manager-operator, else of "
+                    "openshift-kube-controller-manager");
+  serve->add_option("--encryption-config", f.serve.kubelet_ca.encryption_config,
+                    "The API server's EncryptionConfiguration, when the backup's Secrets are "
+                    "encrypted at rest (with --ca-from-snapshot)");
   serve->callback([&state] {
     auto r = RunServe(f);
     if (!r) state.exit_code = ReportError(r.error());

@@ -227,11 +227,30 @@ void Api::Shutdown() {
   store_->Shutdown();
 }
 
-std::string Api::PolicyVerdict(const Csr& csr) {
+std::string Api::PolicyVerdict(const Csr& csr, PolicyMode mode) {
   std::vector<BootstrapToken> tokens;
   if (auto t = LoadBootstrapTokens(config_.tokens_file)) tokens = *t;
-  auto why = NodePolicyRefusal(csr, config_.inventory, tokens, store_->List(), now());
+  auto why = NodePolicyRefusal(csr, config_.inventory, tokens, store_->List(), now(), mode);
   return why ? *why : std::string();
+}
+
+// An approval asks for the operator override when its Approved condition has
+// reason CPRPolicyOverride; it is granted to system:masters with a non-empty
+// justification (the message). `refusal` says why an asked one is not.
+Api::Override Api::OverrideOf(const Call& call, const std::vector<Condition>& conditions) {
+  Override o;
+  const auto approved = std::find_if(conditions.begin(), conditions.end(),
+                                     [](const Condition& c) { return c.type == "Approved"; });
+  if (approved == conditions.end() || approved->reason != kOverrideReason) return o;
+  o.justification = approved->message;
+  if (!call.Master())
+    o.refusal = fmt::format(" (the {} override is for system:masters only)", kOverrideReason);
+  else if (o.justification.find_first_not_of(" \t\r\n") == std::string::npos)
+    o.refusal =
+        fmt::format(" (the {} override needs a justification in the message)", kOverrideReason);
+  else
+    o.granted = true;
+  return o;
 }
 
 namespace {
@@ -540,7 +559,7 @@ https::Response Api::Put(Call& call, const std::string& name, const Prepare& pre
 
 https::Response Api::UpdateApproval(Call& call, const std::string& name) {
   std::vector<Condition> next;
-  bool approving = false;
+  bool approving = false, overridden = false;
   std::string certificate;
   auto prepare = [&](const Csr& body, const Csr& cur) -> std::optional<https::Response> {
     next = body.conditions;
@@ -552,12 +571,24 @@ https::Response Api::UpdateApproval(Call& call, const std::string& name) {
     if (!approving) return std::nullopt;
     const std::string why = PolicyVerdict(cur);
     if (!why.empty()) {
-      log_->Write(fmt::format("refused approval of {} by {}: {}", signer::LogValue(name),
-                              signer::LogValue(call.who.user), signer::LogValue(why)));
-      return Fail(403, "Forbidden",
-                  fmt::format("{} is forbidden: CPR refuses to approve this request: {}",
-                              Qualified(name), why),
-                  Details(name));
+      const Override asked = OverrideOf(call, next);
+      const std::string still =
+          asked.granted ? PolicyVerdict(cur, PolicyMode::kOperatorOverride) : why;
+      if (!still.empty()) {
+        const std::string reason =
+            still +
+            (asked.granted ? " (a rule the operator override does not waive)" : asked.refusal);
+        log_->Write(fmt::format("refused approval of {} by {}: {}", signer::LogValue(name),
+                                signer::LogValue(call.who.user), signer::LogValue(reason)));
+        return Fail(403, "Forbidden",
+                    fmt::format("{} is forbidden: CPR refuses to approve this request: {}",
+                                Qualified(name), reason),
+                    Details(name));
+      }
+      overridden = true;
+      log_->Write(fmt::format("policy override for {} by {}: justification {}; the policy said: {}",
+                              signer::LogValue(name), signer::LogValue(call.who.user),
+                              signer::LogValue(asked.justification), signer::LogValue(why)));
     }
     auto signed_pem = issuer_->Sign(cur, now());
     if (!signed_pem) {
@@ -575,7 +606,9 @@ https::Response Api::UpdateApproval(Call& call, const std::string& name) {
   if (r.status == 200)
     log_->Write(fmt::format("{} set the conditions of {}: {}{}", signer::LogValue(call.who.user),
                             signer::LogValue(name), ConditionsOf(next),
-                            approving ? " (policy passed, signed)" : ""));
+                            !approving   ? ""
+                            : overridden ? " (policy overridden by the operator, signed)"
+                                         : " (policy passed, signed)"));
   return r;
 }
 

@@ -10,7 +10,11 @@
 // status cleared on create, spec.request parsed and its signature verified,
 // Approved/Denied exclusive and final, resourceVersion conflicts 409, an
 // approval answered with the object. Approving runs the node policy
-// (policy.h): refused → 403 with the reason; passed → signed at once.
+// (policy.h): refused → 403 with the reason; passed → signed at once. An
+// approval by system:masters whose Approved condition has reason
+// CPRPolicyOverride and a justification (message) runs the policy with the
+// identity rules waived (PolicyMode::kOperatorOverride); the audit log keeps
+// the caller, the justification and what the full policy said.
 //
 // Thread-safety: Handle may run on many threads.
 #pragma once
@@ -20,6 +24,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "https/server.h"
 #include "recovery/auth.h"
@@ -63,7 +68,12 @@ class Api {
   using Apply = std::function<void(const Csr& body, Csr& stored)>;
   https::Response Put(Call& call, const std::string& name, const Prepare& prepare,
                       const Apply& apply);
-  std::string PolicyVerdict(const Csr& csr);
+  std::string PolicyVerdict(const Csr& csr, PolicyMode mode = PolicyMode::kFull);
+  struct Override {
+    bool granted = false;
+    std::string justification, refusal;
+  };
+  static Override OverrideOf(const Call& call, const std::vector<Condition>& conditions);
   AuthOutcome Authenticate(const https::Request& request);
 
   Store* store_;

@@ -103,7 +103,9 @@ Result<int> AddNodesFromSnapshot(const std::string& snapshot, Inventory& inv) {
 
 std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,
                                              const std::vector<BootstrapToken>& tokens,
-                                             const std::vector<Csr>& others, int64_t now) {
+                                             const std::vector<Csr>& others, int64_t now,
+                                             PolicyMode mode) {
+  const bool identity = mode == PolicyMode::kFull;  // the override waives the identity rules
   const bool client = csr.signer_name == pki::kKubeletClientSigner;
   const bool serving = csr.signer_name == pki::kKubeletServingSigner;
   if (!client && !serving)
@@ -124,8 +126,10 @@ std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& in
   if (!cn.starts_with(kNodePrefix))
     return fmt::format("CN {} does not start with {}", cn, kNodePrefix);
   const std::string node_name = cn.substr(std::string(kNodePrefix).size());
+  if (!pki::ValidHostName(node_name))
+    return fmt::format("CN {}: '{}' is not a valid node name", cn, node_name);
   const Node* node = inventory.Find(node_name);
-  if (!node) return fmt::format("CN {} does not match a known node", cn);
+  if (!node && identity) return fmt::format("CN {} does not match a known node", cn);
   // Usages.
   std::set<std::string> usages(csr.usages.begin(), csr.usages.end());
   const std::string kind = client ? "client auth" : "server auth";
@@ -151,7 +155,8 @@ std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& in
   if (client) {
     if (!info.dns_names.empty() || !info.ip_addresses.empty() || !info.other_sans.empty())
       return "a node client certificate must have no SANs";
-    if (by_node) return std::nullopt;  // renewal with the node's own certificate
+    // A renewal with the node's own certificate, or the override.
+    if (by_node || !identity) return std::nullopt;
     if (!csr.username.starts_with(kBootstrapUserPrefix))
       return fmt::format("requestor {} is neither {} nor a bootstrap token CPR issued for {}",
                          csr.username, cn, node_name);
@@ -166,13 +171,14 @@ std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& in
     return std::nullopt;
   }
   // Serving.
-  if (!by_node ||
-      std::find(csr.groups.begin(), csr.groups.end(), "system:nodes") == csr.groups.end())
+  if (identity && (!by_node || std::find(csr.groups.begin(), csr.groups.end(), "system:nodes") ==
+                                   csr.groups.end()))
     return fmt::format("a serving CSR must be requested by {} itself (group system:nodes), not {}",
                        cn, csr.username);
   if (!info.other_sans.empty()) return "email or URI SANs are not allowed";
   if (info.dns_names.empty() && info.ip_addresses.empty())
     return "a serving CSR needs at least one DNS or IP SAN";
+  if (!identity || node == nullptr) return std::nullopt;  // SANs of the node: an identity rule
   for (const auto& d : info.dns_names)
     if (std::find(node->dns.begin(), node->dns.end(), d) == node->dns.end())
       return fmt::format("DNS SAN {} is not a name of node {}", d, node_name);

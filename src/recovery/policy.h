@@ -14,6 +14,15 @@
 // group system:nodes; at least one DNS/IP SAN, each a name or address of N; usages {digital
 // signature, key encipherment, server auth} (or without key encipherment). Any other signer is
 // never approved.
+//
+// The operator override (PolicyMode::kOperatorOverride: an approval by
+// system:masters with reason CPRPolicyOverride and a justification) waives
+// only the identity rules: N in the inventory, the requestor (bootstrap token,
+// N itself, group system:nodes) and serving SANs being names or addresses of
+// N. Every other rule still holds: a kubelet signer, the exact subject with a
+// valid node name, the usages, no CA, the key type, size and reuse, the
+// signature, no SANs on a client CSR, at least one DNS/IP SAN and no email or
+// URI SAN on a serving CSR.
 #pragma once
 
 #include <cstdint>
@@ -54,10 +63,19 @@ inline constexpr const char* kNodeKeyPrefixes[] = {"/registry/minions/", "/kuber
 // it in errors) into the inventory.
 Result<void> AddStoredNode(Bytes value, const std::string& where, Inventory& inventory);
 
+// The Approved condition's reason that asks for PolicyMode::kOperatorOverride.
+inline constexpr const char* kOverrideReason = "CPRPolicyOverride";
+
+enum class PolicyMode {
+  kFull,              // every rule
+  kOperatorOverride,  // the identity rules waived (above)
+};
+
 // nullopt when the node policy approves `csr`; otherwise the reason.
 // `others`: every other stored CSR (for key reuse).
 std::optional<std::string> NodePolicyRefusal(const Csr& csr, const Inventory& inventory,
                                              const std::vector<BootstrapToken>& tokens,
-                                             const std::vector<Csr>& others, int64_t now);
+                                             const std::vector<Csr>& others, int64_t now,
+                                             PolicyMode mode = PolicyMode::kFull);
 
 }  // namespace cpr::recovery

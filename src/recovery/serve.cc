@@ -44,7 +44,7 @@ Result<void> Serve(const ServeOptions& o) {
                      "no known node: the policy would approve nothing",
                      "give --node NAME=IP for each node, --nodes-from-etcd or "
                      "--nodes-from-snapshot BACKUP.db");
-  const Issuer issuer = CPR_TRY(Issuer::FromPkiDir(o.pki_dir));
+  const Issuer issuer = CPR_TRY(Issuer::Load(o.pki_dir, o.kubelet_ca, std::time(nullptr)));
   CPR_RETURN_IF_ERROR(signer::CreateStateDir(o.state_dir));
   FileLock lock = CPR_TRY(https::AcquireServeLock(
       LockPath(o.state_dir), "a recovery API already serves from this state dir",
@@ -78,10 +78,12 @@ Result<void> Serve(const ServeOptions& o) {
   // Readiness as the signer's: the log line, then the port accepts
   // (connections queue until Run), then recovery-api.json.
   log.Write(fmt::format(
-      "recovery API serving on {} pid={} nodes={} ({} from {}, {} from etcd) csrs={} state={}",
+      "recovery API serving on {} pid={} nodes={} ({} from {}, {} from etcd) csrs={} state={} "
+      "kubelet-ca={}",
       addr.Url(), ::getpid(), inventory.nodes.size(), from_snapshot,
       signer::LogValue(o.nodes_snapshot.empty() ? "-" : o.nodes_snapshot), from_etcd,
-      store->List().size(), signer::LogValue(o.state_dir)));
+      store->List().size(), signer::LogValue(o.state_dir),
+      signer::LogValue(issuer.kubelet_ca_source())));
   if (auto listening = svr.Listen(); !listening) {
     log.Write("stopped: " + listening.error().ToString());
     return std::move(listening).error();
@@ -105,9 +107,9 @@ Result<void> Serve(const ServeOptions& o) {
     svr.Stop();
   });
   std::cout << fmt::format(
-                   "recovery API listening on {} (pid {}); stop with `cpr recovery-api stop "
-                   "--state {}`",
-                   addr.Url(), ::getpid(), o.state_dir)
+                   "recovery API listening on {} (pid {}); kubelet certificates signed by the "
+                   "CA of {}; stop with `cpr recovery-api stop --state {}`",
+                   addr.Url(), ::getpid(), issuer.kubelet_ca_source(), o.state_dir)
             << std::endl;
   svr.Run();
   done = true;

@@ -30,8 +30,7 @@ Result<std::pair<pki::Certificate, pki::PrivateKey>> LoadPair(const std::string&
   return std::make_pair(certs[0], k);
 }
 
-Result<std::pair<pki::Certificate, pki::PrivateKey>> PairFromSecret(const k8s::SecretData& s,
-                                                                    const std::string& where) {
+Result<pki::CaPair> PairFromSecret(const k8s::SecretData& s, const std::string& where) {
   auto crt = s.data.find("tls.crt");
   auto key = s.data.find("tls.key");
   if (crt == s.data.end() || key == s.data.end())
@@ -42,7 +41,7 @@ Result<std::pair<pki::Certificate, pki::PrivateKey>> PairFromSecret(const k8s::S
     return MakeError(Code::kCorrupt, where, "tls.key does not match tls.crt");
   if (!cert.Info().is_ca)
     return MakeError(Code::kCorrupt, where, "tls.crt is not a CA certificate");
-  return std::make_pair(cert, k);
+  return pki::CaPair{cert, k};
 }
 
 // The keys of an EncryptionConfiguration (apiserver.config.k8s.io/v1) that
@@ -94,40 +93,44 @@ Result<SigningCas> LoadCasFromDir(const std::string& dir) {
   return out;
 }
 
-Result<SigningCas> LoadCasFromSnapshot(const std::string& snapshot,
-                                       const std::string& encryption_config) {
+Result<std::optional<pki::CaPair>> LoadCaPairFromSnapshot(const std::string& snapshot,
+                                                          const std::string& encryption_config,
+                                                          const std::string& ns,
+                                                          const std::string& name) {
   std::vector<k8s::EncryptionKey> keys;
   if (!encryption_config.empty()) keys = CPR_TRY(LoadEncryptionConfig(encryption_config));
   auto backend = CPR_TRY(etcd::Backend::Open(snapshot));
   const int64_t rev = CPR_TRY(etcd::ResolveRevision(*backend, 0));
   // OpenShift's kube-apiserver stores under /kubernetes.io, upstream under /registry.
-  auto find = [&](const std::string& name) -> Result<std::optional<k8s::SecretData>> {
-    for (const char* prefix : {"/kubernetes.io", "/registry"}) {
-      const std::string key = std::string(prefix) + "/secrets/openshift-config/" + name;
-      auto rec = CPR_TRY(etcd::GetKey(*backend, key, rev));
-      if (!rec) continue;
-      auto plain = k8s::DecryptValue(rec->kv.value, key, keys);
-      if (!plain) return std::move(plain).error().Within(snapshot);
-      auto s = k8s::DecodeSecret(*plain);
-      if (!s) return MakeError(Code::kCorrupt, snapshot + " " + key, "not a readable v1 Secret");
-      return std::optional<k8s::SecretData>(std::move(*s));
-    }
-    return std::optional<k8s::SecretData>();
-  };
-  auto signer = CPR_TRY(find("etcd-signer"));
+  for (const char* prefix : {"/kubernetes.io", "/registry"}) {
+    const std::string key = fmt::format("{}/secrets/{}/{}", prefix, ns, name);
+    auto rec = CPR_TRY(etcd::GetKey(*backend, key, rev));
+    if (!rec) continue;
+    auto plain = k8s::DecryptValue(rec->kv.value, key, keys);
+    if (!plain) return std::move(plain).error().Within(snapshot);
+    auto s = k8s::DecodeSecret(*plain);
+    if (!s) return MakeError(Code::kCorrupt, snapshot + " " + key, "not a readable v1 Secret");
+    return std::optional<pki::CaPair>(
+        CPR_TRY(PairFromSecret(*s, fmt::format("{} {}/{}", snapshot, ns, name))));
+  }
+  return std::optional<pki::CaPair>();
+}
+
+Result<SigningCas> LoadCasFromSnapshot(const std::string& snapshot,
+                                       const std::string& encryption_config) {
+  auto signer = CPR_TRY(
+      LoadCaPairFromSnapshot(snapshot, encryption_config, "openshift-config", "etcd-signer"));
   if (!signer)
     return MakeError(Code::kNotFound, snapshot,
                      "no openshift-config/etcd-signer Secret (under /kubernetes.io or /registry)",
                      "use --pki with the CA files instead");
-  auto [ca, key] = CPR_TRY(PairFromSecret(*signer, snapshot + " openshift-config/etcd-signer"));
-  SigningCas out{ca, key, std::nullopt, std::nullopt,
+  SigningCas out{signer->cert, signer->key, std::nullopt, std::nullopt,
                  "snapshot " + snapshot + " (openshift-config/etcd-signer)"};
-  auto metric = CPR_TRY(find("etcd-metric-signer"));
+  auto metric = CPR_TRY(LoadCaPairFromSnapshot(snapshot, encryption_config, "openshift-config",
+                                               "etcd-metric-signer"));
   if (metric) {
-    auto [mca, mkey] =
-        CPR_TRY(PairFromSecret(*metric, snapshot + " openshift-config/etcd-metric-signer"));
-    out.metric_ca = mca;
-    out.metric_key = mkey;
+    out.metric_ca = metric->cert;
+    out.metric_key = metric->key;
     out.source += " + etcd-metric-signer";
   }
   return out;

@@ -5,16 +5,25 @@ cluster on `cpr pki init` certificates, and processes stopped by PID.
 Only 127.0.0.0/8 addresses are used; ports are bind-probed on the address
 they will be used on.
 """
+import base64
 import os
 import random
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
+from cryptography.hazmat.primitives import padding
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+import etcdlab
 from etcdlab import ETCD, ETCDCTL
+
+sys.path.insert(0, os.path.join(etcdlab.REPO, "tools", "k8s"))
+import make_k8s_values as k8s  # noqa: E402
 
 _procs = []  # Popen objects still running, stopped at exit by the tests' tearDown / atexit
 
@@ -100,9 +109,10 @@ def ossl_ca(d, name, cn, days=365):
     return crt, key
 
 
-def ossl_leaf(d, name, cn, ca_crt, ca_key, start=None, end=None, days=None, san=None):
+def ossl_leaf(d, name, cn, ca_crt, ca_key, start=None, end=None, days=None, san=None, is_ca=False):
     """A leaf signed by ca with `openssl ca` (which can set any validity:
-    start/end as YYYYMMDDHHMMSSZ); returns (crt, key)."""
+    start/end as YYYYMMDDHHMMSSZ); returns (crt, key). is_ca: an
+    intermediate CA instead (basicConstraints CA:TRUE)."""
     work = os.path.join(d, ".ossl-ca-" + name)
     os.makedirs(os.path.join(work, "new"), exist_ok=True)
     open(os.path.join(work, "index.txt"), "w").close()
@@ -119,6 +129,8 @@ def ossl_leaf(d, name, cn, ca_crt, ca_key, start=None, end=None, days=None, san=
            "-nodes", "-keyout", key, "-out", csr, "-subj", "/CN=" + cn]
     if san:
         req += ["-addext", "subjectAltName=" + san]
+    if is_ca:
+        req += ["-addext", "basicConstraints=critical,CA:TRUE"]
     sh(*req)
     cmd = ["openssl", "ca", "-batch", "-notext", "-config", cfg, "-cert", ca_crt, "-keyfile", ca_key,
            "-in", csr, "-out", crt]
@@ -146,6 +158,42 @@ def subject_and_sans(crt):
 
 def verify(ca, crt, *extra):
     return sh("openssl", "verify", *extra, "-CAfile", ca, crt, check=False)
+
+
+# ----------------------------------------------------------------------------
+# CA Secrets in a backup, as kube-apiserver stores them
+# ----------------------------------------------------------------------------
+def tls_secret(namespace, name, crt, key):
+    """A kubernetes.io/tls Secret holding the files crt and key (tls.crt,
+    tls.key), in the API server's exact `k8s\\0` protobuf form."""
+    return k8s.encode_object({
+        "kind": "Secret", "apiVersion": "v1",
+        "metadata": {"name": name, "namespace": namespace,
+                     "uid": "6c1e7b62-0c55-4c3a-9f52-5e2f0a1b2c3d",
+                     "creationTimestamp": "2020-03-01T12:00:00Z"},
+        "data": {"tls.crt": etcdlab.read(crt), "tls.key": etcdlab.read(key)},
+        "type": "kubernetes.io/tls"})
+
+
+def aescbc(key, keyname, plain):
+    """`plain` encrypted at rest as kube-apiserver's aescbc provider writes it."""
+    iv = os.urandom(16)
+    p = padding.PKCS7(128).padder()
+    data = p.update(plain) + p.finalize()
+    e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    return b"k8s:enc:aescbc:v1:%s:" % keyname.encode() + iv + e.update(data) + e.finalize()
+
+
+def encryption_config(path, keys):
+    """An EncryptionConfiguration for secrets at `path`: aescbc with `keys`
+    ([(name, 32 bytes)], in order), then identity."""
+    with open(path, "w") as f:
+        f.write("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n"
+                "resources:\n- resources:\n  - secrets\n  providers:\n  - aescbc:\n      keys:\n")
+        for name, key in keys:
+            f.write("      - name: %s\n        secret: %s\n" % (name, base64.b64encode(key).decode()))
+        f.write("  - identity: {}\n")
+    return path
 
 
 # ----------------------------------------------------------------------------

@@ -9,12 +9,19 @@ CA; the policy matrix (each stays Pending and a kubectl approve gets 403
 with the reason); server-side rules (requestor from the caller, status
 cleared on create, bad requests 400/422, conflicts 409, Approved/Denied
 final); kubectl 1.32's captured protobuf PUT applied, garbage and truncated
-protobuf 400; everything kept across a SIGKILL and a stop.
+protobuf 400; everything kept across a SIGKILL and a stop. The operator
+override (`cpr csr approve --override`): an unknown node's CSR refused 403,
+then issued; a rule it does not waive still refused; a non-master's override
+refused. An existing cluster's kubelet CA (`--ca/--ca-key`, `--ca-from-snapshot`
+with the csr-signer Secret, encrypted at rest, and its fallback): what it
+issues verifies with openssl against that CA, and every bad source is refused
+at start with one clear line.
 """
 import base64
 import json
 import os
 import queue
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,7 +30,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from cryptography.hazmat.primitives import serialization  # noqa: E402
+
 import etcdlab  # noqa: E402
+import pkilab  # noqa: E402
 import rapilab  # noqa: E402
 from rapilab import (CLIENT_SIGNER, CLIENT_USAGES, K120, K132, SERVING_SIGNER, SERVING_USAGES,  # noqa: E402
                      csr_manifest, make_csr, make_key, sh, wait_until)
@@ -336,6 +346,187 @@ class RecoveryApi(etcdlab.TestCase):
             self.assertIn("10.0.3.49 is not an address", obj["metadata"]["annotations"]["recovery.cpr.io/policy"])
         finally:
             lab.close()
+
+    # -- the kubelet CA of an existing cluster ------------------------------
+    def issue_and_verify(self, lab, node, ca_crt, wrong_ca):
+        """A bootstrap client CSR of `node` approved by kubectl, then a serving
+        CSR made with the issued certificate (the CA is trusted for client
+        certificates); both verify against `ca_crt` and not `wrong_ca`."""
+        key = make_key()
+        pem = make_csr("system:node:" + node, "system:nodes", key=key)
+        name = "ca-client-" + node
+        st, obj = lab.post(csr_manifest(name, pem), token=lab.bootstrap_token(node))
+        self.assertEqual(st, 201, obj)
+        lab.kubectl("certificate", "approve", name, binary=K120, check=True)
+        crt = os.path.join(lab.d, name + ".crt")
+        rapilab.write(crt, base64.b64decode(lab.get(name)["status"]["certificate"]))
+        crt_key = os.path.join(lab.d, name + ".key")
+        rapilab.write(crt_key, key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                 serialization.NoEncryption()))
+        sh("openssl", "verify", "-CAfile", ca_crt, crt)
+        self.assertNotEqual(sh("openssl", "verify", "-CAfile", wrong_ca, crt, check=False).returncode, 0)
+        serving = make_csr("system:node:" + node, "system:nodes", dns=[node], ips=[lab.nodes[node]])
+        st, obj = lab.post(csr_manifest(name + "-serving", serving, SERVING_SIGNER, SERVING_USAGES),
+                           cert=(crt, crt_key))
+        self.assertEqual((st, obj["spec"]["username"]), (201, "system:node:" + node), obj)
+        lab.kubectl("certificate", "approve", name + "-serving", binary=K120, check=True)
+        served = os.path.join(lab.d, name + "-serving.crt")
+        rapilab.write(served, base64.b64decode(lab.get(name + "-serving")["status"]["certificate"]))
+        sh("openssl", "verify", "-CAfile", ca_crt, served)
+
+    def tempdir(self, prefix):
+        d = tempfile.mkdtemp(prefix=prefix)
+        self.addCleanup(lambda: shutil.rmtree(d, ignore_errors=True))
+        return d
+
+    def check_kubelet_ca(self, serve_args, source, ca_crt, wrong_ca=None):
+        """A recovery API started with `serve_args` names `source` as its kubelet
+        CA (stdout and audit log) and signs with `ca_crt` (issue_and_verify)."""
+        lab = rapilab.Lab(etcdlab.CPR_PATH, tempfile.mkdtemp(prefix="cpr-rapi-ca-"), {})
+        try:
+            lab.nodes = {"w1": W1}
+            lab.serve_args = list(serve_args)
+            lab.start()
+            wait_until(lambda: "kubelet certificates signed by the CA of " + source in lab.server_log(), 10,
+                       "the startup line naming the kubelet CA")
+            self.assertIn("kubelet-ca=\"" + source, rapilab.read(os.path.join(lab.state, "audit.log"), "r"))
+            self.issue_and_verify(lab, "w1", ca_crt, wrong_ca or os.path.join(lab.pki, "kubelet-client-ca.crt"))
+        finally:
+            lab.close()
+
+    def test_h_kubelet_ca_from_files(self):
+        """--ca/--ca-key: a CA made by openssl signs both kinds and authenticates the node."""
+        d = self.tempdir("cpr-rapi-cafiles-")
+        ca_crt, ca_key = pkilab.ossl_ca(d, "csr-signer", "openshift-kube-controller-manager-operator_csr-signer")
+        self.check_kubelet_ca(["--ca", ca_crt, "--ca-key", ca_key], "--ca " + ca_crt, ca_crt)
+
+    def test_i_kubelet_ca_from_a_backup(self):
+        """--ca-from-snapshot: the csr-signer Secret of a backup (encrypted at rest), and its fallback."""
+        d = self.tempdir("cpr-rapi-casnap-")
+        op_crt, op_key = pkilab.ossl_ca(d, "op", "operator-csr-signer")
+        kcm_crt, kcm_key = pkilab.ossl_ca(d, "kcm", "kcm-csr-signer")
+        enc_key = os.urandom(32)
+        enc = pkilab.encryption_config(os.path.join(d, "encryption-config.yaml"), [("key1", enc_key)])
+        empty, fallback, both = (os.path.join(d, n + ".db") for n in ("empty", "fallback", "both"))
+        op_key_path = "/kubernetes.io/secrets/openshift-kube-controller-manager-operator/csr-signer"
+        with etcdlab.Etcd("rapi-ca", workdir=d) as e:
+            e.put("/kubernetes.io/secrets/openshift-config/etcd-signer",
+                  pkilab.tls_secret("openshift-config", "etcd-signer", kcm_crt, kcm_key))
+            e.save(empty)
+            e.put("/registry/secrets/openshift-kube-controller-manager/csr-signer",
+                  pkilab.tls_secret("openshift-kube-controller-manager", "csr-signer", kcm_crt, kcm_key))
+            e.save(fallback)
+            e.put(op_key_path, pkilab.aescbc(enc_key, "key1", pkilab.tls_secret(
+                "openshift-kube-controller-manager-operator", "csr-signer", op_crt, op_key)))
+            e.save(both)
+        # encrypted, and no config: refused naming the key it needs
+        r = self.serve_fails("--ca-from-snapshot", both)
+        self.assertIn("key1", r.stderr)
+        # the operator's Secret first; else the controller manager's copy (/registry, not encrypted)
+        self.check_kubelet_ca(["--ca-from-snapshot", both, "--encryption-config", enc],
+                              "snapshot %s (openshift-kube-controller-manager-operator/csr-signer)" % both,
+                              op_crt, kcm_crt)
+        self.check_kubelet_ca(["--ca-from-snapshot", fallback],
+                              "snapshot %s (openshift-kube-controller-manager/csr-signer)" % fallback,
+                              kcm_crt, op_crt)
+        # neither: refused, naming what was looked for and what to do
+        r = self.serve_fails("--ca-from-snapshot", empty)
+        for words in ("openshift-kube-controller-manager-operator/csr-signer",
+                      "openshift-kube-controller-manager/csr-signer", "--ca CRT --ca-key KEY"):
+            self.assertIn(words, r.stderr)
+
+    def serve_fails(self, *args):
+        """`recovery-api serve` with `args` exits non-zero before serving; its result."""
+        state = self.tempdir("cpr-rapi-bad-")
+        ip = rapilab.free_ip()
+        r = sh(etcdlab.CPR_PATH, "recovery-api", "serve", "--pki", self.lab.pki, "--listen",
+               "%s:%d" % (ip, rapilab.free_port(ip)), "--state", state, "--node", "w1=" + W1, *args,
+               check=False, timeout=30)
+        self.assertNotEqual(r.returncode, 0, r.stdout)
+        self.assertEqual(len(r.stderr.strip().splitlines()), 1, r.stderr)  # one clear line
+        return r
+
+    def test_j_kubelet_ca_refusals(self):
+        d = self.tempdir("cpr-rapi-caerr-")
+        ca_crt, ca_key = pkilab.ossl_ca(d, "ca", "good-ca")
+        _, other_key = pkilab.ossl_ca(d, "other", "other-ca")
+        leaf_crt, leaf_key = pkilab.ossl_leaf(d, "leaf", "not-a-ca", ca_crt, ca_key)
+        old_crt, old_key = pkilab.ossl_leaf(d, "old", "expired-ca", ca_crt, ca_key, start=pkilab.utc_stamp(-7200),
+                                            end=pkilab.utc_stamp(-3600), is_ca=True)
+        cases = [
+            (["--ca", ca_crt], "--ca: given without --ca-key"),
+            (["--ca-key", ca_key], "--ca-key: given without --ca"),
+            (["--ca", ca_crt, "--ca-key", ca_key, "--ca-from-snapshot", os.path.join(d, "x.db")], "not both"),
+            (["--encryption-config", os.path.join(d, "x.yaml")], "only with --ca-from-snapshot"),
+            (["--ca", ca_crt, "--ca-key", other_key], "does not match"),
+            (["--ca", leaf_crt, "--ca-key", leaf_key], "is not a CA certificate"),
+            (["--ca", old_crt, "--ca-key", old_key], "expired"),
+            (["--ca", os.path.join(d, "missing.crt"), "--ca-key", os.path.join(d, "missing.key")], "missing.crt"),
+        ]
+        for args, words in cases:
+            r = self.serve_fails(*args)
+            self.assertIn(words, r.stderr, args)
+
+    # -- the operator override ---------------------------------------------
+    def cpr_approve(self, name, *args):
+        """`cpr csr approve NAME ARGS -w json`: its exit code and NAME's result."""
+        r = sh(etcdlab.CPR_PATH, "csr", "approve", name, *args, "--kubeconfig", self.lab.admin_kc, "-w", "json",
+               check=False)
+        return r.returncode, json.loads(r.stdout)["results"][0]
+
+    def test_k_policy_override(self):
+        lab = self.lab
+        cpr = etcdlab.CPR_PATH
+        why = "replacement node, inventory stale"
+        tok = lab.bootstrap_token("w3")  # w3 is no --node: the inventory is stale
+        st, obj = lab.post(csr_manifest("ovr-w3", make_csr("system:node:w3", "system:nodes")), token=tok)
+        self.assertEqual(st, 201, obj)
+        self.assertRefused("ovr-w3", "does not match a known node")
+        rc, result = self.cpr_approve("ovr-w3")
+        self.assertEqual((rc, result["result"]), (1, "left pending"), result)
+        self.assertRegex(result["reason"], "HTTP 403: .*does not match a known node")
+        # the CLI refuses an override without a justification or with --policy nodes
+        for args in (["--override", ""], ["--override", "  "], ["--override", why, "--policy", "nodes"]):
+            r = sh(cpr, "csr", "approve", "ovr-w3", *args, "--kubeconfig", lab.admin_kc, check=False)
+            self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
+            self.assertIn("--override", r.stderr)
+        self.assertEqual(lab.condition("ovr-w3"), "Pending")
+        # a non-master's override, and a master's without justification: the normal policy
+        ask = dict(lab.get("ovr-w3"), status={"conditions": [
+            {"type": "Approved", "status": "True", "reason": "CPRPolicyOverride", "message": why}]})
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask,
+                           cert=lab.user_identity("ops", "system:authenticated"))
+        self.assertEqual(st, 403, obj)
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask,
+                           cert=lab.node_identity("w3"))
+        self.assertEqual(st, 403, obj)
+        ask["status"]["conditions"][0]["message"] = ""
+        st, obj = lab.call("PUT", rapilab.BASE % "v1" + "/ovr-w3/approval", body=ask, admin=True)
+        self.assertEqual(st, 403, obj)
+        self.assertIn("needs a justification", obj["message"])
+        self.assertEqual(lab.condition("ovr-w3"), "Pending")
+        # the operator's override issues it, signed by the kubelet client CA
+        rc, result = self.cpr_approve("ovr-w3", "--override", why)
+        self.assertEqual((rc, result["result"]), (0, "Approved,Issued"), result)
+        crt = os.path.join(lab.d, "ovr-w3.crt")
+        rapilab.write(crt, base64.b64decode(lab.get("ovr-w3")["status"]["certificate"]))
+        sh("openssl", "verify", "-CAfile", os.path.join(lab.pki, "kubelet-client-ca.crt"), crt)
+        # describe keeps the policy's own verdict beside the override and its justification
+        r = sh(cpr, "csr", "describe", "ovr-w3", "--kubeconfig", lab.admin_kc)
+        self.assertRegex(r.stdout, r"Node policy:\s+CN system:node:w3 does not match a known node")
+        self.assertRegex(r.stdout, r"Condition:\s+Approved .*\(CPRPolicyOverride\) " + why)
+        audit = rapilab.read(os.path.join(lab.state, "audit.log"), "r")
+        self.assertRegex(audit, r"policy override for ovr-w3 by cpr-recovery-admin: justification \"%s\"; "
+                                r"the policy said: \"CN system:node:w3 does not match a known node\"" % why)
+        self.assertNotIn(tok.split(".")[1], audit)
+        # what the override keeps: a client CSR with a SAN stays refused
+        st, obj = lab.post(csr_manifest("ovr-rogue", make_csr("system:node:w3", "system:nodes", dns=["w3.evil"])),
+                           token=tok)
+        self.assertEqual(st, 201, obj)
+        rc, result = self.cpr_approve("ovr-rogue", "--override", why)
+        self.assertEqual((rc, result["result"]), (1, "left pending"), result)
+        self.assertIn("must have no SANs (a rule the operator override does not waive)", result["reason"])
+        self.assertEqual(lab.condition("ovr-rogue"), "Pending")
 
     def test_z_persistence(self):
         lab = self.lab

@@ -15,33 +15,9 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import etcdlab  # noqa: E402
 import pkilab  # noqa: E402
-from pkilab import free_port, spawn, stop_proc, tempdir, verify, wait_port  # noqa: E402
-
-sys.path.insert(0, os.path.join(etcdlab.REPO, "tools", "k8s"))
-import make_k8s_values as k8s  # noqa: E402
-
-from cryptography.hazmat.primitives import padding  # noqa: E402
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes  # noqa: E402
+from pkilab import aescbc, free_port, spawn, stop_proc, tempdir, tls_secret, verify, wait_port  # noqa: E402
 
 IP = "127.0.0.82"
-
-
-def secret(name, crt, key):
-    return k8s.encode_object({
-        "kind": "Secret", "apiVersion": "v1",
-        "metadata": {"name": name, "namespace": "openshift-config",
-                     "uid": "6c1e7b62-0c55-4c3a-9f52-5e2f0a1b2c3d",
-                     "creationTimestamp": "2020-03-01T12:00:00Z"},
-        "data": {"tls.crt": etcdlab.read(crt), "tls.key": etcdlab.read(key)},
-        "type": "kubernetes.io/tls"})
-
-
-def aescbc(key, keyname, plain):
-    iv = os.urandom(16)
-    p = padding.PKCS7(128).padder()
-    data = p.update(plain) + p.finalize()
-    e = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
-    return b"k8s:enc:aescbc:v1:%s:" % keyname.encode() + iv + e.update(data) + e.finalize()
 
 
 class SignerFromSnapshot(etcdlab.TestCase):
@@ -53,20 +29,17 @@ class SignerFromSnapshot(etcdlab.TestCase):
             pki = os.path.join(d, "pki")
             cpr.ok("pki", "init", "--dir", pki, "--hosts", "old1=127.0.0.83")
             enc_key = os.urandom(32)
-            with open(os.path.join(d, "encryption-config.yaml"), "w") as f:
-                f.write("apiVersion: apiserver.config.k8s.io/v1\nkind: EncryptionConfiguration\n"
-                        "resources:\n- resources:\n  - secrets\n  providers:\n  - aescbc:\n"
-                        "      keys:\n      - name: key2\n        secret: %s\n      - name: key1\n"
-                        "        secret: %s\n  - identity: {}\n"
-                        % (base64.b64encode(os.urandom(32)).decode(), base64.b64encode(enc_key).decode()))
+            pkilab.encryption_config(os.path.join(d, "encryption-config.yaml"),
+                                     [("key2", os.urandom(32)), ("key1", enc_key)])
             snap = os.path.join(d, "snapshot_2020-03-01_120000.db")
             with etcdlab.Etcd(workdir=d) as e:
                 e.put("/kubernetes.io/secrets/openshift-config/etcd-signer",
-                      aescbc(enc_key, "key1", secret("etcd-signer", os.path.join(pki, "ca.crt"),
-                                                     os.path.join(pki, "ca.key"))))
+                      aescbc(enc_key, "key1", tls_secret("openshift-config", "etcd-signer",
+                                                         os.path.join(pki, "ca.crt"),
+                                                         os.path.join(pki, "ca.key"))))
                 e.put("/kubernetes.io/secrets/openshift-config/etcd-metric-signer",
-                      secret("etcd-metric-signer", os.path.join(pki, "metric-ca.crt"),
-                             os.path.join(pki, "metric-ca.key")))
+                      tls_secret("openshift-config", "etcd-metric-signer", os.path.join(pki, "metric-ca.crt"),
+                                 os.path.join(pki, "metric-ca.key")))
                 e.put("/kubernetes.io/secrets/openshift-config/unrelated", b"k8s\x00junk")
                 e.save(snap)
             state = os.path.join(d, "state")

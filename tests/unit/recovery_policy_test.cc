@@ -27,6 +27,25 @@ std::string Request(const std::string& cn, const std::vector<std::string>& orgs,
   return r->ToPem();
 }
 
+// A node CSR (O=system:nodes) for `cn` with `key`, asking for a CA when `ca`.
+std::string RequestWithKey(const pki::PrivateKey& key, const std::string& cn, bool ca = false) {
+  pki::CsrSpec spec;
+  spec.subject = pki::Name::Of(cn, {"system:nodes"});
+  spec.request_ca = ca;
+  auto r = pki::CertRequest::Create(key, spec);
+  EXPECT_TRUE(r);
+  return r ? r->ToPem() : std::string();
+}
+
+// With a 1024-bit RSA key, made by openssl (PrivateKey::Generate refuses it).
+std::string Rsa1024Request(const std::string& cn) {
+  auto pem = testing::Sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024");
+  EXPECT_EQ(pem.rc, 0) << pem.out;
+  auto key = pki::PrivateKey::FromPem(pem.out, "openssl");
+  EXPECT_TRUE(key);
+  return key ? RequestWithKey(*key, cn) : std::string();
+}
+
 Csr Client(const std::string& node, const std::string& user = "system:bootstrap:tok001") {
   Csr c;
   c.name = "c-" + node;
@@ -98,15 +117,7 @@ TEST_F(NodePolicy, EachViolationHasItsReason) {
   c.usages = {"digital signature", "key encipherment", "client auth", "client auth"};
   expect(c, "usages");
   c = Client("w1");
-  {  // a 1024-bit RSA key, made by openssl (PrivateKey::Generate refuses it)
-    auto pem = testing::Sh("openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024");
-    ASSERT_EQ(pem.rc, 0) << pem.out;
-    auto key = pki::PrivateKey::FromPem(pem.out, "openssl");
-    ASSERT_TRUE(key);
-    pki::CsrSpec spec;
-    spec.subject = pki::Name::Of("system:node:w1", {"system:nodes"});
-    c.request = pki::CertRequest::Create(*key, spec)->ToPem();
-  }
+  c.request = Rsa1024Request("system:node:w1");
   expect(c, "at least 2048 bits");
   c = Client("w1", "system:bootstrap:tok002");
   expect(c, "bootstrap token of node w2");
@@ -137,11 +148,7 @@ TEST_F(NodePolicy, KeyReuse) {
   first.request = Request("system:node:w1", {"system:nodes"}, {}, {}, {}, &key);
   Csr second = first;
   second.name = "b-second";
-  second.request = [&] {
-    pki::CsrSpec spec;
-    spec.subject = pki::Name::Of("system:node:w1", {"system:nodes"});
-    return pki::CertRequest::Create(key, spec)->ToPem();
-  }();
+  second.request = RequestWithKey(key, "system:node:w1");
   EXPECT_EQ(Why(first, {first, second}), std::nullopt);  // the earlier one may pass
   auto why = Why(second, {first, second});
   ASSERT_TRUE(why);
@@ -149,6 +156,94 @@ TEST_F(NodePolicy, KeyReuse) {
   first.certificate = "issued";
   second.creation_timestamp = "2026-12-05T00:00:00Z";  // even if made earlier, once issued
   EXPECT_TRUE(Why(second, {first, second}));
+}
+
+// The operator override waives exactly the identity rules: the node in the
+// inventory, the requestor, serving SANs of the node; nothing else.
+TEST_F(NodePolicy, OperatorOverrideWaivesOnlyTheIdentityRules) {
+  auto full = [&](const Csr& c) { return Why(c); };
+  auto overridden = [&](const Csr& c) {
+    return NodePolicyRefusal(c, inventory, tokens, {}, kNow, PolicyMode::kOperatorOverride);
+  };
+  // Waived: each refused by the full policy, passed with the override.
+  Csr unknown_boot = Client("replacement");
+  Csr unknown_renewal = Client("replacement", "system:node:replacement");
+  Csr foreign_token = Client("w1", "system:bootstrap:tok002");
+  Csr expired_token = Client("w1", "system:bootstrap:old001");
+  Csr no_token = Client("w1", "system:bootstrap:nobody");
+  Csr stranger = Client("w1", "alice");
+  Csr serving_by_bootstrap = Serving("w1", {"w1"}, {});
+  serving_by_bootstrap.username = "system:bootstrap:tok001";
+  Csr serving_not_nodes_group = Serving("w1", {"w1"}, {});
+  serving_not_nodes_group.groups = {"system:authenticated"};
+  Csr serving_foreign_dns = Serving("w1", {"evil.example"}, {});
+  Csr serving_foreign_ip = Serving("w1", {}, {"10.0.0.2"});
+  Csr serving_unknown_node = Serving("replacement", {"replacement"}, {"10.9.9.9"});
+  for (const Csr* c : {&unknown_boot, &unknown_renewal, &foreign_token, &expired_token, &no_token,
+                       &stranger, &serving_by_bootstrap, &serving_not_nodes_group,
+                       &serving_foreign_dns, &serving_foreign_ip, &serving_unknown_node}) {
+    EXPECT_TRUE(full(*c)) << c->name << " " << c->username;
+    EXPECT_EQ(overridden(*c), std::nullopt) << c->name << " " << c->username;
+  }
+  // Kept: refused with the override too, for the same reason as without.
+  auto kept = [&](Csr c, const std::string& words) {
+    c.username = "alice";  // an identity the override waives, so only `words` can refuse
+    auto why = overridden(c);
+    ASSERT_TRUE(why) << words;
+    EXPECT_NE(why->find(words), std::string::npos) << *why;
+  };
+  Csr c = Client("replacement");
+  c.signer_name = "kubernetes.io/kube-apiserver-client";
+  kept(c, "not a kubelet signer");
+  c = Client("replacement");
+  c.request = "garbage";
+  kept(c, "does not parse");
+  c.request = Request("system:node:replacement", {"system:masters"});
+  kept(c, "not exactly [system:nodes]");
+  c.request = Request("replacement", {"system:nodes"});
+  kept(c, "does not start with system:node:");
+  c.request = Request("system:node:bad_name!", {"system:nodes"});
+  kept(c, "not a valid node name");
+  c.request = Request("system:node:", {"system:nodes"});
+  kept(c, "not a valid node name");
+  c = Client("replacement");
+  c.usages = {"digital signature", "key encipherment", "server auth"};
+  kept(c, "usages");
+  c = Client("replacement");
+  c.request = RequestWithKey(*pki::PrivateKey::Generate({}), "system:node:replacement", true);
+  kept(c, "CA certificate");
+  c = Client("replacement");
+  c.request = Rsa1024Request("system:node:replacement");
+  kept(c, "at least 2048 bits");
+  c = Client("replacement");
+  c.request = Request("system:node:replacement", {"system:nodes"}, {"replacement"});
+  kept(c, "no SANs");
+  c.request = Request("system:node:replacement", {"system:nodes"}, {}, {"10.9.9.9"});
+  kept(c, "no SANs");
+  kept(Serving("replacement", {}, {}), "at least one");
+  {
+    auto pem = testing::Sh(
+        "openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout /dev/null "
+        "-subj /O=system:nodes/CN=system:node:replacement "
+        "-addext subjectAltName=DNS:replacement,email:a@example.com 2>/dev/null");
+    ASSERT_EQ(pem.rc, 0) << pem.out;
+    Csr s = Serving("replacement", {}, {});
+    s.request = pem.out;
+    kept(s, "email or URI");
+  }
+  // Key reuse still counts.
+  pki::PrivateKey key = *pki::PrivateKey::Generate({});
+  Csr first = Client("replacement");
+  first.name = "a-first";
+  first.request = Request("system:node:replacement", {"system:nodes"}, {}, {}, {}, &key);
+  first.certificate = "issued";
+  Csr second = Client("replacement");
+  second.name = "b-second";
+  second.request = RequestWithKey(key, "system:node:replacement");
+  auto why = NodePolicyRefusal(second, inventory, tokens, {first, second}, kNow,
+                               PolicyMode::kOperatorOverride);
+  ASSERT_TRUE(why);
+  EXPECT_NE(why->find("reused: CSR a-first"), std::string::npos) << *why;
 }
 
 TEST(RecoveryInventory, NodeFlags) {
