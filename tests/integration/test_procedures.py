@@ -38,11 +38,11 @@ class Lab:
     """A `cpr lab` for one test: up in setUp, down (by the lab, then any
     leftover by PID) in tearDown."""
 
-    def __init__(self, c, workdir, masters=3, workers=0, name="lab"):
+    def __init__(self, c, workdir, masters=3, workers=0, name="lab", extra=()):
         self.c = c
         self.dir = os.path.join(workdir, name)
         r = c.ok("lab", "up", "--dir", self.dir, "--masters", str(masters), "--workers",
-                 str(workers), "-w", "json", timeout=180)
+                 str(workers), *extra, "-w", "json", timeout=180)
         self.info = json.loads(r.stdout)
         self.hosts = {h["name"]: h for h in self.info["hosts"]}
         self.admin = self.info["admin"]
@@ -215,8 +215,17 @@ class Procedures(etcdlab.TestCase):
     def test_lab_workers_are_nodes_the_recovery_api_knows(self):
         """`lab up --workers N`: worker hosts (root, address, no etcd); every host is a Node
         object in etcd, which `recovery-api serve --nodes-from-etcd` reads."""
-        lab = Lab(self.c, self.tmp, masters=1, workers=2, name="lab-workers")
+        lab = Lab(self.c, self.tmp, masters=1, workers=2, name="lab-workers",
+                  extra=("--cert-validity", "2h"))
         self.addCleanup(lab.down)
+        # --cert-validity: the members' and the admin's certificates end within 2 h
+        for crt in (lab.admin["cert"],
+                    os.path.join(lab.hosts["m1"]["root"], "etc/ssl/etcd/peer.crt")):
+            end = subprocess.run(["openssl", "x509", "-noout", "-enddate", "-in", crt],
+                                 capture_output=True, text=True, check=True).stdout
+            left = time.mktime(time.strptime(end.strip().split("=", 1)[1],
+                                             "%b %d %H:%M:%S %Y GMT")) - time.mktime(time.gmtime())
+            self.assertTrue(7000 < left <= 7200 + 5, (crt, end, left))
         workers = {w["name"]: w for w in lab.info["workers"]}
         self.assertEqual(sorted(workers), ["w1", "w2"])
         block = lab.hosts["m1"]["ip"].rsplit(".", 1)[0]
