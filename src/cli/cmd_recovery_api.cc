@@ -121,6 +121,9 @@ void AddRecoveryApiCommand(CLI::App& app, RunState& state) {
                   "Also know the Node objects (/registry/minions/, /kubernetes.io/minions/) of "
                   "the live etcd that --endpoints and the TLS flags reach (read once, at start)");
   AddClientFlags(serve, &f.etcd);
+  // Only the connection flags mean something here: serve prints no etcd output.
+  for (const char* unused : {"--hex", "--write-out"})
+    serve->remove_option(serve->get_option(unused));
   serve->add_option("--ca", f.serve.kubelet_ca.cert,
                     "An existing cluster's kubelet CA certificate (with --ca-key): one CA signs "
                     "both kubelet client and serving certificates, as OpenShift's csr-signer, "
