@@ -50,31 +50,12 @@ t0=$(now)
 T_RESTORE=$(since "$t0")
 
 log "starting throwaway etcd on $EP"
-# as make-snapshot.sh: big requests, small snapshot-count, long election
-# timeout (etcd's request timeout) so a starved apply does not fail the load
-CLUSTER_TOKEN=cprbench-grow start_etcd grow "$DIR" "$CPORT" "$PPORT" \
-  "grow=http://127.0.0.1:$PPORT" existing \
-  --max-request-bytes 16777216 --max-txn-ops 100000 --snapshot-count 2000 \
-  --heartbeat-interval 500 --election-timeout 15000
+CLUSTER_TOKEN=cprbench-grow start_load_etcd grow "$DIR" "$CPORT" "$PPORT" existing
 ETCD_PID=$STARTED_PID
 wait_healthy "$EP" 600 >/dev/null
-
-log "loading to ~${TARGET_MB} MiB (spec: $SPEC)"
-t0=$(now)
-"$PY" "$HERE/load_etcd.py" --endpoint "127.0.0.1:$CPORT" --target-mb "$TARGET_MB" --spec "$SPEC" \
-  >"$OUT.load.json"
-T_LOAD=$(since "$t0")
-log "loaded in ${T_LOAD}s: $(head -c 300 "$OUT.load.json")"
-
-"$ETCDCTL" --endpoints="$EP" endpoint status -w json >"$OUT.endpoint.json"
-rm -f "$OUT"
-t0=$(now)
-"$ETCDCTL" --endpoints="$EP" --command-timeout=3600s snapshot save "$OUT" >&2
-T_SAVE=$(since "$t0")
-stop_pid "$ETCD_PID" TERM
+load_and_save "$CPORT" "$TARGET_MB" "$SPEC" "$OUT" "$ETCD_PID"
 rm -rf "$DIR"
 
-"$ETCDCTL" snapshot status "$OUT" -w json >"$OUT.status.json"
 "$PY" - "$IN" "$OUT" "$TARGET_MB" "$SPEC" "$T_RESTORE" "$T_LOAD" "$T_SAVE" <<'EOF'
 import json, os, sys
 src, out, target, spec = sys.argv[1:5]
