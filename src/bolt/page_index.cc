@@ -233,7 +233,7 @@ Result<PageIndex> PageIndexStream::Finish(const Reader& reader) {
   return std::move(index_);
 }
 
-Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>& ids,
+Result<void> PageIndex::ReadPages(const Reader& reader, std::span<const Pgid> ids,
                                   const std::function<Result<void>(const PageView&)>& fn) {
   const uint64_t ps = reader.page_size();
   const uint64_t pages_per_chunk = kReadChunk / ps;
