@@ -21,10 +21,7 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$HERE/lib.sh"
 
-if [ $# -lt 3 ] || [ $# -gt 4 ]; then
-  sed -n '2p' "$0" >&2
-  exit 2
-fi
+need_args 3 4 $#
 IN=$1
 TARGET_MB=$2
 OUT=$3
