@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <memory>
+#include <string>
 #include <thread>
 
 #include "bolt/meta.h"
@@ -11,6 +12,7 @@
 namespace cpr::bolt {
 namespace {
 constexpr uint64_t kReadChunk = 2ULL << 20;
+constexpr uint64_t kReadSpanMax = 16ULL << 20;
 constexpr int kMaxDepth = 64;
 }  // namespace
 
@@ -233,7 +235,7 @@ Result<PageIndex> PageIndexStream::Finish(const Reader& reader) {
   return std::move(index_);
 }
 
-Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>& ids,
+Result<void> PageIndex::ReadPages(const Reader& reader, std::span<const Pgid> ids,
                                   const std::function<Result<void>(const PageView&)>& fn) {
   const uint64_t ps = reader.page_size();
   const uint64_t pages_per_chunk = kReadChunk / ps;
@@ -241,6 +243,7 @@ Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>&
   // At most a chunk, at most the image; not filled (see ScanRange).
   const Pgid pgid = reader.meta().pgid;
   auto buf = std::make_unique_for_overwrite<char[]>(std::min<uint64_t>(pages_per_chunk, pgid) * ps);
+  std::string long_span;  // a page whose overflow runs past the chunk
   size_t next = 0;
   while (next < ids.size()) {
     const Pgid first = ids[next];
@@ -254,7 +257,17 @@ Result<void> PageIndex::ReadPages(const Reader& reader, const std::vector<Pgid>&
         CPR_RETURN_IF_ERROR(fn(PageView(Bytes(buf.get() + i * ps, (uint64_t{overflow} + 1) * ps),
                                         &reader.name(), ids[next], false)));
       } else {
-        CPR_RETURN_IF_ERROR(fn(CPR_TRY(reader.Page(ids[next]))));  // runs past the chunk
+        // Runs past the chunk: read on its own (up to kReadSpanMax: etcd's
+        // values are at most a few MB), not through the mapping, whose
+        // touched pages count in RSS up to MappedFile's budget.
+        const uint64_t bytes = (uint64_t{overflow} + 1) * ps;
+        if (ids[next] + overflow >= pgid || bytes > kReadSpanMax) {
+          CPR_RETURN_IF_ERROR(fn(CPR_TRY(reader.Page(ids[next]))));
+          continue;
+        }
+        long_span.resize(bytes);
+        CPR_RETURN_IF_ERROR(reader.file().ReadAt(ids[next] * ps, long_span.data(), bytes));
+        CPR_RETURN_IF_ERROR(fn(PageView(Bytes(long_span), &reader.name(), ids[next], false)));
       }
     }
   }

@@ -14,6 +14,7 @@
 #pragma once
 
 #include <functional>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -49,7 +50,7 @@ class PageIndex {
 
   // Reads the pages `ids` (ascending) front to back with large reads and
   // hands each to `fn` (a view valid during the call, with its overflow).
-  static Result<void> ReadPages(const Reader& reader, const std::vector<Pgid>& ids,
+  static Result<void> ReadPages(const Reader& reader, std::span<const Pgid> ids,
                                 const std::function<Result<void>(const PageView&)>& fn);
 
   // The leaves of the tree under `root`, ascending by id, learned from its

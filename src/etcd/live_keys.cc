@@ -5,10 +5,9 @@
 
 namespace cpr::etcd {
 
-void LiveKeyCounter::Grow() {
+void LiveKeyCounter::Grow(uint64_t slots) {
   std::vector<uint64_t> old = std::move(slots_);
-  // Starts small (a small file needs no 512 KB table) and doubles.
-  slots_.assign(old.empty() ? 1 << 10 : old.size() * 2, 0);
+  slots_.assign(slots, 0);
   const uint64_t mask = slots_.size() - 1;
   for (uint64_t s : old) {
     if (s == 0) continue;
@@ -30,7 +29,8 @@ void LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
       slots_ = {};
       return;
     }
-    Grow();
+    // Starts small (a small file needs no 512 KB table) and doubles.
+    Grow(slots_.empty() ? 1 << 10 : slots_.size() * 2);
   }
   uint64_t fp = hash | (1ULL << 63);  // never 0
   fp = (fp << 1) >> 1;
@@ -53,6 +53,13 @@ void LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
       return;
     }
   }
+}
+
+void LiveKeyCounter::Reserve(uint64_t keys) {
+  if (gave_up_ || keys > kMaxKeys) return;  // counted as they come, up to the limit
+  uint64_t slots = 1 << 10;
+  while ((keys + 1) * 10 > slots * 7) slots *= 2;
+  if (slots > slots_.size()) Grow(slots);
 }
 
 std::optional<uint64_t> LiveKeyCounter::count() const {

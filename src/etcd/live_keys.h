@@ -24,10 +24,13 @@ class LiveKeyCounter {
   void Add(Bytes user_key, bool tombstone);
   // The same, with the key already hashed (std::hash<std::string_view>).
   void AddFingerprint(uint64_t hash, bool tombstone);
+  // Sizes the table for `keys` distinct keys at most, once: no doubling
+  // (and no old table beside the new one) while they are added.
+  void Reserve(uint64_t keys);
   std::optional<uint64_t> count() const;
 
  private:
-  void Grow();
+  void Grow(uint64_t slots);
   std::vector<uint64_t> slots_;  // 0 = empty; else fingerprint<<1 | live
   uint64_t used_ = 0;
   uint64_t live_ = 0;

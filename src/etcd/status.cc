@@ -2,7 +2,9 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <map>
+#include <thread>
 
 #include "bolt/page_index.h"
 #include "etcd/live_keys.h"
@@ -13,20 +15,26 @@
 namespace cpr::etcd {
 namespace {
 
-// What status needs of one leaf-looking page, computed as the file streams
-// by (bolt/page_index.h); used only if the tree reaches the page. Kept
-// small: a 2 GB snapshot has ~150k of them.
+constexpr int kMaxDepth = 64;
+
+// A key's first 8 bytes, zero-padded, as a number: a < b as numbers means
+// a < b as keys; equal numbers need the keys themselves.
+uint64_t KeyPrefix(Bytes key) {
+  char b[8] = {};
+  std::copy_n(key.data(), std::min<size_t>(key.size(), 8), b);
+  return LoadBe64(b);
+}
+
+// What status keeps of one reachable leaf, by its rank in key order. Sums
+// that do not depend on order (keys, bytes, pages) are not kept per leaf.
 struct LeafSummary {
-  uint32_t crc = 0;  // CRC-32C of its keys and values (nested buckets: key only)
-  uint32_t count = 0;
-  uint32_t overflow = 0;
-  uint32_t used = 0;                     // bytes up to the end of the last element (fill)
-  uint64_t hashed = 0;                   // bytes in that CRC
-  uint64_t kv_bytes = 0;                 // key + value bytes
-  uint64_t first_key = 0, last_key = 0;  // into the key arena
-  uint16_t first_size = 0, last_size = 0;
-  uint32_t records_begin = 0, records_end = 0;  // into records (key bucket candidates)
-  bool odd = false;  // has a fault or nested buckets: see LeafSummaries::Odd
+  uint64_t first = 0, last = 0;  // KeyPrefix of its first and last key
+  uint64_t hashed = 0;           // bytes in crc
+  uint32_t crc = 0;              // CRC-32C of its keys and values (nested buckets: key only)
+  uint32_t records = 0;          // key bucket: its first fingerprint in its part's list
+  uint16_t count = 0;
+  uint8_t part = 0;
+  bool read = false;  // pass 1 saw it as a leaf
 };
 
 struct OddLeaf {
@@ -34,22 +42,204 @@ struct OddLeaf {
   std::vector<std::pair<std::string, std::string>> nested;  // nested bucket elements
 };
 
-class LeafSummaries {
+// Fingerprints in fixed chunks: no doubling (a vector's grown capacity and
+// its copy are up to twice the 8 bytes a revision it holds).
+class Fingerprints {
  public:
-  explicit LeafSummaries(uint64_t pgid) : slot_(pgid, kNone) {
-    // Address space only, touched as used: growing by doubling would copy
-    // (and fault in) every summary again.
-    leaves_.reserve(pgid);
-    records_.reserve(pgid * 4);
-    arena_.reserve(pgid * 40);
+  void push_back(uint64_t v) {
+    if (size_ % kChunk == 0) chunks_.emplace_back().reserve(kChunk);
+    chunks_.back().push_back(v);
+    size_++;
+  }
+  void resize(uint64_t n) {
+    while (size_ < n) push_back(0);
+  }
+  uint64_t operator[](uint64_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  uint64_t size() const { return size_; }
+
+ private:
+  static constexpr uint64_t kChunk = 1 << 16;
+  std::vector<std::vector<uint64_t>> chunks_;
+  uint64_t size_ = 0;
+};
+
+// Order-free sums of one bucket's leaves.
+struct LeafTotals {
+  uint64_t keys = 0, bytes = 0, leaf_pages = 0, overflow_pages = 0;
+  uint64_t tree_bytes = 0, used_bytes = 0;
+};
+
+// A page-per-bit set of the pages the trees reach.
+class PageSet {
+ public:
+  explicit PageSet(bolt::Pgid pgid) : pgid_(pgid), words_((pgid + 63) / 64, 0) {}
+  // Marks pages id..id+overflow; false when one was already marked.
+  bool Mark(bolt::Pgid id, uint64_t overflow) {
+    bool twice = false;
+    for (bolt::Pgid p = id; p <= id + overflow && p < pgid_; p++) {
+      uint64_t& w = words_[p / 64];
+      const uint64_t bit = 1ULL << (p % 64);
+      twice |= (w & bit) != 0;
+      w |= bit;
+    }
+    return !twice;
+  }
+  // Adds `other`'s pages; the first page in both, or 0.
+  bolt::Pgid Merge(const PageSet& other) {
+    bolt::Pgid both = 0;
+    for (size_t i = 0; i < words_.size(); i++) {
+      const uint64_t common = words_[i] & other.words_[i];
+      if (common != 0 && both == 0) both = i * 64 + __builtin_ctzll(common);
+      words_[i] |= other.words_[i];
+    }
+    return both;
+  }
+  uint64_t count() const {
+    uint64_t n = 0;
+    for (uint64_t w : words_) n += __builtin_popcountll(w);
+    return n;
   }
 
-  void Add(const bolt::PageView& page) {
-    LeafSummary s;
+ private:
+  bolt::Pgid pgid_;
+  std::vector<uint64_t> words_;
+};
+
+// The trees from their branch pages alone, read with pread where they lie
+// (a 5 GB snapshot has ~5k branch pages against ~570k leaves): bbolt keeps
+// every leaf of a tree at the same depth, so the first page of a level says
+// whether the level holds the leaves, and the leaves are checked as such
+// when pass 1 reads them.
+class Trees {
+ public:
+  explicit Trees(const bolt::Reader& r) : r_(r), pgid_(r.meta().pgid), reached_(pgid_) {
+    reached_.Mark(0, 1);
+  }
+
+  // The leaves under `root`, in key order, appended to `leaves`; every
+  // branch page entered is marked reached. Faults (bad type, out of bounds,
+  // a page referenced twice, a bad branch, depth) go to `faults` as
+  // "page N: ..." and the subtree is skipped.
+  void Leaves(bolt::Pgid root, std::vector<bolt::Pgid>& leaves, std::vector<std::string>& faults) {
+    std::vector<bolt::Pgid> level{root}, next;
+    for (int depth = 0;; depth++) {
+      std::erase_if(level, [&](bolt::Pgid id) {
+        if (id >= 2 && id < pgid_) return false;
+        faults.push_back(fmt::format("page {}: out of bounds (high-water mark {})", id, pgid_));
+        return true;
+      });
+      // The level's first page start says what the level holds.
+      size_t at = 0;
+      uint16_t kind = 0;
+      for (; at < level.size() && kind == 0; at++) {
+        kind = Kind(level[at]);
+        if (kind == 0)
+          faults.push_back(
+              fmt::format("page {}: invalid type: not a branch or leaf page start", level[at]));
+      }
+      if (kind == 0) return;
+      at--;
+      if (kind & bolt::kLeafPage) {
+        leaves.insert(leaves.end(), level.begin() + static_cast<ptrdiff_t>(at), level.end());
+        return;
+      }
+      if (depth >= kMaxDepth) {
+        faults.push_back(fmt::format("page {}: tree deeper than {} levels", root, kMaxDepth));
+        return;
+      }
+      next.clear();
+      for (; at < level.size(); at++) Branch(level[at], next, faults);
+      level.swap(next);
+    }
+  }
+
+  // Marks a page pass 1 found to be a leaf (or a nested bucket's page).
+  bool Mark(bolt::Pgid id, uint64_t overflow) { return reached_.Mark(id, overflow); }
+  PageSet& reached() { return reached_; }
+  uint64_t branch_pages() const { return branches_; }
+
+  // The span of page `id` (a page start), read into `buf`.
+  Result<bolt::PageView> Read(bolt::Pgid id, std::string& buf) const {
+    const uint64_t ps = r_.page_size();
+    char head[bolt::kPageHeaderSize];
+    CPR_RETURN_IF_ERROR(r_.file().ReadAt(id * ps, head, sizeof head));
+    const uint64_t overflow = LoadLe32(head + 12);
+    if (LoadLe64(head) != id || id + overflow >= pgid_)
+      return MakeError(Code::kCorrupt, fmt::format("{} page {}", r_.name(), id),
+                       "not a page start");
+    buf.resize((overflow + 1) * ps);
+    CPR_RETURN_IF_ERROR(r_.file().ReadAt(id * ps, buf.data(), buf.size()));
+    return bolt::PageView(Bytes(buf), &r_.name(), id, false);
+  }
+
+ private:
+  // kBranchPage or kLeafPage when `id` starts such a page, else 0.
+  uint16_t Kind(bolt::Pgid id) const {
+    char head[bolt::kPageHeaderSize];
+    if (!r_.file().ReadAt(id * r_.page_size(), head, sizeof head)) return 0;
+    if (LoadLe64(head) != id || id + LoadLe32(head + 12) >= pgid_) return 0;
+    const uint16_t flags = LoadLe16(head + 8);
+    if (flags & bolt::kBranchPage) return bolt::kBranchPage;
+    return flags & bolt::kLeafPage;
+  }
+
+  void Branch(bolt::Pgid id, std::vector<bolt::Pgid>& children, std::vector<std::string>& faults) {
+    auto page = Read(id, buf_);
+    if (!page || !page->is_branch()) {
+      faults.push_back(
+          fmt::format("page {}: not a branch page, yet beside branch pages in its tree", id));
+      return;
+    }
+    if (!reached_.Mark(id, page->overflow())) {
+      faults.push_back(fmt::format("page {}: multiple references", id));
+      return;
+    }
+    branches_++;
+    const size_t before = children.size();
+    bool bad = !page->CheckElementArray() || page->count() == 0;
+    Bytes previous;
+    for (size_t e = 0; !bad && e < page->count(); e++) {
+      auto el = page->Branch(e);
+      // Keys strictly ascending, as bbolt's search over them requires.
+      bad = !el || (e > 0 && !(previous < el->key));
+      if (bad) break;
+      previous = el->key;
+      children.push_back(el->child);
+    }
+    if (bad) {
+      children.resize(before);
+      faults.push_back(
+          fmt::format("page {}: branch elements out of bounds, out of order or empty", id));
+    }
+  }
+
+  const bolt::Reader& r_;
+  bolt::Pgid pgid_;
+  PageSet reached_;
+  uint64_t branches_ = 0;
+  std::string buf_;
+};
+
+// Pass 1's work on one part of the file: the reachable leaves in it, in
+// file order.
+class LeafPart {
+ public:
+  LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket)
+      : part_(part), reached_(pgid), totals_(buckets), key_bucket_(key_bucket) {}
+
+  void Add(const bolt::PageView& page, size_t bucket, LeafSummary& s) {
+    LeafTotals& t = totals_[bucket];
     OddLeaf odd;
-    s.overflow = page.overflow();
+    const bool key_bucket = bucket == key_bucket_;
+    s.part = part_;
+    s.read = true;
     s.count = page.count();
-    s.records_begin = static_cast<uint32_t>(records_.size());
+    s.records = static_cast<uint32_t>(records_.size());
+    if (!reached_.Mark(page.id(), page.overflow()))
+      faults_.push_back(fmt::format("page {}: multiple references", page.id()));
+    t.leaf_pages++;
+    t.overflow_pages += page.overflow();
+    t.tree_bytes += page.bytes().size();
     Bytes previous;
     if (!page.CheckElementArray()) {
       odd.fault = "element array out of bounds";
@@ -68,51 +258,46 @@ class LeafSummaries {
             e->is_bucket() ? e->key : Bytes(e->key.data(), e->key.size() + e->value.size());
         s.crc = Crc32c(s.crc, hashed);
         s.hashed += hashed.size();
-        s.kv_bytes += e->key.size() + e->value.size();
-        s.used = static_cast<uint32_t>(e->value.data() + e->value.size() - page.bytes().data());
-        if (i == 0) s.first_key = Keep(e->key, s.first_size);
-        if (i + 1 == page.count()) s.last_key = Keep(e->key, s.last_size);
+        t.keys++;
+        t.bytes += e->key.size() + e->value.size();
+        if (i + 1 == page.count())
+          t.used_bytes +=
+              static_cast<uint64_t>(e->value.data() + e->value.size() - page.bytes().data());
+        if (i == 0) s.first = KeyPrefix(e->key);
+        if (i + 1 == page.count()) s.last = KeyPrefix(e->key);
         if (e->is_bucket()) odd.nested.emplace_back(std::string(e->key), std::string(e->value));
+        if (!key_bucket) continue;
         auto rev = Revision::Parse(e->key);
-        if (rev) {
-          auto user = KeyValueUserKey(e->value);
-          // The fingerprint with the tombstone mark in its lowest bit.
-          if (user)
-            records_.push_back((std::hash<std::string_view>{}(*user) & ~1ULL) | rev->tombstone);
-        }
+        auto user = rev ? KeyValueUserKey(e->value) : std::nullopt;
+        // The fingerprint with the tombstone mark in its lowest bit; 0: none.
+        records_.push_back(
+            user ? (std::hash<std::string_view>{}(*user) & ~1ULL) | rev->tombstone | 2 : 0);
+        if (i + 1 == page.count() && !rev)
+          odd.fault = "key bucket holds a key that is not a revision";
       }
     }
-    s.records_end = static_cast<uint32_t>(records_.size());
-    if (!odd.fault.empty() || !odd.nested.empty()) {
-      s.odd = true;
-      odd_[page.id()] = std::move(odd);
-    }
-    slot_[page.id()] = static_cast<uint32_t>(leaves_.size());
-    leaves_.push_back(s);
+    if (key_bucket) records_.resize(s.records + uint64_t{s.count});  // one per element
+    if (!odd.fault.empty() || !odd.nested.empty()) odd_[page.id()] = std::move(odd);
   }
 
-  const LeafSummary* Find(bolt::Pgid id) const {
-    return slot_[id] == kNone ? nullptr : &leaves_[slot_[id]];
+  void Fault(std::string what) { faults_.push_back(std::move(what)); }
+  const OddLeaf* Odd(bolt::Pgid id) const {
+    auto it = odd_.find(id);
+    return it == odd_.end() ? nullptr : &it->second;
   }
-  const OddLeaf& Odd(bolt::Pgid id) const { return odd_.at(id); }
-  Bytes Key(uint64_t offset, uint64_t size) const { return Bytes(arena_).substr(offset, size); }
-  const std::vector<uint64_t>& records() const { return records_; }
+  const Fingerprints& records() const { return records_; }
+  const std::vector<LeafTotals>& totals() const { return totals_; }
+  const std::vector<std::string>& faults() const { return faults_; }
+  const PageSet& reached() const { return reached_; }
 
  private:
-  static constexpr uint32_t kNone = ~uint32_t{0};
-  uint64_t Keep(Bytes key, uint16_t& size) {
-    const uint64_t at = arena_.size();
-    // bbolt keys are at most 32768 bytes (§1.6); longer is corrupt anyway.
-    const Bytes kept = key.substr(0, 0xffff);
-    arena_.append(kept);
-    size = static_cast<uint16_t>(kept.size());
-    return at;
-  }
-  std::vector<LeafSummary> leaves_;
-  std::vector<uint32_t> slot_;  // page id -> index in leaves_
+  uint8_t part_;
+  PageSet reached_;
+  std::vector<LeafTotals> totals_;
+  size_t key_bucket_;
+  Fingerprints records_;
   std::map<bolt::Pgid, OddLeaf> odd_;
-  std::string arena_;
-  std::vector<uint64_t> records_;
+  std::vector<std::string> faults_;
 };
 
 // Page fill: bytes up to the end of a page's last element.
@@ -123,35 +308,54 @@ uint64_t UsedBytes(const bolt::PageView& page) {
   return e ? static_cast<uint64_t>(e->value.data() + e->value.size() - page.bytes().data()) : 0;
 }
 
+// The first (or last) key of leaf `id`, read again: two leaves whose keys
+// share their first 8 bytes are ordered by their keys.
+std::string EdgeKey(const Trees& trees, bolt::Pgid id, bool last) {
+  std::string buf;
+  auto page = trees.Read(id, buf);
+  if (!page || page->count() == 0 || !page->CheckElementArray()) return {};
+  auto e = page->Leaf(last ? page->count() - 1 : 0);
+  return e ? std::string(e->key) : std::string();
+}
+
+struct Bucket {
+  BucketStats stats;
+  bolt::BucketRef ref;
+  size_t leaves_begin = 0, leaves_end = 0;  // into the ranks of every bucket's leaves
+};
+
 }  // namespace
 
 Result<Status> ComputeStatus(const Backend& backend) {
   const bolt::Reader& r = backend.reader();
+  const bolt::Pgid pgid = r.meta().pgid;
   Status s;
   s.page_size = r.page_size();
   s.txid = r.meta().txid;
-  s.total_size = r.meta().pgid * r.page_size();
+  s.total_size = pgid * r.page_size();
   s.has_trailer = HasHashTrailer(r.file().size());
 
-  // Pass 1: the file front to back, its two halves on two threads (the
-  // per-leaf CRCs and fingerprints are most of the work).
-  std::vector<LeafSummaries> parts;
-  parts.reserve(2);
-  parts.emplace_back(r.meta().pgid);
-  parts.emplace_back(r.meta().pgid);
-  bolt::PageIndex index = CPR_TRY(bolt::PageIndex::BuildInParts(
-      r, 2, [&](const bolt::PageView& p, int part) { parts[part].Add(p); }));
-
-  // Pass 2: the trees, through the index, in key order (§4.1 step 5).
+  // The root bucket, then every bucket's tree from its branch pages: the
+  // leaves of all of them in key order, bucket after bucket (§4.1 step 5).
   std::vector<std::string> faults;
+  Trees trees(r);
   std::vector<bolt::Pgid> root_leaves;
-  index.Leaves(r.meta().root, root_leaves, faults);
+  trees.Leaves(r.meta().root, root_leaves, faults);
   Crc32cJoiner hash;
   LiveKeyCounter live;
   const std::string& file = r.name();
+  std::vector<Bucket> buckets;
+  std::vector<bolt::Pgid> leaves;  // by rank
+  size_t key_bucket = ~size_t{0};
   for (bolt::Pgid root_leaf : root_leaves) {
     auto page = r.Page(root_leaf);
     if (!page) return page.error();
+    if (!page->is_leaf()) {
+      faults.push_back(fmt::format("page {}: not a leaf page", root_leaf));
+      continue;
+    }
+    if (!trees.Mark(root_leaf, page->overflow()))
+      faults.push_back(fmt::format("page {}: multiple references", root_leaf));
     CPR_RETURN_IF_ERROR(page->CheckElementArray());
     s.leaf_pages++;
     s.tree_bytes += page->bytes().size();
@@ -161,91 +365,177 @@ Result<Status> ComputeStatus(const Backend& backend) {
       if (!b.is_bucket())
         return MakeError(Code::kCorrupt, file,
                          fmt::format("cannot get hash of bucket {}", Printable(b.key)));
-      bolt::BucketRef ref =
-          CPR_TRY(bolt::ParseBucketValue(b.value, file + " bucket " + Printable(b.key)));
-      hash.AppendBytes(b.key);
-      BucketStats stats{std::string(b.key), 0, 0, ref.is_inline(), 0, 0, 0};
-      const bool key_bucket = b.key == kKeyBucket;
-      if (ref.is_inline()) {
-        bolt::PageView inl(ref.inline_page, &file, 0, true);
-        if (!inl.is_leaf())
-          return inl.Corrupt(fmt::format("bucket {}: inline page is a {} page, not a leaf",
-                                         Printable(b.key), bolt::PageTypeName(inl.flags())));
-        CPR_RETURN_IF_ERROR(inl.CheckElementArray());
-        for (size_t k = 0; k < inl.count(); k++) {
-          bolt::LeafElement e = CPR_TRY(inl.Leaf(k));
-          hash.AppendBytes(e.key);
-          if (!e.is_bucket()) hash.AppendBytes(e.value);
-          stats.keys++;
-          stats.bytes += e.key.size() + e.value.size();
-          if (key_bucket) {
-            auto rev = Revision::Parse(e.key);
-            if (!rev)
-              return MakeError(Code::kCorrupt, file,
-                               "key bucket holds a key that is not a revision");
-            s.revision = rev->main;
-            auto user = KeyValueUserKey(e.value);
-            if (user) live.Add(*user, rev->tombstone);
-          }
-        }
-      } else {
-        const uint64_t branches_before = index.branch_pages_reached();
-        std::vector<bolt::Pgid> leaves;
-        index.Leaves(ref.root, leaves, faults);
-        stats.branch_pages = index.branch_pages_reached() - branches_before;
-        Bytes previous_last;
-        for (bolt::Pgid id : leaves) {
-          const LeafSummaries& summaries = parts[index.part(id)];
-          const LeafSummary* sum = summaries.Find(id);
-          if (sum == nullptr) {
-            faults.push_back(fmt::format("page {}: not a leaf page", id));
-            continue;
-          }
-          const OddLeaf* odd = sum->odd ? &summaries.Odd(id) : nullptr;
-          if (odd && !odd->fault.empty())
-            faults.push_back(fmt::format("page {}: {}", id, odd->fault));
-          if (sum->count > 0) {
-            const Bytes first = summaries.Key(sum->first_key, sum->first_size);
-            if (!previous_last.empty() && !(previous_last < first))
-              faults.push_back(
-                  fmt::format("page {}: first key is not after the previous page's last key", id));
-            previous_last = summaries.Key(sum->last_key, sum->last_size);
-          }
-          hash.Append(sum->crc, sum->hashed);
-          stats.keys += sum->count;
-          stats.bytes += sum->kv_bytes;
-          stats.leaf_pages++;
-          stats.overflow_pages += sum->overflow;
-          s.tree_bytes += (uint64_t{sum->overflow} + 1) * r.page_size();
-          s.used_bytes += sum->used;
-          for (const auto& [name, value] :
-               odd ? odd->nested : std::vector<std::pair<std::string, std::string>>{}) {
-            auto nested = bolt::ParseBucketValue(value, "nested bucket");
-            std::vector<bolt::Pgid> ignored;
-            if (nested && !nested->is_inline()) index.Leaves(nested->root, ignored, faults);
-          }
-          if (key_bucket) {
-            for (uint64_t k = sum->records_begin; k < sum->records_end; k++) {
-              const uint64_t rec = summaries.records()[k];
-              live.AddFingerprint(rec & ~1ULL, rec & 1);
-            }
-            if (sum->count > 0) {
-              auto rev = Revision::Parse(summaries.Key(sum->last_key, sum->last_size));
-              if (!rev)
-                faults.push_back(
-                    fmt::format("page {}: key bucket holds a key that is not a revision", id));
-              else
-                s.revision = rev->main;
-            }
-          }
-        }
-        s.branch_pages += stats.branch_pages;
-        s.leaf_pages += stats.leaf_pages;
-        s.overflow_pages += stats.overflow_pages;
+      Bucket bucket;
+      bucket.ref = CPR_TRY(bolt::ParseBucketValue(b.value, file + " bucket " + Printable(b.key)));
+      bucket.stats = BucketStats{std::string(b.key), 0, 0, bucket.ref.is_inline(), 0, 0, 0};
+      bucket.leaves_begin = leaves.size();
+      if (!bucket.ref.is_inline()) {
+        const uint64_t branches_before = trees.branch_pages();
+        trees.Leaves(bucket.ref.root, leaves, faults);
+        bucket.stats.branch_pages = trees.branch_pages() - branches_before;
       }
-      s.total_key += stats.keys;
-      s.buckets.push_back(std::move(stats));
+      bucket.leaves_end = leaves.size();
+      if (b.key == kKeyBucket) key_bucket = buckets.size();
+      buckets.push_back(std::move(bucket));
     }
+  }
+
+  leaves.shrink_to_fit();
+
+  // Pass 1: the reachable leaves in file order with large reads
+  // (bolt/page_index.h ReadPages), the file's two halves on two threads
+  // (the per-leaf CRCs and fingerprints are most of the work).
+  std::vector<uint32_t> by_id(leaves.size());
+  for (uint32_t i = 0; i < by_id.size(); i++) by_id[i] = i;
+  std::sort(by_id.begin(), by_id.end(), [&](uint32_t a, uint32_t b) {
+    return leaves[a] != leaves[b] ? leaves[a] < leaves[b] : a < b;
+  });
+  std::vector<bolt::Pgid> ids;
+  ids.reserve(by_id.size());
+  for (size_t k = 0; k < by_id.size(); k++) {
+    const bolt::Pgid id = leaves[by_id[k]];
+    if (!ids.empty() && ids.back() == id) {
+      faults.push_back(fmt::format("page {}: multiple references", id));
+      by_id[k] = ~uint32_t{0};
+      continue;
+    }
+    by_id[ids.size()] = by_id[k];
+    ids.push_back(id);
+  }
+  by_id.resize(ids.size());
+  // The bucket of the leaf of rank `rank` (a few buckets: a short search).
+  auto bucket_of = [&](uint32_t rank) {
+    auto it = std::upper_bound(buckets.begin(), buckets.end(), rank,
+                               [](uint32_t x, const Bucket& b) { return x < b.leaves_end; });
+    return static_cast<size_t>(it - buckets.begin());
+  };
+  std::vector<LeafSummary> sums(leaves.size());
+  std::vector<LeafPart> parts;
+  parts.reserve(2);
+  for (uint8_t k = 0; k < 2; k++) parts.emplace_back(k, pgid, buckets.size(), key_bucket);
+  auto read = [&](uint8_t part, size_t begin, size_t end) -> Result<void> {
+    size_t next = begin;
+    return bolt::PageIndex::ReadPages(
+        r, std::span<const bolt::Pgid>(ids).subspan(begin, end - begin),
+        [&](const bolt::PageView& page) -> Result<void> {
+          const uint32_t rank = by_id[next];
+          const bolt::Pgid id = ids[next++];
+          if (page.id() != id)
+            parts[part].Fault(
+                fmt::format("page {}: invalid type: not a branch or leaf page start", id));
+          else if (!page.is_leaf())
+            parts[part].Fault(fmt::format("page {}: not a leaf page", id));
+          else
+            parts[part].Add(page, bucket_of(rank), sums[rank]);
+          return {};
+        });
+  };
+  const size_t half = ids.size() / 2;
+  Result<void> second;
+  std::thread other([&] { second = read(1, half, ids.size()); });
+  Result<void> first = read(0, 0, half);
+  other.join();
+  CPR_RETURN_IF_ERROR(first);
+  CPR_RETURN_IF_ERROR(second);
+  std::vector<uint32_t>().swap(by_id);
+  std::vector<bolt::Pgid>().swap(ids);
+  for (const LeafPart& part : parts) {
+    faults.insert(faults.end(), part.faults().begin(), part.faults().end());
+    if (bolt::Pgid both = trees.reached().Merge(part.reached()))
+      faults.push_back(fmt::format("page {}: multiple references", both));
+  }
+  if (key_bucket < buckets.size()) {
+    uint64_t records = 0;
+    for (const LeafPart& part : parts) records += part.records().size();
+    live.Reserve(records);
+  }
+
+  // Pass 2: the leaves in key order, from their summaries.
+  for (size_t b = 0; b < buckets.size(); b++) {
+    Bucket& bucket = buckets[b];
+    BucketStats& stats = bucket.stats;
+    hash.AppendBytes(stats.name);
+    const bool is_key_bucket = b == key_bucket;
+    if (bucket.ref.is_inline()) {
+      bolt::PageView inl(bucket.ref.inline_page, &file, 0, true);
+      if (!inl.is_leaf())
+        return inl.Corrupt(fmt::format("bucket {}: inline page is a {} page, not a leaf",
+                                       Printable(stats.name), bolt::PageTypeName(inl.flags())));
+      CPR_RETURN_IF_ERROR(inl.CheckElementArray());
+      for (size_t k = 0; k < inl.count(); k++) {
+        bolt::LeafElement e = CPR_TRY(inl.Leaf(k));
+        hash.AppendBytes(e.key);
+        if (!e.is_bucket()) hash.AppendBytes(e.value);
+        stats.keys++;
+        stats.bytes += e.key.size() + e.value.size();
+        if (is_key_bucket) {
+          auto rev = Revision::Parse(e.key);
+          if (!rev)
+            return MakeError(Code::kCorrupt, file, "key bucket holds a key that is not a revision");
+          s.revision = rev->main;
+          auto user = KeyValueUserKey(e.value);
+          if (user) live.Add(*user, rev->tombstone);
+        }
+      }
+    } else {
+      for (const LeafPart& part : parts) {
+        const LeafTotals& t = part.totals()[b];
+        stats.keys += t.keys;
+        stats.bytes += t.bytes;
+        stats.leaf_pages += t.leaf_pages;
+        stats.overflow_pages += t.overflow_pages;
+        s.tree_bytes += t.tree_bytes;
+        s.used_bytes += t.used_bytes;
+      }
+      size_t previous = ~size_t{0};  // the last non-empty leaf before
+      for (size_t rank = bucket.leaves_begin; rank < bucket.leaves_end; rank++) {
+        const LeafSummary& sum = sums[rank];
+        if (!sum.read) continue;  // a fault already
+        const bolt::Pgid id = leaves[rank];
+        const LeafPart& part = parts[sum.part];
+        const OddLeaf* odd = part.Odd(id);
+        if (odd && !odd->fault.empty())
+          faults.push_back(fmt::format("page {}: {}", id, odd->fault));
+        if (sum.count > 0) {
+          if (previous != ~size_t{0} &&
+              (sums[previous].last > sum.first ||
+               (sums[previous].last == sum.first &&
+                !(EdgeKey(trees, leaves[previous], true) < EdgeKey(trees, id, false)))))
+            faults.push_back(
+                fmt::format("page {}: first key is not after the previous page's last key", id));
+          previous = rank;
+        }
+        hash.Append(sum.crc, sum.hashed);
+        for (const auto& [name, value] :
+             odd ? odd->nested : std::vector<std::pair<std::string, std::string>>{}) {
+          auto nested = bolt::ParseBucketValue(value, "nested bucket");
+          if (!nested || nested->is_inline()) continue;
+          std::vector<bolt::Pgid> nested_leaves;
+          trees.Leaves(nested->root, nested_leaves, faults);
+          std::string buf;
+          for (bolt::Pgid leaf : nested_leaves) {
+            auto page = trees.Read(leaf, buf);
+            if (page && !trees.Mark(leaf, page->overflow()))
+              faults.push_back(fmt::format("page {}: multiple references", leaf));
+          }
+        }
+        if (is_key_bucket) {
+          const Fingerprints& records = part.records();
+          for (uint64_t k = sum.records; k < sum.records + uint64_t{sum.count}; k++)
+            if (records[k] != 0) live.AddFingerprint(records[k] & ~3ULL, records[k] & 1);
+        }
+      }
+      // The newest revision: the last key of the bucket's last leaf.
+      if (is_key_bucket && previous != ~size_t{0}) {
+        auto rev = Revision::Parse(EdgeKey(trees, leaves[previous], true));
+        if (rev) s.revision = rev->main;
+      }
+      s.branch_pages += stats.branch_pages;
+      s.leaf_pages += stats.leaf_pages;
+      s.overflow_pages += stats.overflow_pages;
+    }
+    s.total_key += stats.keys;
+    s.buckets.push_back(std::move(stats));
   }
   if (!faults.empty()) {
     std::string list;
@@ -256,7 +546,7 @@ Result<Status> ComputeStatus(const Backend& backend) {
   }
   s.hash = hash.crc();
   s.live_keys = live.count();
-  s.free_pages = r.meta().pgid - index.reachable_pages();
+  s.free_pages = pgid - trees.reached().count();
 
   MetaInfo meta = CPR_TRY(backend.Meta());
   s.consistent_index = meta.consistent_index;

@@ -256,6 +256,40 @@ class Corruption(CorruptionBase):
               words=TRAILER_WORDS, check="trailer"),
         ])
 
+    def test_trailer_only_checked_on_request(self):
+        """The read-only inspectors follow `status` (and etcdctl's snapshot
+        status): a structurally sound file with a wrong SHA-256 trailer is
+        read unless --check-hash is given (--skip-hash-check is accepted and
+        changes nothing); with --check-hash they print nothing and exit 1.
+        verify and restore always check it and refuse the file."""
+        path = self.write("bad-trailer-inspect", flip(self.b, len(self.b) - 1))
+        other = os.path.join(FIX, "snapB.db")
+        cmds = {"status": ["snapshot", "status", path, "-w", "json"],
+                "ls": ["snapshot", "ls", path, "-w", "json"],
+                "ls --keys-only": ["snapshot", "ls", path, "--keys-only"],
+                "get": ["snapshot", "get", path, self.key, "-w", "json"],
+                "history": ["snapshot", "history", path, self.key],
+                "diff": ["snapshot", "diff", other, path, "-w", "json"],
+                "hashkv": ["snapshot", "hashkv", path]}
+        for name, args in cmds.items():
+            for extra in ([], ["--skip-hash-check"]):
+                r = self.c.run(*args, *extra)
+                self.assertEqual(r.returncode, 0, "%s %s should read a file whose only fault is "
+                                 "its trailer: %r" % (name, extra, r.stderr[-500:]))
+                self.assertTrue(r.stdout.strip(), "%s %s printed nothing" % (name, extra))
+            r = self.c.run(*args, "--check-hash")
+            self.assertEqual(r.returncode, 1, "%s --check-hash should refuse: %r" % (name, r.stdout[:300]))
+            self.assertEqual(r.stdout, b"", name + " --check-hash printed from a file that fails it")
+            self.assertRegex(r.stderr.decode("utf-8", "replace").lower(), TRAILER_WORDS)
+        r = self.c.run("snapshot", "verify", path)
+        self.assertEqual(r.returncode, 1, "verify must refuse a wrong trailer")
+        self.assertRegex((r.stdout + r.stderr).decode("utf-8", "replace").lower(), TRAILER_WORDS)
+        out = os.path.join(self.tmp, "bad-trailer-inspect-restored")
+        shutil.rmtree(out, ignore_errors=True)
+        r = self.c.run("snapshot", "restore", path, "--data-dir", out)
+        self.assertEqual(r.returncode, 1, "restore must refuse a wrong trailer")
+        self.assertFalse(os.path.exists(out), "a refused restore wrote " + out)
+
     def test_meta_pages(self):
         b, m = self.b, self.mb
         fix = bp.fix_trailer

@@ -11,7 +11,7 @@ small: the ASan/UBSan build runs it too). Fixtures: real etcd 3.4 snapshots
 - A record that fails part-way through `ls -w json|yaml` leaves stdout empty.
 - Numbers: strict parsing, a bump past etcd's revision range refused (exit 2).
 - --wal-dir clashing with the data dir is refused before anything is written.
-- `get` checks the trailer; the printed etcd command line is shell-quoted.
+- `get --check-hash` checks the trailer; the printed etcd command line is shell-quoted.
 - Derivable faults (a freelist naming a leaf): verify tells them apart,
   restore refuses them without --repair, repairs them with it.
 """
@@ -275,14 +275,16 @@ class Hostile(etcdlab.TestCase):
         self.assertEqual(os.listdir(os.path.join(self.tmp, "wal-clash")), ["data"])
 
     # ------------------------------------------------------------------
-    def test_get_checks_the_trailer(self):
+    def test_get_checks_the_trailer_on_request(self):
         key = bp.first_user_key(bp.BoltMap(self.b))
         path = self.write("bad-trailer.db", self.b[:-1] + bytes([self.b[-1] ^ 0xFF]))
-        r = self.c.run("snapshot", "get", path, key)
+        r = self.c.run("snapshot", "get", path, key, "--check-hash")
         self.assertEqual(r.returncode, 1, self.text(r))
         self.assertEqual(r.stdout, b"")
         self.assertRegex(self.text(r).lower(), "sha-256|trailer")
-        self.c.ok("snapshot", "get", path, key, "--skip-hash-check")
+        # as status: the trailer only with --check-hash; --skip-hash-check is a no-op
+        self.assertTrue(self.c.ok("snapshot", "get", path, key).stdout)
+        self.assertTrue(self.c.ok("snapshot", "get", path, key, "--skip-hash-check").stdout)
 
     def test_printed_etcd_command_is_shell_quoted(self):
         data = os.path.join(self.tmp, "it's a dir", "data dir")
