@@ -25,7 +25,7 @@ struct ServeOptions {
   std::string nodes_snapshot;      // --nodes-from-snapshot: Node objects of a backup
   // --nodes-from-etcd: the Node objects (key, value) the CLI read from a live etcd.
   std::vector<std::pair<std::string, std::string>> etcd_nodes;
-  KubeletCaOptions kubelet_ca;     // --ca/--ca-key, --ca-from-snapshot [--encryption-config]
+  KubeletCaOptions kubelet_ca;  // --ca/--ca-key, --ca-from-snapshot [--encryption-config]
 };
 
 // Runs until SIGTERM/SIGINT (`recovery-api stop`). Prints one line once listening.
