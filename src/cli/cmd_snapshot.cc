@@ -416,9 +416,33 @@ Result<std::unique_ptr<etcd::LiveScan>> ScanLive(const etcd::Backend& backend, i
   return etcd::LiveScan::Start(backend, std::move(o));
 }
 
-// `trailers_ok` waits for the trailer check: called once everything is
-// ready to print, so the check overlaps the merge (a mismatch prints nothing).
-using TrailersOk = std::function<Result<void>()>;
+// The trailer check (--check-hash) that output waits for: `wait` is called
+// once everything is ready to print, so the check overlaps the merge, and a
+// mismatch prints nothing: while a check runs, a table is laid out into a
+// spool first. Without one it goes straight to stdout (no second copy of a
+// large table through a temporary file).
+struct TrailersOk {
+  std::function<Result<void>()> wait;
+  bool checking = false;
+  Result<void> operator()() const { return wait(); }
+};
+
+// Where a table is laid out: stdout, or a spool while a check runs.
+struct TableOut {
+  explicit TableOut(const TrailersOk& t) : trailers(t) {}
+  std::ostream& stream() { return trailers.checking ? spool.stream() : out.stream(); }
+  Result<void> Commit() {
+    CPR_RETURN_IF_ERROR(trailers());
+    if (!trailers.checking) {
+      out.Flush();
+      return std::cout ? Result<void>() : MakeError(Code::kIo, "stdout", "write failed");
+    }
+    return spool.Commit(std::cout);
+  }
+  const TrailersOk& trailers;
+  SpooledOutput spool;
+  BufferedStdout out;
+};
 
 Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
                      const TrailersOk& trailers_ok) {
@@ -439,15 +463,14 @@ Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
     t.Add(row);
   }
   CPR_RETURN_IF_ERROR(t.status());
-  // Laid out into a spool while the trailer check may still run (on a large
-  // file the check, not the scan, ends last), copied out once it passed.
-  SpooledOutput text;
+  // Laid out while the trailer check may still run (on a large file the
+  // check, not the scan, ends last), printed once it passed.
+  TableOut text(trailers_ok);
   t.Print(text.stream());
   text.stream() << fmt::format("{} keys at revision {}{}\n", n, rev,
                                limit < n ? fmt::format(" ({} shown)", limit) : "");
   CPR_RETURN_IF_ERROR(t.status());
-  CPR_RETURN_IF_ERROR(trailers_ok());
-  return text.Commit(std::cout);
+  return text.Commit();
 }
 
 // Streamed: one element at a time, so a large file never sits in memory;
@@ -493,7 +516,7 @@ Result<void> RunLs(const Flags& f) {
       CPR_TRY(ScanLive(*snap.backend, rev, f.prefix, format, kScanBudget, snap.PassThreads(),
                        /*crc_values=*/false));
   const uint64_t limit = f.limit > 0 ? static_cast<uint64_t>(f.limit) : UINT64_MAX;
-  const TrailersOk trailers_ok = [&] { return snap.Finish(); };
+  const TrailersOk trailers_ok{[&] { return snap.Finish(); }, snap.trailer != nullptr};
   if (format == Format::kTable) return LsTable(*scan, rev, limit, trailers_ok);
   return LsDocument(f, format, *scan, rev, limit, trailers_ok);
 }
@@ -614,13 +637,12 @@ Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b, const Trailer
                       [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
   CPR_RETURN_IF_ERROR(t.status());
-  SpooledOutput text;
+  TableOut text(trailers_ok);
   t.Print(text.stream());  // before the trailer check ends (see LsTable)
   text.stream() << fmt::format("{} added, {} removed, {} changed, {} unchanged\n", n.added,
                                n.removed, n.changed, n.unchanged);
   CPR_RETURN_IF_ERROR(t.status());
-  CPR_RETURN_IF_ERROR(trailers_ok());
-  CPR_RETURN_IF_ERROR(text.Commit(std::cout));
+  CPR_RETURN_IF_ERROR(text.Commit());
   return n;
 }
 
@@ -693,10 +715,11 @@ Result<bool> RunDiff(const Flags& f) {
                              kScanBudget / 2, snap_a.PassThreads(), /*crc_values=*/true));
   auto sb = CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes,
                              kScanBudget / 2, snap_b.PassThreads(), /*crc_values=*/true));
-  const TrailersOk trailers_ok = [&]() -> Result<void> {
-    CPR_RETURN_IF_ERROR(snap_a.Finish());
-    return snap_b.Finish();
-  };
+  const TrailersOk trailers_ok{[&]() -> Result<void> {
+                                 CPR_RETURN_IF_ERROR(snap_a.Finish());
+                                 return snap_b.Finish();
+                               },
+                               snap_a.trailer != nullptr || snap_b.trailer != nullptr};
   const DiffCounts n = format == Format::kTable
                            ? CPR_TRY(DiffTable(*sa, *sb, trailers_ok))
                            : CPR_TRY(DiffDocument(format, *sa, *sb, trailers_ok));

@@ -8,9 +8,11 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <iostream>
 #include <ostream>
 #include <streambuf>
 #include <string_view>
+#include <vector>
 
 namespace cpr::cli {
 
@@ -197,6 +199,31 @@ class SpooledOutput::Buffer : public std::streambuf {
   Spool spool_;
   Result<void> status_;
 };
+
+class BufferedStdout::Buffer : public std::streambuf {
+ public:
+  Buffer() : bytes_(1 << 20) { setp(bytes_.data(), bytes_.data() + bytes_.size()); }
+  int overflow(int c) override {
+    sync();
+    if (c != traits_type::eof()) sputc(static_cast<char>(c));
+    return traits_type::not_eof(c);
+  }
+  int sync() override {
+    std::cout.write(pbase(), pptr() - pbase());
+    std::cout.flush();
+    setp(bytes_.data(), bytes_.data() + bytes_.size());
+    return std::cout ? 0 : -1;
+  }
+
+ private:
+  std::vector<char> bytes_;
+};
+
+BufferedStdout::BufferedStdout()
+    : buffer_(std::make_unique<Buffer>()), stream_(std::make_unique<std::ostream>(buffer_.get())) {}
+BufferedStdout::~BufferedStdout() { Flush(); }
+std::ostream& BufferedStdout::stream() { return *stream_; }
+void BufferedStdout::Flush() { stream_->flush(); }
 
 SpooledOutput::SpooledOutput(size_t memory)
     : buffer_(std::make_unique<Buffer>(ReaderMemory(memory))),

@@ -51,6 +51,24 @@ class SpooledOutput {
   std::unique_ptr<std::ostream> stream_;
 };
 
+// stdout through a 1 MB buffer, flushed when full and on Flush(): for a
+// large output written in many small pieces (std::cout, synchronised with
+// stdio, takes each piece on its own).
+class BufferedStdout {
+ public:
+  BufferedStdout();
+  ~BufferedStdout();
+  BufferedStdout(const BufferedStdout&) = delete;
+  BufferedStdout& operator=(const BufferedStdout&) = delete;
+  std::ostream& stream();
+  void Flush();
+
+ private:
+  class Buffer;
+  std::unique_ptr<Buffer> buffer_;
+  std::unique_ptr<std::ostream> stream_;
+};
+
 // A bordered table like etcdctl's tablewriter output: headers centred;
 // cells right-aligned as etcdctl sets them (kEtcdctl, for the tables etcdctl
 // prints too), or text left and numbers right (kText, cpr's own tables).

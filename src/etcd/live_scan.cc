@@ -167,6 +167,7 @@ Result<std::unique_ptr<LiveScan>> LiveScan::Start(const Backend& backend,
 }
 
 Result<void> LiveScan::Pass(const LiveScanOptions& options) {
+  read_budget_ = options.memory_budget / 4;
   const bolt::Reader& r = backend_.reader();
   auto ref = CPR_TRY(r.Bucket(kKeyBucket));
   if (!ref) return {};
@@ -223,6 +224,9 @@ Result<const LiveEntry*> LiveScan::Next() {
   auto after = [&](size_t a, size_t b) { return order(b) < order(a); };
   if (!started_) {
     started_ = true;
+    // The runs are read side by side: their read buffers share the budget.
+    for (auto& run : runs_)
+      run->spool.set_read_buffer(std::min<uint64_t>(256 << 10, read_budget_ / runs_.size()));
     for (size_t i = 0; i < runs_.size(); i++)
       if (CPR_TRY(runs_[i]->Next())) heap_.push_back(i);
     std::make_heap(heap_.begin(), heap_.end(), after);

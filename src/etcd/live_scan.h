@@ -16,8 +16,9 @@
 // keys.
 //
 // Memory: the budget (24 MB by default), 8 bytes per leaf of the tree, and
-// a stdio buffer per spilled run. Disk: the entries that do not fit, about
-// key + note + 90 bytes each.
+// read buffers for the
+// spilled runs (a quarter of the budget between them, at most 256 KB each). Disk: the entries that
+// do not fit, about key + note + 90 bytes each.
 #pragma once
 
 #include <cstdint>
@@ -79,6 +80,7 @@ class LiveScan {
   std::vector<std::unique_ptr<Run>> runs_;
   std::vector<size_t> heap_;  // runs with an entry left, a min-heap by entry
   bool started_ = false;
+  uint64_t read_budget_ = 0;  // for the runs' read buffers, shared
   LiveEntry current_;
   std::string current_bytes_;  // key and note of current_
   std::string record_;         // the record last Read()

@@ -8,6 +8,7 @@
 // is not supported.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstdio>
 #include <string>
@@ -31,6 +32,9 @@ class Spool {
   Result<void> Rewind();
   // Reads up to n bytes; fewer only at the end (0: nothing left).
   Result<size_t> Read(char* buf, size_t n);
+  // The buffer reads of a spilled spool go through (default 64 KB; set
+  // before the first Read): many spools read at once share a budget.
+  void set_read_buffer(size_t bytes) { read_buffer_size_ = std::max<size_t>(bytes, 4096); }
 
  private:
   Error Fail(const std::string& what) const;
@@ -38,9 +42,12 @@ class Spool {
 
   size_t memory_limit_;
   std::string memory_;
-  std::FILE* file_ = nullptr;
+  std::FILE* file_ = nullptr;  // unbuffered
   uint64_t size_ = 0;
-  size_t read_at_ = 0;  // into memory_, when not spilled
+  size_t read_at_ = 0;  // into memory_, or (spilled) into read_buffer_
+  size_t read_buffer_size_ = 64 << 10;
+  std::string read_buffer_;  // allocated by the first Read() of a spilled spool
+  size_t buffered_ = 0;      // bytes in read_buffer_
 };
 
 }  // namespace cpr
