@@ -4,6 +4,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 #include <cstring>
 #include <functional>
 #include <iostream>
@@ -364,16 +366,30 @@ void PutCells(const etcd::Record& r, std::string& note) {
   }
 }
 
-std::vector<std::string> GetCells(Bytes note) {
-  std::vector<std::string> cells;
+// The cells PutCells wrote, as views of the note ("" for any missing).
+std::array<std::string_view, 3> GetCells(Bytes note) {
+  std::array<std::string_view, 3> cells;
   uint32_t n = 0;
-  while (note.size() >= sizeof n) {
+  for (size_t i = 0; i < cells.size() && note.size() >= sizeof n; i++) {
     std::memcpy(&n, note.data(), sizeof n);
-    cells.emplace_back(note.substr(sizeof n, n));
+    cells[i] = note.substr(sizeof n, n);
     note.remove_prefix(std::min<size_t>(note.size(), sizeof n + n));
   }
-  cells.resize(3);
   return cells;
+}
+
+// A number's decimal digits in a buffer of the caller's (a cell of a
+// many-row table: no allocation).
+std::string_view Decimal(int64_t v, std::array<char, 24>& buf) {
+  return {buf.data(), static_cast<size_t>(
+                          std::to_chars(buf.data(), buf.data() + buf.size(), v).ptr - buf.data())};
+}
+
+// Printable(key) without a copy when the key is printable already.
+std::string_view PrintableKey(Bytes key, std::string& hex) {
+  if (IsPrintableAscii(key)) return key;
+  hex = Printable(key);
+  return hex;
 }
 
 void PutK8sJson(const etcd::Record& r, std::string& note) {
@@ -449,17 +465,23 @@ Result<void> LsTable(etcd::LiveScan& scan, int64_t rev, uint64_t limit,
   Table t(
       {"KEY", "CREATE REV", "MOD REV", "VERSION", "LEASE", "SIZE", "KIND", "NAMESPACE", "NAME"});
   uint64_t n = 0;
+  std::string hex;
   for (;;) {
     const etcd::LiveEntry* e = CPR_TRY(scan.Next());
     if (e == nullptr) break;
     if (n++ >= limit) continue;
-    std::vector<std::string> row{Printable(e->key),
-                                 std::to_string(e->create_revision),
-                                 std::to_string(e->mod_revision),
-                                 std::to_string(e->version),
-                                 e->lease ? fmt::format("{:x}", e->lease) : "-",
-                                 std::to_string(e->value_size)};
-    for (auto& c : GetCells(e->note)) row.push_back(std::move(c));
+    std::array<char, 24> create, mod, version, size;
+    const std::string lease = e->lease ? fmt::format("{:x}", e->lease) : "-";
+    const auto k = GetCells(e->note);
+    const std::array<std::string_view, 9> row{PrintableKey(e->key, hex),
+                                              Decimal(e->create_revision, create),
+                                              Decimal(e->mod_revision, mod),
+                                              Decimal(e->version, version),
+                                              lease,
+                                              Decimal(static_cast<int64_t>(e->value_size), size),
+                                              k[0],
+                                              k[1],
+                                              k[2]};
     t.Add(row);
   }
   CPR_RETURN_IF_ERROR(t.status());
@@ -615,24 +637,33 @@ struct DiffCounts {
 Result<DiffCounts> DiffTable(etcd::LiveScan& a, etcd::LiveScan& b, const TrailersOk& trailers_ok) {
   Table t({"CHANGE", "KEY", "A MOD REV", "B MOD REV", "KIND", "NAMESPACE", "NAME"});
   DiffCounts n;
-  auto row = [&](const char* change, const etcd::LiveEntry& e, std::string rev_a,
-                 std::string rev_b) -> Result<void> {
-    auto k = GetCells(e.note);
-    t.Add({change, Printable(e.key), std::move(rev_a), std::move(rev_b), k[0], k[1], k[2]});
+  std::string hex;
+  std::array<char, 24> buf_a, buf_b;
+  // A row of `e`, with A's and B's mod revisions (null: the key is absent).
+  auto row = [&](std::string_view change, const etcd::LiveEntry& e, const etcd::LiveEntry* in_a,
+                 const etcd::LiveEntry* in_b) -> Result<void> {
+    const auto k = GetCells(e.note);
+    const std::array<std::string_view, 7> cells{change,
+                                                PrintableKey(e.key, hex),
+                                                in_a ? Decimal(in_a->rev.main, buf_a) : "-",
+                                                in_b ? Decimal(in_b->rev.main, buf_b) : "-",
+                                                k[0],
+                                                k[1],
+                                                k[2]};
+    t.Add(cells);
     return {};
   };
   etcd::DiffVisitor v{[&](const etcd::LiveEntry& e) {
                         n.added++;
-                        return row("added", e, "-", std::to_string(e.rev.main));
+                        return row("added", e, nullptr, &e);
                       },
                       [&](const etcd::LiveEntry& e) {
                         n.removed++;
-                        return row("removed", e, std::to_string(e.rev.main), "-");
+                        return row("removed", e, &e, nullptr);
                       },
                       [&](const etcd::LiveEntry& ea, const etcd::LiveEntry& eb) {
                         n.changed++;
-                        return row("changed", eb, std::to_string(ea.rev.main),
-                                   std::to_string(eb.rev.main));
+                        return row("changed", eb, &ea, &eb);
                       },
                       [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));

@@ -98,34 +98,63 @@ namespace {
 
 void AppendU32(std::string& out, uint32_t v) { out.append(reinterpret_cast<const char*>(&v), 4); }
 
-// Reads one row Table::Add spooled; false at the end.
-Result<bool> ReadRow(Spool& spool, std::vector<std::string>& row) {
-  uint32_t n = 0;
-  if (CPR_TRY(spool.Read(reinterpret_cast<char*>(&n), 4)) < 4) return false;
-  row.resize(n);
+uint32_t LoadU32(const char* p) {
+  uint32_t v = 0;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+
+// Reads one row Table::Add spooled into `bytes`, its cells as views of it;
+// false at the end.
+Result<bool> ReadRow(Spool& spool, std::string& bytes, std::vector<std::string_view>& row) {
+  char head[4];
+  const size_t got = CPR_TRY(spool.Read(head, 4));
+  if (got == 0) return false;
+  const auto cut = [] { return MakeError(Code::kInternal, "table", "a spooled row is cut short"); };
+  if (got < 4) return cut();
+  bytes.resize(LoadU32(head));
+  if (CPR_TRY(spool.Read(bytes.data(), bytes.size())) < bytes.size() || bytes.size() < 4)
+    return cut();
+  row.resize(LoadU32(bytes.data()));
+  size_t at = 4;
   for (auto& cell : row) {
-    uint32_t len = 0;
-    if (CPR_TRY(spool.Read(reinterpret_cast<char*>(&len), 4)) < 4)
-      return MakeError(Code::kInternal, "table", "a spooled row is cut short");
-    cell.resize(len);
-    if (CPR_TRY(spool.Read(cell.data(), len)) < len)
-      return MakeError(Code::kInternal, "table", "a spooled row is cut short");
+    if (bytes.size() - at < 4) return cut();
+    const uint32_t len = LoadU32(bytes.data() + at);
+    at += 4;
+    if (bytes.size() - at < len) return cut();
+    cell = std::string_view(bytes.data() + at, len);
+    at += len;
   }
+  return true;
+}
+
+// A cell kText aligns right: digits, '.' and '-' only.
+bool IsNumberCell(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (!((c >= '0' && c <= '9') || c == '.' || c == '-')) return false;
   return true;
 }
 
 }  // namespace
 
 void Table::Add(const std::vector<std::string>& row) {
+  std::vector<std::string_view> views(row.begin(), row.end());
+  Add(views);
+}
+
+void Table::Add(std::span<const std::string_view> row) {
   if (!status_) return;
-  std::string bytes;
-  AppendU32(bytes, static_cast<uint32_t>(row.size()));
+  row_.assign(4, '\0');  // the length, set below
+  AppendU32(row_, static_cast<uint32_t>(row.size()));
   for (size_t c = 0; c < row.size(); c++) {
-    AppendU32(bytes, static_cast<uint32_t>(row[c].size()));
-    bytes.append(row[c]);
+    AppendU32(row_, static_cast<uint32_t>(row[c].size()));
+    row_.append(row[c]);
     if (c < width_.size()) width_[c] = std::max(width_[c], row[c].size());
   }
-  status_ = rows_.Append(bytes);
+  const auto body = static_cast<uint32_t>(row_.size() - 4);
+  std::memcpy(row_.data(), &body, 4);
+  status_ = rows_.Append(row_);
   count_++;
 }
 
@@ -140,13 +169,12 @@ void Table::Print(std::ostream& out) const {
     text.push_back('\n');
     out << text;
   };
-  auto line = [&](const std::vector<std::string>& cells, bool center) {
+  auto line = [&](std::span<const std::string_view> cells, bool center) {
     text.assign(1, '|');
     for (size_t c = 0; c < width_.size(); c++) {
-      const std::string_view s = c < cells.size() ? std::string_view(cells[c]) : "";
+      const std::string_view s = c < cells.size() ? cells[c] : "";
       const size_t pad = width_[c] - s.size();
-      const bool number = !s.empty() && s.find_first_not_of("0123456789.-") == s.npos;
-      const bool right = align_ == Align::kEtcdctl || number;
+      const bool right = align_ == Align::kEtcdctl || IsNumberCell(s);
       const size_t left = center ? pad / 2 : (right ? pad : 0);
       text.append(left + 1, ' ').append(s).append(pad - left + 1, ' ').push_back('|');
     }
@@ -154,11 +182,13 @@ void Table::Print(std::ostream& out) const {
     out << text;
   };
   rule();
-  line(header_, true);
+  const std::vector<std::string_view> header(header_.begin(), header_.end());
+  line(header, true);
   rule();
-  std::vector<std::string> row;
+  std::string bytes;
+  std::vector<std::string_view> row;
   for (uint64_t i = 0; i < count_; i++) {
-    auto more = ReadRow(rows_, row);
+    auto more = ReadRow(rows_, bytes, row);
     if (!more || !*more) {
       status_ = more ? MakeError(Code::kInternal, "table", "spooled rows missing") : more.error();
       return;

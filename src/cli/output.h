@@ -6,7 +6,9 @@
 #include <iosfwd>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/result.h"
@@ -80,6 +82,8 @@ class Table {
   enum class Align { kText, kEtcdctl };
   explicit Table(std::vector<std::string> header, Align align = Align::kText);
   void Add(const std::vector<std::string>& row);
+  // The same from views (no copy of the cells): for tables of many rows.
+  void Add(std::span<const std::string_view> row);
   // Why a row could not be kept (the temporary file failed); check it
   // before Print(), which then prints nothing.
   const Result<void>& status() const { return status_; }
@@ -90,8 +94,10 @@ class Table {
   std::vector<std::string> header_;
   Align align_;
   std::vector<size_t> width_;
-  // Each row: its cell count, then each cell's length and bytes.
+  // Each row: the length of what follows, its cell count, then each
+  // cell's length and bytes (all lengths 32-bit, native order).
   mutable Spool rows_{ReaderMemory(kMemory)};
+  std::string row_;  // the row Add() is encoding
   uint64_t count_ = 0;
   mutable Result<void> status_;
 };

@@ -3,7 +3,10 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <mutex>
+#include <span>
 #include <thread>
 
 #include "bolt/page_index.h"
@@ -134,7 +137,11 @@ class RunBuilder {
     std::sort(order.begin(), order.end(),
               [](const auto& a, const auto& b) { return a.first < b.first; });
     auto run = std::make_unique<LiveScan::Run>(memory_limit);
-    for (const auto& [key, o] : order) {
+    for (size_t i = 0; i < order.size(); i++) {
+      // Of a key's records in this run only the newest (the last) can be
+      // the newest of all runs: the older ones need not be kept.
+      if (i + 1 < order.size() && order[i + 1].first.key == order[i].first.key) continue;
+      const uint64_t o = order[i].second;
       const Packed h = LoadPacked(buf_.data() + o);
       CPR_RETURN_IF_ERROR(
           run->spool.Append(Bytes(buf_.data() + o, sizeof h + uint64_t{h.key_size} + h.note_size)));
@@ -183,36 +190,66 @@ Result<void> LiveScan::Pass(const LiveScanOptions& options) {
     return {};
   }
   // The tree's leaves from its branch pages, then the leaves in file order
-  // with large reads (bolt/page_index.h), each half on its own thread
-  // (or one after the other: LiveScanOptions::threads).
+  // with large reads (bolt/page_index.h), in slices the pass's threads take
+  // in turn (LiveScanOptions::threads), so one that meets lighter pages
+  // takes more of them; each thread sorts its records into runs of its own.
   const std::vector<bolt::Pgid> leaves = CPR_TRY(bolt::PageIndex::TreeLeaves(r, ref->root));
-  const size_t half = leaves.size() / 2;
+  constexpr size_t kSlices = 64;
+  const size_t per_slice = std::max<size_t>(1, (leaves.size() + kSlices - 1) / kSlices);
+  const size_t workers = options.threads > 1 ? 2 : 1;
   std::vector<RunBuilder> parts;
-  parts.reserve(2);
-  for (int i = 0; i < 2; i++) parts.emplace_back(backend_, options, options.memory_budget / 2);
-  auto read = [&](size_t part, size_t begin, size_t end) {
-    const std::vector<bolt::Pgid> ids(leaves.begin() + begin, leaves.begin() + end);
-    size_t next = 0;
-    return bolt::PageIndex::ReadPages(r, ids, [&](const bolt::PageView& page) -> Result<void> {
-      if (page.id() != ids[next++] || !page.is_leaf())
-        return page.Corrupt("not a leaf page, yet a child of the lowest branch level");
-      return parts[part].AddPage(page);
-    });
+  parts.reserve(workers);
+  for (size_t i = 0; i < workers; i++)
+    parts.emplace_back(backend_, options, options.memory_budget / workers);
+  std::vector<std::vector<std::unique_ptr<Run>>> part_runs(workers);
+  std::atomic<size_t> next_slice{0};
+  std::atomic<bool> failed{false};
+  // The error of the first slice that failed: slices are taken in order, so
+  // every slice before it was read, whichever thread failed first.
+  std::mutex error_mu;
+  size_t error_slice = SIZE_MAX;
+  Result<void> error;
+  auto work = [&](size_t part) {
+    // A slice once taken is read to its end (or its fault).
+    while (!failed) {
+      const size_t begin = next_slice.fetch_add(per_slice);
+      if (begin >= leaves.size()) break;
+      const std::span<const bolt::Pgid> ids(leaves.data() + begin,
+                                            std::min(per_slice, leaves.size() - begin));
+      size_t next = 0;
+      Result<void> read =
+          bolt::PageIndex::ReadPages(r, ids, [&](const bolt::PageView& page) -> Result<void> {
+            if (page.id() != ids[next++] || !page.is_leaf())
+              return page.Corrupt("not a leaf page, yet a child of the lowest branch level");
+            return parts[part].AddPage(page);
+          });
+      if (!read) {
+        const std::lock_guard<std::mutex> lock(error_mu);
+        if (begin < error_slice) error_slice = begin, error = std::move(read);
+        failed = true;
+        return;
+      }
+    }
+    if (failed) return;
+    auto runs = parts[part].Finish();  // the last run, sorted on this thread too
+    if (!runs) {
+      const std::lock_guard<std::mutex> lock(error_mu);
+      if (error_slice == SIZE_MAX) error_slice = leaves.size(), error = runs.error();
+      failed = true;
+      return;
+    }
+    part_runs[part] = std::move(*runs);
   };
-  Result<void> second;
-  Result<void> first;
-  if (options.threads > 1) {
-    std::thread other([&] { second = read(1, half, leaves.size()); });
-    first = read(0, 0, half);
+  if (workers > 1) {
+    std::thread other(work, 1);
+    work(0);
     other.join();
   } else {
-    first = read(0, 0, half);
-    if (first) second = read(1, half, leaves.size());
+    work(0);
   }
-  CPR_RETURN_IF_ERROR(first);
-  CPR_RETURN_IF_ERROR(second);
-  for (RunBuilder& part : parts)
-    for (auto& run : CPR_TRY(part.Finish())) runs_.push_back(std::move(run));
+  CPR_RETURN_IF_ERROR(error);
+  for (auto& runs : part_runs)
+    for (auto& run : runs) runs_.push_back(std::move(run));
   return {};
 }
 

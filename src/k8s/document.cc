@@ -99,7 +99,7 @@ Json GenericMessage(Bytes message, int depth) {
 
 std::string TimeOrEmpty(Bytes message) {
   std::string t;
-  return internal::DecodeTime(message, t) ? t : std::string();
+  return internal::DecodeTime(message, &t) ? t : std::string();
 }
 
 // ManagedFieldsEntry {1 manager, 2 operation, 3 apiVersion, 4 time,

@@ -67,7 +67,7 @@ std::optional<Bytes> FindObjectMeta(Bytes raw) {
   return meta;
 }
 
-bool DecodeTime(Bytes message, std::string& out) {
+bool DecodeTime(Bytes message, std::string* out) {
   constexpr int64_t kGoZeroTime = -62135596800;  // 0001-01-01T00:00:00Z
   std::optional<int64_t> seconds;
   WireReader r(message);
@@ -79,7 +79,7 @@ bool DecodeTime(Bytes message, std::string& out) {
     if (f.number == 1) seconds = static_cast<int64_t>(f.varint);
   }
   if (r.error()) return false;
-  out = (!seconds || *seconds == kGoZeroTime) ? "" : FormatRfc3339(*seconds);
+  if (out != nullptr) *out = (!seconds || *seconds == kGoZeroTime) ? "" : FormatRfc3339(*seconds);
   return true;
 }
 
@@ -199,11 +199,9 @@ bool ReadMetaField(const WireField& f, Object& o, bool identity) {
       o.generation = static_cast<int64_t>(f.varint);
       return f.type == WireType::kVarint;
     case 8:
-      return f.type == WireType::kLen &&
-             internal::DecodeTime(f.bytes, identity ? scratch : o.creation_timestamp);
+      return f.type == WireType::kLen && internal::DecodeTime(f.bytes, keep(o.creation_timestamp));
     case 9:
-      return f.type == WireType::kLen &&
-             internal::DecodeTime(f.bytes, identity ? scratch : o.deletion_timestamp);
+      return f.type == WireType::kLen && internal::DecodeTime(f.bytes, keep(o.deletion_timestamp));
     case 11:
       return f.type == WireType::kLen && ReadMapEntry(f.bytes, identity ? nullptr : &o.labels);
     case 12:

@@ -34,8 +34,9 @@ bool RawIsProtobuf(const Envelope& envelope);
 std::optional<Bytes> FindObjectMeta(Bytes raw);
 
 // Decodes metav1.Time / Timestamp {1 seconds, 2 nanos} (§3.2) as RFC 3339
-// whole seconds, "" for the zero time (an empty message). false if malformed.
-bool DecodeTime(Bytes message, std::string& out);
+// whole seconds, "" for the zero time (an empty message), into `out`
+// unless it is null (only checked). false if malformed.
+bool DecodeTime(Bytes message, std::string* out);
 
 // Parses a JSON object (the first byte must be '{'), at most 512 levels deep
 // so that rendering it cannot exhaust the stack. nullopt otherwise.

@@ -45,10 +45,11 @@ Result<Condition> DecodeCondition(Bytes message) {
         ok = Text(f, c.message);
         break;
       case 4:
-        ok = f.type == WireType::kLen && k8s::internal::DecodeTime(f.bytes, c.last_update_time);
+        ok = f.type == WireType::kLen && k8s::internal::DecodeTime(f.bytes, &c.last_update_time);
         break;
       case 5:
-        ok = f.type == WireType::kLen && k8s::internal::DecodeTime(f.bytes, c.last_transition_time);
+        ok =
+            f.type == WireType::kLen && k8s::internal::DecodeTime(f.bytes, &c.last_transition_time);
         break;
       case 6:
         ok = Text(f, c.status);
