@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <atomic>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
 #include <mutex>
 #include <span>
 #include <thread>
@@ -318,38 +320,192 @@ Result<Record> LiveScan::Read(const LiveEntry& e) {
 
 namespace {
 
-// Equal value, lease and version (what etcdctl would show as unchanged).
-Result<bool> Same(LiveScan& a, const LiveEntry& ea, LiveScan& b, const LiveEntry& eb) {
-  if (ea.lease != eb.lease || ea.version != eb.version || ea.value_size != eb.value_size ||
-      ea.value_crc != eb.value_crc)
-    return false;
-  const Record ra = CPR_TRY(a.Read(ea));
-  return ra.kv.value == CPR_TRY(b.Read(eb)).kv.value;
+// What the merge walk found for a key: the pairs whose fields and CRCs all
+// agree still need their values compared (kMaybeSame).
+enum class Found : uint8_t { kAdded, kRemoved, kChanged, kMaybeSame };
+
+// A batch of what the walk found, handed from the walking thread to the one
+// that compares values and visits. Entries are copied in: their keys and
+// notes go into `bytes`, and the views are set once the batch is full.
+struct DiffBatch {
+  struct Item {
+    Found found;
+    LiveEntry a, b;  // a for kRemoved, b for kAdded, both otherwise
+  };
+  std::string bytes;
+  std::vector<Item> items;
+
+  void Add(Found found, const LiveEntry* a, const LiveEntry* b) {
+    Item item{found, a ? *a : LiveEntry{}, b ? *b : LiveEntry{}};
+    for (LiveEntry* e : {&item.a, &item.b}) {
+      // Offsets into `bytes` until Seal(): it may still grow.
+      at_.push_back(bytes.size());
+      bytes.append(e->key).append(e->note);
+    }
+    items.push_back(item);
+  }
+  void Seal() {
+    size_t k = 0;
+    for (Item& item : items)
+      for (LiveEntry* e : {&item.a, &item.b}) {
+        const Bytes at = Bytes(bytes).substr(at_[k++]);
+        e->key = at.substr(0, e->key.size());
+        e->note = at.substr(e->key.size(), e->note.size());
+      }
+  }
+  void Clear() {
+    bytes.clear();
+    items.clear();
+    at_.clear();
+  }
+  // Small: the batches in flight count in a reader's memory (~0.5 MB each).
+  bool full() const { return items.size() >= 1024 || bytes.size() >= (256 << 10); }
+
+ private:
+  std::vector<size_t> at_;
+};
+
+// Batches from the walking thread to the visiting one, at most kInFlight
+// at a time; either side can stop the other.
+class BatchQueue {
+ public:
+  static constexpr size_t kInFlight = 3;
+
+  // The walker: an empty batch to fill; null once the visitor stopped.
+  std::unique_ptr<DiffBatch> Empty() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return stopped_ || !free_.empty() || made_ < kInFlight; });
+    if (stopped_) return nullptr;
+    if (free_.empty()) {
+      made_++;
+      return std::make_unique<DiffBatch>();
+    }
+    auto batch = std::move(free_.back());
+    free_.pop_back();
+    return batch;
+  }
+  void Push(std::unique_ptr<DiffBatch> batch) {
+    batch->Seal();
+    const std::lock_guard<std::mutex> lock(mu_);
+    full_.push_back(std::move(batch));
+    cv_.notify_all();
+  }
+  // The walker is done: `end` is why it stopped early, or ok.
+  void Finish(Result<void> end) {
+    const std::lock_guard<std::mutex> lock(mu_);
+    end_ = std::move(end);
+    finished_ = true;
+    cv_.notify_all();
+  }
+
+  // The visitor: the next batch in order; null after the last.
+  std::unique_ptr<DiffBatch> Take() {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return finished_ || !full_.empty(); });
+    if (full_.empty()) return nullptr;
+    auto batch = std::move(full_.front());
+    full_.pop_front();
+    return batch;
+  }
+  void Recycle(std::unique_ptr<DiffBatch> batch) {
+    batch->Clear();
+    const std::lock_guard<std::mutex> lock(mu_);
+    free_.push_back(std::move(batch));
+    cv_.notify_all();
+  }
+  // The visitor stops the walker (after an error of its own).
+  void Stop() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    stopped_ = true;
+    cv_.notify_all();
+  }
+  // Why the walker stopped early (after Take() returned null).
+  Result<void> end() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return end_;
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::deque<std::unique_ptr<DiffBatch>> full_;
+  std::vector<std::unique_ptr<DiffBatch>> free_;
+  size_t made_ = 0;
+  bool finished_ = false, stopped_ = false;
+  Result<void> end_;
+};
+
+// The merge walk in key order, on its own thread: what it finds goes to
+// `queue` in batches.
+Result<void> Walk(LiveScan& a, LiveScan& b, BatchQueue& queue) {
+  std::unique_ptr<DiffBatch> batch = queue.Empty();
+  if (!batch) return {};
+  const LiveEntry* ea = CPR_TRY(a.Next());
+  const LiveEntry* eb = CPR_TRY(b.Next());
+  while (ea != nullptr || eb != nullptr) {
+    if (eb == nullptr || (ea != nullptr && ea->key < eb->key)) {
+      batch->Add(Found::kRemoved, ea, nullptr);
+      ea = CPR_TRY(a.Next());
+    } else if (ea == nullptr || eb->key < ea->key) {
+      batch->Add(Found::kAdded, nullptr, eb);
+      eb = CPR_TRY(b.Next());
+    } else {
+      // Equal value, lease and version: what etcdctl would show as unchanged.
+      const bool maybe_same = ea->lease == eb->lease && ea->version == eb->version &&
+                              ea->value_size == eb->value_size && ea->value_crc == eb->value_crc;
+      batch->Add(maybe_same ? Found::kMaybeSame : Found::kChanged, ea, eb);
+      ea = CPR_TRY(a.Next());
+      eb = CPR_TRY(b.Next());
+    }
+    if (batch->full()) {
+      queue.Push(std::move(batch));
+      batch = queue.Empty();
+      if (!batch) return {};
+    }
+  }
+  if (!batch->items.empty()) queue.Push(std::move(batch));
+  return {};
+}
+
+// One item, in key order, on the visiting thread.
+Result<void> Visit(LiveScan& a, LiveScan& b, const DiffBatch::Item& item,
+                   const DiffVisitor& visit) {
+  switch (item.found) {
+    case Found::kAdded:
+      return visit.added(item.b);
+    case Found::kRemoved:
+      return visit.removed(item.a);
+    case Found::kChanged:
+      return visit.changed(item.a, item.b);
+    case Found::kMaybeSame:
+      break;
+  }
+  const Record ra = CPR_TRY(a.Read(item.a));
+  if (ra.kv.value != CPR_TRY(b.Read(item.b)).kv.value) return visit.changed(item.a, item.b);
+  visit.unchanged();
+  return {};
 }
 
 }  // namespace
 
 Result<void> Diff(LiveScan& a, LiveScan& b, const DiffVisitor& visit) {
-  const LiveEntry* ea = CPR_TRY(a.Next());
-  const LiveEntry* eb = CPR_TRY(b.Next());
-  while (ea != nullptr || eb != nullptr) {
-    if (eb == nullptr || (ea != nullptr && ea->key < eb->key)) {
-      CPR_RETURN_IF_ERROR(visit.removed(*ea));
-      ea = CPR_TRY(a.Next());
-    } else if (ea == nullptr || eb->key < ea->key) {
-      CPR_RETURN_IF_ERROR(visit.added(*eb));
-      eb = CPR_TRY(b.Next());
-    } else {
-      if (CPR_TRY(Same(a, *ea, b, *eb))) {
-        visit.unchanged();
-      } else {
-        CPR_RETURN_IF_ERROR(visit.changed(*ea, *eb));
-      }
-      ea = CPR_TRY(a.Next());
-      eb = CPR_TRY(b.Next());
+  // Two threads: the walk (merging each scan's runs) on one, the value
+  // comparisons (a read of each record) and the visits on this one.
+  BatchQueue queue;
+  std::thread walker([&] { queue.Finish(Walk(a, b, queue)); });
+  Result<void> visited;
+  while (auto batch = queue.Take()) {
+    for (const DiffBatch::Item& item : batch->items) {
+      visited = Visit(a, b, item, visit);
+      if (!visited) break;
     }
+    if (!visited) break;
+    queue.Recycle(std::move(batch));
   }
-  return {};
+  if (!visited) queue.Stop();
+  walker.join();
+  CPR_RETURN_IF_ERROR(visited);
+  return queue.end();
 }
 
 }  // namespace cpr::etcd

@@ -67,7 +67,7 @@ class LiveScan {
   Result<const LiveEntry*> Next();
 
   // The whole record of `e` (one pread). Its views live until the next
-  // Read() on this scan.
+  // Read() on this scan. Read() and Next() may run on two threads at once.
   Result<Record> Read(const LiveEntry& e);
 
   struct Run;  // a sorted run of entries (live_scan.cc)
@@ -88,6 +88,8 @@ class LiveScan {
 
 // Merge-walk of two scans in key order. Values are compared exactly: entries
 // whose lease, version, value size and CRC all agree are read and compared.
+// The walk runs on a thread of its own; `visit` is called on the caller's,
+// in key order.
 struct DiffVisitor {
   std::function<Result<void>(const LiveEntry& b)> added;
   std::function<Result<void>(const LiveEntry& a)> removed;

@@ -4,9 +4,11 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "etcd/live_keys.h"
 #include "etcd/live_scan.h"
@@ -272,6 +274,39 @@ TEST(Mvcc, DiffOfSnapshots) {
                    [] {}};
   ASSERT_TRUE(Diff(*Scan(**a, 10), *Scan(**a, 10, 1), none));
   EXPECT_EQ(self_changes, 0u);
+}
+
+// The walk runs on a thread of its own: visits still come in key order, on
+// the caller's thread, and a visitor's error stops the walk and is returned.
+TEST(Mvcc, DiffVisitsInKeyOrderAndStopsAtAVisitorsError) {
+  auto a = Backend::Open(Fixture("snapA.db"));
+  auto b = Backend::Open(Fixture("snapB.db"));
+  ASSERT_TRUE(a && b);
+  const std::thread::id caller = std::this_thread::get_id();
+  std::vector<std::string> keys;
+  bool on_caller = true;
+  auto note = [&](const LiveEntry& e) -> Result<void> {
+    on_caller = on_caller && std::this_thread::get_id() == caller;
+    keys.emplace_back(e.key);
+    return {};
+  };
+  DiffVisitor all{note, note, [&](const LiveEntry&, const LiveEntry& e) { return note(e); }, [] {}};
+  ASSERT_TRUE(Diff(*Scan(**a, 10), *Scan(**b, 59), all));
+  ASSERT_GT(keys.size(), 1u);
+  EXPECT_TRUE(std::is_sorted(keys.begin(), keys.end()));
+  EXPECT_TRUE(on_caller);
+
+  size_t visits = 0;
+  auto fail = [&](const LiveEntry&) -> Result<void> {
+    visits++;
+    return MakeError(Code::kIo, "stdout", "write failed");
+  };
+  DiffVisitor failing{fail, fail, [&](const LiveEntry&, const LiveEntry& e) { return fail(e); },
+                      [] {}};
+  auto r = Diff(*Scan(**a, 10), *Scan(**b, 59), failing);
+  ASSERT_FALSE(r);
+  EXPECT_NE(r.error().ToString().find("write failed"), std::string::npos) << r.error().ToString();
+  EXPECT_EQ(visits, 1u);
 }
 
 TEST(Verify, SoundAndDamaged) {
