@@ -34,19 +34,6 @@ struct Flags {
   std::string sort_by, order;  // etcdctl's --sort-by and --order, any case
 };
 
-// clientv3's getPrefix: the first key after every key starting with `key`.
-std::string PrefixEnd(const std::string& key) {
-  std::string end = key;
-  for (size_t i = end.size(); i-- > 0;) {
-    if (static_cast<unsigned char>(end[i]) < 0xff) {
-      end[i] = static_cast<char>(static_cast<unsigned char>(end[i]) + 1);
-      end.resize(i + 1);
-      return end;
-    }
-  }
-  return std::string(1, '\0');
-}
-
 // key, range_end from KEY [RANGE_END] and --prefix/--from-key.
 Result<std::pair<std::string, std::string>> KeyRange(const Flags& f, const char* cmd) {
   if (f.args.empty() || f.args.size() > 2)
@@ -65,7 +52,7 @@ Result<std::pair<std::string, std::string>> KeyRange(const Flags& f, const char*
       key = std::string(1, '\0');
       end = std::string(1, '\0');
     } else {
-      end = PrefixEnd(key);
+      end = client::PrefixEnd(key);
     }
   }
   if (f.from_key) {

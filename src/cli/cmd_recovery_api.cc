@@ -42,7 +42,7 @@ Result<void> ReadEtcdNodes(const ClientFlags& flags,
   for (const std::string prefix : recovery::kNodeKeyPrefixes) {
     client::RangeRequest r;
     r.key = prefix;
-    r.range_end = prefix.substr(0, prefix.size() - 1) + "0";  // the prefix's end: '/' + 1
+    r.range_end = client::PrefixEnd(prefix);
     auto got = etcd->Range(r);
     if (!got) return std::move(got).error().Within("--nodes-from-etcd");
     for (auto& kv : got->kvs) out.emplace_back(std::move(kv.key), std::move(kv.value));

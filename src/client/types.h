@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <variant>
 #include <vector>
 
@@ -30,6 +31,21 @@ struct KeyValue {
 };
 
 // ---- KV --------------------------------------------------------------------
+
+// The range end of every key starting with `prefix` (clientv3's
+// GetPrefixRangeEnd): the prefix with its last byte below 0xff raised by one
+// and what follows it dropped; "\0" (every key) when all its bytes are 0xff.
+inline std::string PrefixEnd(std::string_view prefix) {
+  std::string end(prefix);
+  for (size_t i = end.size(); i-- > 0;) {
+    if (static_cast<unsigned char>(end[i]) < 0xff) {
+      end[i] = static_cast<char>(static_cast<unsigned char>(end[i]) + 1);
+      end.resize(i + 1);
+      return end;
+    }
+  }
+  return std::string(1, '\0');
+}
 
 struct RangeRequest {
   std::string key;

@@ -106,7 +106,7 @@ Result<KvMap> LoadData(client::Client& c, int mb, uint64_t seed) {
   // The lab's Node objects (lab.h) are part of the cluster's data too.
   client::RangeRequest nodes;
   nodes.key = std::string(kPrefix) + "minions/";
-  nodes.range_end = std::string(kPrefix) + "minions0";
+  nodes.range_end = client::PrefixEnd(nodes.key);
   for (auto& kv : CPR_TRY(c.Range(nodes)).kvs) data[kv.key] = std::move(kv.value);
   return data;
 }
@@ -114,7 +114,7 @@ Result<KvMap> LoadData(client::Client& c, int mb, uint64_t seed) {
 Result<KvMap> ReadAll(client::Client& c, bool serializable) {
   client::RangeRequest r;
   r.key = kPrefix;
-  r.range_end = "/registry0";  // the prefix's end: '/' + 1
+  r.range_end = client::PrefixEnd(r.key);
   r.serializable = serializable;
   KvMap out;
   for (auto& kv : CPR_TRY(c.Range(r)).kvs) out[kv.key] = std::move(kv.value);
@@ -366,7 +366,7 @@ class Drill {
     Phase(s, "accident: every ConfigMap deleted", [&](Json&) -> Result<std::string> {
       auto c = Connect(lab, {lab.hosts[0].ClientUrl()});
       const std::string p = std::string(kPrefix) + "configmaps/";
-      const auto d = CPR_TRY(c->DeleteRange({p, p.substr(0, p.size() - 1) + "0", false}));
+      const auto d = CPR_TRY(c->DeleteRange({p, client::PrefixEnd(p), false}));
       return fmt::format("{} keys deleted", d.deleted);
     });
     Phase(s, "cpr restore-cluster on every master", [&](Json& phase) -> Result<std::string> {

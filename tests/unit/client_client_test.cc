@@ -61,6 +61,14 @@ Result<Client::SnapshotInfo> Stream(Client& c, const std::string& ep, Received* 
       cancel);
 }
 
+// clientv3's GetPrefixRangeEnd, as etcdctl get --prefix uses it.
+TEST(PrefixEnd, RaisesTheLastByteBelow0xff) {
+  EXPECT_EQ(client::PrefixEnd("/registry/minions/"), "/registry/minions0");
+  EXPECT_EQ(client::PrefixEnd("a\xff\xff"), "b");
+  EXPECT_EQ(client::PrefixEnd(std::string("\xff\xff")), std::string(1, '\0'));
+  EXPECT_EQ(client::PrefixEnd(""), std::string(1, '\0'));
+}
+
 TEST(ClientSnapshot, StreamsDbThenEtcdsSha256) {
   FakeEtcdOptions o;
   o.snapshot_db = FakeEtcd::DbOf(kSnapB);
