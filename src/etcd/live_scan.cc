@@ -306,11 +306,12 @@ Result<const LiveEntry*> LiveScan::Next() {
   return static_cast<const LiveEntry*>(nullptr);
 }
 
-Result<Record> LiveScan::Read(const LiveEntry& e) {
-  record_.resize(e.record_size);
-  CPR_RETURN_IF_ERROR(
-      backend_.reader().file().ReadAt(e.record_offset, record_.data(), e.record_size));
-  auto kv = DecodeKeyValue(record_);
+Result<Record> LiveScan::Read(const LiveEntry& e) { return Read(e, record_); }
+
+Result<Record> LiveScan::Read(const LiveEntry& e, std::string& buf) const {
+  buf.resize(e.record_size);
+  CPR_RETURN_IF_ERROR(backend_.reader().file().ReadAt(e.record_offset, buf.data(), e.record_size));
+  auto kv = DecodeKeyValue(buf);
   if (!kv)
     return MakeError(Code::kCorrupt,
                      fmt::format("{} revision {}", backend_.name(), e.rev.ToString()),
@@ -321,8 +322,18 @@ Result<Record> LiveScan::Read(const LiveEntry& e) {
 namespace {
 
 // What the merge walk found for a key: the pairs whose fields and CRCs all
-// agree still need their values compared (kMaybeSame).
-enum class Found : uint8_t { kAdded, kRemoved, kChanged, kMaybeSame };
+// agree still need their values compared (kMaybeSame), then are kSame or
+// kChanged.
+enum class Found : uint8_t { kAdded, kRemoved, kChanged, kMaybeSame, kSame };
+
+// Compares the values of a kMaybeSame pair: a read of each record into the
+// caller's buffers (both threads of a diff compare).
+Result<Found> CompareValues(const LiveScan& a, const LiveEntry& ea, const LiveScan& b,
+                            const LiveEntry& eb, std::string (&bufs)[2]) {
+  const Record ra = CPR_TRY(a.Read(ea, bufs[0]));
+  const Record rb = CPR_TRY(b.Read(eb, bufs[1]));
+  return ra.kv.value == rb.kv.value ? Found::kSame : Found::kChanged;
+}
 
 // A batch of what the walk found, handed from the walking thread to the one
 // that compares values and visits. Entries are copied in: their keys and
@@ -334,8 +345,10 @@ struct DiffBatch {
   };
   std::string bytes;
   std::vector<Item> items;
+  size_t maybe_same = 0;  // items that are kMaybeSame
 
   void Add(Found found, const LiveEntry* a, const LiveEntry* b) {
+    if (found == Found::kMaybeSame) maybe_same++;
     Item item{found, a ? *a : LiveEntry{}, b ? *b : LiveEntry{}};
     for (LiveEntry* e : {&item.a, &item.b}) {
       // Offsets into `bytes` until Seal(): it may still grow.
@@ -357,6 +370,7 @@ struct DiffBatch {
     bytes.clear();
     items.clear();
     at_.clear();
+    maybe_same = 0;
   }
   // Small: the batches in flight count in a reader's memory (~0.5 MB each).
   bool full() const { return items.size() >= 1024 || bytes.size() >= (256 << 10); }
@@ -384,8 +398,12 @@ class BatchQueue {
     free_.pop_back();
     return batch;
   }
+  // Batches pushed and not yet taken: the visitor is behind.
+  size_t waiting() {
+    const std::lock_guard<std::mutex> lock(mu_);
+    return full_.size();
+  }
   void Push(std::unique_ptr<DiffBatch> batch) {
-    batch->Seal();
     const std::lock_guard<std::mutex> lock(mu_);
     full_.push_back(std::move(batch));
     cv_.notify_all();
@@ -436,8 +454,23 @@ class BatchQueue {
 };
 
 // The merge walk in key order, on its own thread: what it finds goes to
-// `queue` in batches.
+// `queue` in batches. When the visitor is behind, the walker compares the
+// values of the first half of a batch's kMaybeSame pairs before it goes
+// (the visitor the rest): a diff of two near-equal files is mostly these
+// reads.
 Result<void> Walk(LiveScan& a, LiveScan& b, BatchQueue& queue) {
+  std::string bufs[2];
+  auto push = [&](std::unique_ptr<DiffBatch> full) -> Result<void> {
+    full->Seal();
+    size_t left = queue.waiting() > 0 ? full->maybe_same / 2 : 0;
+    for (auto it = full->items.begin(); left > 0; ++it) {
+      if (it->found != Found::kMaybeSame) continue;
+      it->found = CPR_TRY(CompareValues(a, it->a, b, it->b, bufs));
+      left--;
+    }
+    queue.Push(std::move(full));
+    return {};
+  };
   std::unique_ptr<DiffBatch> batch = queue.Empty();
   if (!batch) return {};
   const LiveEntry* ea = CPR_TRY(a.Next());
@@ -458,19 +491,21 @@ Result<void> Walk(LiveScan& a, LiveScan& b, BatchQueue& queue) {
       eb = CPR_TRY(b.Next());
     }
     if (batch->full()) {
-      queue.Push(std::move(batch));
+      CPR_RETURN_IF_ERROR(push(std::move(batch)));
       batch = queue.Empty();
       if (!batch) return {};
     }
   }
-  if (!batch->items.empty()) queue.Push(std::move(batch));
+  if (!batch->items.empty()) return push(std::move(batch));
   return {};
 }
 
 // One item, in key order, on the visiting thread.
-Result<void> Visit(LiveScan& a, LiveScan& b, const DiffBatch::Item& item,
-                   const DiffVisitor& visit) {
-  switch (item.found) {
+Result<void> Visit(const LiveScan& a, const LiveScan& b, const DiffBatch::Item& item,
+                   const DiffVisitor& visit, std::string (&bufs)[2]) {
+  Found found = item.found;
+  if (found == Found::kMaybeSame) found = CPR_TRY(CompareValues(a, item.a, b, item.b, bufs));
+  switch (found) {
     case Found::kAdded:
       return visit.added(item.b);
     case Found::kRemoved:
@@ -478,10 +513,9 @@ Result<void> Visit(LiveScan& a, LiveScan& b, const DiffBatch::Item& item,
     case Found::kChanged:
       return visit.changed(item.a, item.b);
     case Found::kMaybeSame:
+    case Found::kSame:
       break;
   }
-  const Record ra = CPR_TRY(a.Read(item.a));
-  if (ra.kv.value != CPR_TRY(b.Read(item.b)).kv.value) return visit.changed(item.a, item.b);
   visit.unchanged();
   return {};
 }
@@ -489,14 +523,15 @@ Result<void> Visit(LiveScan& a, LiveScan& b, const DiffBatch::Item& item,
 }  // namespace
 
 Result<void> Diff(LiveScan& a, LiveScan& b, const DiffVisitor& visit) {
-  // Two threads: the walk (merging each scan's runs) on one, the value
-  // comparisons (a read of each record) and the visits on this one.
+  // Two threads: the walk (merging each scan's runs) on one, the visits on
+  // this one; both compare values (Walk).
   BatchQueue queue;
   std::thread walker([&] { queue.Finish(Walk(a, b, queue)); });
   Result<void> visited;
+  std::string bufs[2];
   while (auto batch = queue.Take()) {
     for (const DiffBatch::Item& item : batch->items) {
-      visited = Visit(a, b, item, visit);
+      visited = Visit(a, b, item, visit, bufs);
       if (!visited) break;
     }
     if (!visited) break;

@@ -69,6 +69,9 @@ class LiveScan {
   // The whole record of `e` (one pread). Its views live until the next
   // Read() on this scan. Read() and Next() may run on two threads at once.
   Result<Record> Read(const LiveEntry& e);
+  // The same into `buf` (its views live as long as it is unchanged): safe
+  // on any thread.
+  Result<Record> Read(const LiveEntry& e, std::string& buf) const;
 
   struct Run;  // a sorted run of entries (live_scan.cc)
 
