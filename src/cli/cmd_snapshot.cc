@@ -397,24 +397,42 @@ void PutK8sJson(const etcd::Record& r, std::string& note) {
     note = k.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// One line of JSON: `kv` with the `k8s` member (KvJson's last) from a note.
-std::string WithK8s(const Json& kv, Bytes k8s_note) {
-  std::string s = kv.dump(-1, ' ', false, Json::error_handler_t::replace);
-  if (k8s_note.empty()) return s;
-  s.pop_back();
-  s.append(",\"k8s\":").append(k8s_note).push_back('}');
+// KvJson's text (one line, as dump() prints it) written directly, with the
+// `k8s` member from a note (PutK8sJson) when there is one. Keys and values
+// are base64, which needs no escaping: nlohmann's serializer spent most of
+// `ls -w json`'s time checking a 2 GB file's values for characters to escape.
+struct KvText {
+  Bytes key;
+  int64_t create_revision = 0, mod_revision = 0, version = 0, lease = 0;
+  const Bytes* value = nullptr;  // none: keys only, or a tombstone
+};
+std::string KvJsonText(const KvText& kv, Bytes k8s_note) {
+  std::string s = "{\"key\":\"";
+  s.append(Base64Encode(kv.key)).push_back('"');
+  if (kv.create_revision)
+    s.append(",\"create_revision\":").append(std::to_string(kv.create_revision));
+  s.append(",\"mod_revision\":").append(std::to_string(kv.mod_revision));
+  if (kv.version) s.append(",\"version\":").append(std::to_string(kv.version));
+  if (kv.value) s.append(",\"value\":\"").append(Base64Encode(*kv.value)).push_back('"');
+  if (kv.lease) s.append(",\"lease\":").append(std::to_string(kv.lease));
+  if (!k8s_note.empty()) s.append(",\"k8s\":").append(k8s_note);
+  s.push_back('}');
   return s;
 }
 
-// KvJson(record, false, false) from a scan's entry, without reading the record.
-Json EntryJson(const etcd::LiveEntry& e) {
-  Json kv;
-  kv["key"] = Base64Encode(e.key);
-  if (e.create_revision) kv["create_revision"] = e.create_revision;
-  kv["mod_revision"] = e.rev.main;
-  if (e.version) kv["version"] = e.version;
-  if (e.lease) kv["lease"] = e.lease;
-  return kv;
+// KvJson(record, true, with_k8s) as text.
+std::string RecordJsonText(const etcd::Record& r, bool with_k8s) {
+  std::string k8s;
+  if (with_k8s && !r.rev.tombstone) PutK8sJson(r, k8s);
+  return KvJsonText({r.kv.key, r.kv.create_revision, r.rev.main, r.kv.version, r.kv.lease,
+                     r.rev.tombstone ? nullptr : &r.kv.value},
+                    k8s);
+}
+
+// KvJson(record, false, false) as text from a scan's entry, without reading
+// the record.
+std::string EntryJsonText(const etcd::LiveEntry& e) {
+  return KvJsonText({e.key, e.create_revision, e.rev.main, e.version, e.lease, nullptr}, e.note);
 }
 
 // The live keys at `rev`, with the notes `format` prints from.
@@ -513,8 +531,14 @@ Result<void> LsDocument(const Flags& f, Format format, etcd::LiveScan& scan, int
     if (n++ >= limit) continue;
     if (format == Format::kJson) {
       if (n > 1) out << ',';
-      out << WithK8s(f.keys_only ? EntryJson(*e) : KvJson(CPR_TRY(scan.Read(*e)), true, false),
-                     e->note);
+      if (f.keys_only) {
+        out << EntryJsonText(*e);
+      } else {
+        const etcd::Record r = CPR_TRY(scan.Read(*e));
+        out << KvJsonText(
+            {r.kv.key, r.kv.create_revision, r.rev.main, r.kv.version, r.kv.lease, &r.kv.value},
+            e->note);
+      }
     } else {
       PrintYamlItem(out, KvJson(CPR_TRY(scan.Read(*e)), !f.keys_only, true));
     }
@@ -685,30 +709,51 @@ Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan
   SpooledOutput lists[3] = {SpooledOutput(kListMemory), SpooledOutput(kListMemory),
                             SpooledOutput(kListMemory)};
   DiffCounts n;
-  auto add = [&](int list, uint64_t& count, const Json& item) -> Result<void> {
+  // JSON items as text (RecordJsonText), YAML ones from their Json.
+  const bool json = format == Format::kJson;
+  auto add = [&](int list, uint64_t& count, const std::string& text, const Json& item) {
     std::ostream& out = lists[list].stream();
-    if (format == Format::kJson) {
+    if (json) {
       if (count > 0) out << ',';
-      out << item.dump(-1, ' ', false, Json::error_handler_t::replace);
+      out << text;
     } else {
       PrintYamlItem(out, item);
     }
     count++;
-    return {};
   };
-  etcd::DiffVisitor v{
-      [&](const etcd::LiveEntry& e) -> Result<void> {
-        return add(0, n.added, KvJson(CPR_TRY(b.Read(e)), true, true));
-      },
-      [&](const etcd::LiveEntry& e) -> Result<void> {
-        return add(1, n.removed, KvJson(CPR_TRY(a.Read(e)), true, true));
-      },
-      [&](const etcd::LiveEntry& ea, const etcd::LiveEntry& eb) -> Result<void> {
-        Json ja = KvJson(CPR_TRY(a.Read(ea)), true, true);
-        Json jb = KvJson(CPR_TRY(b.Read(eb)), true, true);
-        return add(2, n.changed, Json{{"key", Base64Encode(eb.key)}, {"a", ja}, {"b", jb}});
-      },
-      [&] { n.unchanged++; }};
+  // One side's record: its text for JSON, else its Json.
+  auto side = [&](const etcd::Record& r, std::string& text, Json& item) {
+    if (json) {
+      text = RecordJsonText(r, true);
+    } else {
+      item = KvJson(r, true, true);
+    }
+  };
+  std::string text, text_b;
+  Json item, item_b;
+  etcd::DiffVisitor v{[&](const etcd::LiveEntry& e) -> Result<void> {
+                        side(CPR_TRY(b.Read(e)), text, item);
+                        add(0, n.added, text, item);
+                        return {};
+                      },
+                      [&](const etcd::LiveEntry& e) -> Result<void> {
+                        side(CPR_TRY(a.Read(e)), text, item);
+                        add(1, n.removed, text, item);
+                        return {};
+                      },
+                      [&](const etcd::LiveEntry& ea, const etcd::LiveEntry& eb) -> Result<void> {
+                        side(CPR_TRY(a.Read(ea)), text, item);
+                        side(CPR_TRY(b.Read(eb)), text_b, item_b);
+                        if (json) {
+                          text = "{\"key\":\"" + Base64Encode(eb.key) + "\",\"a\":" + text +
+                                 ",\"b\":" + text_b + "}";
+                        } else {
+                          item = Json{{"key", Base64Encode(eb.key)}, {"a", item}, {"b", item_b}};
+                        }
+                        add(2, n.changed, text, item);
+                        return {};
+                      },
+                      [&] { n.unchanged++; }};
   CPR_RETURN_IF_ERROR(etcd::Diff(a, b, v));
   CPR_RETURN_IF_ERROR(trailers_ok());
   const char* names[3] = {"added", "removed", "changed"};
