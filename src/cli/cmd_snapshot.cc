@@ -32,7 +32,7 @@ constexpr uint64_t kScanBudget = 24ULL << 20;
 
 struct Flags {
   std::string file, file_b, key, prefix, format = "table";
-  int64_t rev = 0;
+  int64_t rev = 0, rev_b = 0;  // diff: --rev for A, --rev-b for B
   int64_t limit = 0;
   bool keys_only = false;
   bool skip_hash_check = false;
@@ -787,10 +787,24 @@ Result<bool> RunDiff(const Flags& f) {
   const etcd::Backend& b = *snap_b.backend;
   // JSON and YAML print whole records, read as needed: no notes.
   const Format notes = format == Format::kTable ? format : Format::kYaml;
-  auto sa = CPR_TRY(ScanLive(a, CPR_TRY(etcd::ResolveRevision(a, 0)), f.prefix, notes,
-                             kScanBudget / 2, snap_a.PassThreads(), /*crc_values=*/true));
-  auto sb = CPR_TRY(ScanLive(b, CPR_TRY(etcd::ResolveRevision(b, 0)), f.prefix, notes,
-                             kScanBudget / 2, snap_b.PassThreads(), /*crc_values=*/true));
+  // Both revisions are checked before either scan starts.
+  // ResolveRevision's errors name --rev; here the flag and the file too.
+  auto resolve = [](const etcd::Backend& backend, int64_t rev,
+                    const char* flag) -> Result<int64_t> {
+    auto r = etcd::ResolveRevision(backend, rev);
+    if (!r) {
+      Error e = std::move(r).error();
+      e.where = fmt::format("{} ({})", flag, backend.name());
+      return e;
+    }
+    return r;
+  };
+  const int64_t rev_a = CPR_TRY(resolve(a, f.rev, "--rev"));
+  const int64_t rev_b = CPR_TRY(resolve(b, f.rev_b, "--rev-b"));
+  auto sa = CPR_TRY(ScanLive(a, rev_a, f.prefix, notes, kScanBudget / 2, snap_a.PassThreads(),
+                             /*crc_values=*/true));
+  auto sb = CPR_TRY(ScanLive(b, rev_b, f.prefix, notes, kScanBudget / 2, snap_b.PassThreads(),
+                             /*crc_values=*/true));
   const TrailersOk trailers_ok{[&]() -> Result<void> {
                                  CPR_RETURN_IF_ERROR(snap_a.Finish());
                                  return snap_b.Finish();
@@ -899,10 +913,17 @@ void AddSnapshotCommand(CLI::App& app, RunState& state) {
   output(history, "Output format: table, json or yaml");
   history->callback(Runner(state, [] { return RunHistory(f); }));
 
-  auto* diff = snap->add_subcommand("diff", "Keys added, removed and changed from snapshot A to B");
+  auto* diff = snap->add_subcommand(
+      "diff",
+      "Keys added, removed and changed from snapshot A to B; with --rev, from A as it was at an "
+      "older revision (A and B may be the same file: what changed in it since R)");
   diff->add_option("a", f.file, "The older snapshot")->required();
   diff->add_option("b", f.file_b, "The newer snapshot")->required();
   diff->add_option("prefix", f.prefix, "Only keys starting with this prefix");
+  StrictInt(diff->add_option("--rev", f.rev, "Read A at this revision (default: its newest)"), 1,
+            INT64_MAX, "leave --rev out for the newest");
+  StrictInt(diff->add_option("--rev-b", f.rev_b, "Read B at this revision (default: its newest)"),
+            1, INT64_MAX, "leave --rev-b out for the newest");
   diff->add_flag("--exit-code", f.exit_code, "Exit 3 when the snapshots differ");
   check_hash(diff);
   output(diff, "Output format: table, json or yaml");

@@ -279,6 +279,30 @@ class Read(etcdlab.TestCase):
             self.assertEqual(norm_kv(c["a"]), a[unb64(c["key"])])
             self.assertEqual(norm_kv(c["b"]), b[unb64(c["key"])])
 
+    def test_diff_rev_what_changed_since(self):
+        """--rev reads A at an older revision: one file against itself shows what
+        changed in it since then, as etcd's own get --rev R and newest say."""
+        keys = lambda lst: {unb64(kv["key"]) for kv in lst}
+        new = {unb64(kv["key"]): norm_kv(kv) for kv in self.ref1["kvs"]}
+        for rev in (self.mid, self.h_revs[2], self.r1 - 1):
+            with self.subTest(rev=rev):
+                d = self.c.json("snapshot", "diff", self.s1, self.s1, "--rev", rev)
+                old = {unb64(kv["key"]): norm_kv(kv)
+                       for kv in self.e.get_all(rev=rev).get("kvs", [])}
+                self.assertEqual(keys(d["added"]), set(new) - set(old))
+                self.assertEqual(keys(d["removed"]), set(old) - set(new))
+                self.assertEqual(keys(d["changed"]),
+                                 {k for k in set(old) & set(new) if old[k] != new[k]})
+                self.assertGreater(len(d["added"]) + len(d["removed"]) + len(d["changed"]), 0)
+        # --rev-b: S2 read back at S1's revision is S1
+        d = self.c.json("snapshot", "diff", self.s1, self.s2, "--rev-b", self.r1)
+        self.assertEqual((d["added"], d["removed"], d["changed"]), ([], [], []))
+        self.assertEqual(d["summary"]["unchanged"], self.ref1["count"])
+        r = self.c.run("snapshot", "diff", self.s1, self.s2, "--rev-b", self.c_rev - 1)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn(b"--rev-b", r.stderr)
+        self.assertIn(b"compacted", r.stderr)
+
     def test_diff_prefix_and_exit_code(self):
         d = self.c.json("snapshot", "diff", self.s1, self.s2, "/lease/")
         self.assertEqual({unb64(kv["key"]).decode() for kv in d["removed"]}, {"/lease/a0"})
