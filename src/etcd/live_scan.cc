@@ -335,9 +335,9 @@ Result<Found> CompareValues(const LiveScan& a, const LiveEntry& ea, const LiveSc
   return ra.kv.value == rb.kv.value ? Found::kSame : Found::kChanged;
 }
 
-// A batch of what the walk found, handed from the walking thread to the one
-// that compares values and visits. Entries are copied in: their keys and
-// notes go into `bytes`, and the views are set once the batch is full.
+// A batch of what the walk found, handed from the walking thread to the
+// visiting one. Entries are copied in: their keys and notes go into
+// `bytes`, and the views are set once the batch is full.
 struct DiffBatch {
   struct Item {
     Found found;

@@ -5,20 +5,20 @@
 // places in the file, so reading records in key order costs a random read
 // each. Instead the bucket's leaves are learned from its branch pages
 // (bolt/page_index.h TreeLeaves) and read in file order with large reads,
-// on two threads. Every record at or below the revision under the prefix
-// becomes a small entry: its user key, revision, the KeyValue's fields but
-// the value (only the value's size and CRC-32C), where the record lies in
-// the file, and a caller's note (what the command will print of it,
-// computed here, on the pass's threads, rather than by a random read
-// later). Entries are sorted in runs of a bounded size; runs that do not
-// fit the memory budget wait in temporary files (util/spool.h). Next()
-// merges the runs and keeps, per key, its newest record, skipping deleted
-// keys.
+// in slices two threads take in turn. Every record at or below the
+// revision under the prefix becomes a small entry: its user key, revision,
+// the KeyValue's fields but the value (only the value's size and CRC-32C),
+// where the record lies in the file, and a caller's note (what the command
+// will print of it, computed here, on the pass's threads, rather than by a
+// random read later). Entries are sorted in runs of a bounded size, each keeping only a
+// key's newest record; runs that do not fit the memory budget wait in
+// temporary files (util/spool.h). Next() merges the runs and keeps, per
+// key, its newest record, skipping deleted keys.
 //
 // Memory: the budget (24 MB by default), 8 bytes per leaf of the tree, and
-// read buffers for the
-// spilled runs (a quarter of the budget between them, at most 256 KB each). Disk: the entries that
-// do not fit, about key + note + 90 bytes each.
+// read buffers for the spilled runs (a quarter of the budget between them,
+// at most 256 KB each); Diff adds up to 3 batches of ~0.5 MB in flight.
+// Disk: the entries that do not fit, about key + note + 90 bytes each.
 #pragma once
 
 #include <cstdint>
