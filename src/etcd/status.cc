@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <map>
+#include <string>
 #include <thread>
+#include <unordered_set>
 
 #include "bolt/page_index.h"
 #include "etcd/live_keys.h"
@@ -324,6 +326,117 @@ struct Bucket {
   size_t leaves_begin = 0, leaves_end = 0;  // into the ranks of every bucket's leaves
 };
 
+// The key bucket's leaves as pass 1 left them (ranks [begin, end)).
+struct KeyLeaves {
+  const Trees& trees;
+  const std::vector<bolt::Pgid>& leaves;
+  const std::vector<LeafSummary>& sums;
+  const std::vector<LeafPart>& parts;
+  size_t begin = 0, end = 0;
+  // The fingerprint of record `i` of the leaf of rank `rank`, tombstone mark cleared.
+  uint64_t Fingerprint(size_t rank, size_t i) const {
+    const LeafSummary& sum = sums[rank];
+    return parts[sum.part].records()[sum.records + i];
+  }
+};
+
+// At most this share of the key bucket's leaves read again (those holding
+// records above the compaction); past it, ComputeHashKv's own pass is as cheap.
+constexpr size_t kHashKvRereadShare = 2;
+
+// etcd's HashKV at the store's current revision (hashkv.h), told from pass
+// 1's leaf CRCs without a second pass when the file allows; nullopt sends
+// the caller to ComputeHashKv. Keep(R) at the current R keeps, of the
+// records at or below the compacted revision C, each key's newest record
+// when it is a put (key_index.go keep). A finished compaction left those
+// records one put per key (the rest were deleted), so one of them is skipped
+// exactly when its key also has a record above C. Any other shape (a
+// tombstone or a second record of a key at or below C, a compaction
+// scheduled but not finished, no live key) is left to ComputeHashKv.
+std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted, int64_t scheduled,
+                                         std::optional<uint64_t> live) {
+  if (scheduled > compacted || !live || *live == 0 || compacted < 0) return std::nullopt;
+  const auto c = static_cast<uint64_t>(compacted);  // LeafSummary first/last: main revisions
+  Crc32cJoiner kv;
+  kv.AppendBytes(kKeyBucket);
+  if (c == 0) {  // never compacted: every record counts
+    for (size_t rank = in.begin; rank < in.end; rank++) {
+      if (!in.sums[rank].read) return std::nullopt;
+      kv.Append(in.sums[rank].crc, in.sums[rank].hashed);
+    }
+    return kv.crc();
+  }
+  size_t above = 0;
+  for (size_t rank = in.begin; rank < in.end; rank++)
+    if (in.sums[rank].count > 0 && in.sums[rank].last > c) above++;
+  if (above * kHashKvRereadShare > in.end - in.begin) return std::nullopt;
+
+  // The user keys above C, exactly (their leaves read again: the bucket's
+  // tail); the fingerprints of the records at or below C.
+  std::unordered_set<std::string> tail;
+  std::vector<uint64_t> low;
+  std::string buf;
+  for (size_t rank = in.begin; rank < in.end; rank++) {
+    const LeafSummary& sum = in.sums[rank];
+    if (!sum.read) return std::nullopt;
+    for (size_t i = 0; sum.last <= c && i < sum.count; i++) {
+      const uint64_t f = in.Fingerprint(rank, i);
+      if (f == 0 || (f & 1)) return std::nullopt;  // unreadable, or a tombstone at or below C
+      low.push_back(f & ~3ULL);
+    }
+    if (sum.count == 0 || sum.last <= c) continue;
+    auto page = in.trees.Read(in.leaves[rank], buf);
+    if (!page || !page->CheckElementArray()) return std::nullopt;
+    for (size_t i = 0; i < page->count(); i++) {
+      auto e = page->Leaf(i);
+      auto rev = e ? Revision::Parse(e->key) : std::nullopt;
+      if (!rev) return std::nullopt;
+      if (static_cast<uint64_t>(rev->main) > c) {
+        auto user = KeyValueUserKey(e->value);
+        if (!user) return std::nullopt;
+        tail.emplace(*user);
+        continue;
+      }
+      const uint64_t f = in.Fingerprint(rank, i);
+      if (f == 0 || (f & 1)) return std::nullopt;
+      low.push_back(f & ~3ULL);
+    }
+  }
+  std::sort(low.begin(), low.end());
+  if (std::adjacent_find(low.begin(), low.end()) != low.end()) return std::nullopt;
+  std::vector<uint64_t> tail_fingerprints;  // a filter: the keys decide
+  for (const std::string& k : tail)
+    tail_fingerprints.push_back(std::hash<std::string_view>{}(k) & ~3ULL);
+  std::sort(tail_fingerprints.begin(), tail_fingerprints.end());
+
+  // The leaves' CRCs in order; a leaf that straddles C or may hold a skipped
+  // record is hashed again without what Keep skips.
+  for (size_t rank = in.begin; rank < in.end; rank++) {
+    const LeafSummary& sum = in.sums[rank];
+    if (sum.count == 0) continue;
+    bool again = sum.first <= c && sum.last > c;
+    for (size_t i = 0; !again && sum.last <= c && i < sum.count; i++)
+      again = std::binary_search(tail_fingerprints.begin(), tail_fingerprints.end(),
+                                 in.Fingerprint(rank, i) & ~3ULL);
+    if (!again) {
+      kv.Append(sum.crc, sum.hashed);
+      continue;
+    }
+    auto page = in.trees.Read(in.leaves[rank], buf);
+    if (!page) return std::nullopt;
+    for (size_t i = 0; i < page->count(); i++) {
+      auto e = page->Leaf(i);
+      auto rev = e ? Revision::Parse(e->key) : std::nullopt;
+      auto user = rev ? KeyValueUserKey(e->value) : std::nullopt;
+      if (!user) return std::nullopt;
+      if (static_cast<uint64_t>(rev->main) <= c && tail.count(std::string(*user)) > 0) continue;
+      // Key and value are adjacent (§1.6), as in pass 1.
+      kv.AppendBytes(Bytes(e->key.data(), e->key.size() + e->value.size()));
+    }
+  }
+  return kv.crc();
+}
+
 }  // namespace
 
 Result<Status> ComputeStatus(const Backend& backend) {
@@ -552,6 +665,10 @@ Result<Status> ComputeStatus(const Backend& backend) {
   s.consistent_index = meta.consistent_index;
   s.compact_revision = meta.finished_compact;
   s.scheduled_compact_revision = meta.scheduled_compact;
+  if (key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline())
+    s.hash_kv = HashKvFromLeaves({trees, leaves, sums, parts, buckets[key_bucket].leaves_begin,
+                                  buckets[key_bucket].leaves_end},
+                                 s.compact_revision, s.scheduled_compact_revision, s.live_keys);
   s.cluster_version = CPR_TRY(backend.ClusterVersion());
   s.members = CPR_TRY(backend.Members());
   s.alarms = CPR_TRY(backend.Alarms());

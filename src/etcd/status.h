@@ -45,6 +45,9 @@ struct Status {
   // User keys alive at `revision`; nullopt when the file holds more distinct
   // keys than the memory budget allows counting.
   std::optional<uint64_t> live_keys;
+  // etcd's HashKV at the current revision (hashkv.h), when the pass could
+  // tell it (status.cc HashKvFromLeaves); nullopt: ask ComputeHashKv.
+  std::optional<uint32_t> hash_kv;
 };
 
 // Fails, like etcdctl, when the structural check finds any fault; the error
