@@ -439,7 +439,7 @@ std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted,
 
 }  // namespace
 
-Result<Status> ComputeStatus(const Backend& backend) {
+Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
   const bolt::Reader& r = backend.reader();
   const bolt::Pgid pgid = r.meta().pgid;
   Status s;
@@ -665,7 +665,7 @@ Result<Status> ComputeStatus(const Backend& backend) {
   s.consistent_index = meta.consistent_index;
   s.compact_revision = meta.finished_compact;
   s.scheduled_compact_revision = meta.scheduled_compact;
-  if (key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline())
+  if (with_hash_kv && key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline())
     s.hash_kv = HashKvFromLeaves({trees, leaves, sums, parts, buckets[key_bucket].leaves_begin,
                                   buckets[key_bucket].leaves_end},
                                  s.compact_revision, s.scheduled_compact_revision, s.live_keys);

@@ -52,6 +52,7 @@ struct Status {
 
 // Fails, like etcdctl, when the structural check finds any fault; the error
 // lists the first ones and says to run `cpr snapshot verify`.
-Result<Status> ComputeStatus(const Backend& backend);
+// `with_hash_kv`: also tell Status::hash_kv (it re-reads some leaves).
+Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv = false);
 
 }  // namespace cpr::etcd

@@ -283,7 +283,7 @@ TEST(Status, HashKvFromThePassEqualsTheSecondPass) {
   for (const char* name : {"snapA.db", "snapB.db"}) {
     auto b = Backend::Open(Fixture(name));
     ASSERT_TRUE(b);
-    auto st = ComputeStatus(**b);
+    auto st = ComputeStatus(**b, /*with_hash_kv=*/true);
     ASSERT_TRUE(st) << st.error().ToString();
     auto h = ComputeHashKv(**b, 0);
     ASSERT_TRUE(h) << h.error().ToString();
