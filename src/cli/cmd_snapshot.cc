@@ -209,16 +209,11 @@ Result<void> RunStatus(const Flags& f) {
   if (format != Format::kTable) {
     Json j = StatusJson(s);
     // What `etcdctl endpoint hashkv` answers on a member restored from the
-    // file: a second pass, so only in the documents, not the table.
-    // The trailer check (if any) is over: both cores for its scan.
-    // The status pass tells it for most files (a finished compaction);
-    // else a second pass.
+    // file (documents only). Status's pass tells it for most files; else a
+    // second pass, on both cores (the trailer check is over).
     etcd::HashKv h;
     if (s.hash_kv) {
-      h.hash = *s.hash_kv;
-      h.compact_revision = s.compact_revision;
-      h.revision =
-          std::max<int64_t>({1, CPR_TRY(snap.backend->LatestRevision()).main, s.compact_revision});
+      h = *s.hash_kv;
     } else {
       etcd::HashKvOptions ho;
       ho.memory_budget = ReaderMemory(kScanBudget);

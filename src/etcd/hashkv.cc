@@ -89,10 +89,7 @@ class KeptRevisions {
 Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev, const HashKvOptions& options) {
   HashKv out;
   out.compact_revision = CPR_TRY(backend.Meta()).finished_compact;
-  // mvcc/kvstore.go restore: the store starts at revision 1 and moves to the
-  // newest record, then to the compaction if that is higher.
-  out.revision =
-      std::max<int64_t>({1, CPR_TRY(backend.LatestRevision()).main, out.compact_revision});
+  out.revision = StoreRevision(CPR_TRY(backend.LatestRevision()).main, out.compact_revision);
   if (rev > 0 && rev <= out.compact_revision)
     return MakeError(Code::kFailedPrecondition, "--rev",
                      fmt::format("mvcc: required revision has been compacted (revision {}, "

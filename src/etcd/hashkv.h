@@ -10,6 +10,7 @@
 // (key_index.go keep). When no key is alive at R, nothing is skipped.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 #include "etcd/backend.h"
@@ -30,6 +31,13 @@ struct HashKvOptions {
   uint64_t memory_budget = 24ULL << 20;
   int threads = 2;  // for the live key scan's pass (etcd/live_scan.h)
 };
+
+// The revision a member restored from the file starts at (mvcc/kvstore.go
+// restore): 1, moved to the newest record, then to the compaction if that
+// is higher.
+inline int64_t StoreRevision(int64_t newest, int64_t compacted) {
+  return std::max<int64_t>({1, newest, compacted});
+}
 
 // `rev` 0: the store's current revision. Refused as etcd refuses: at or
 // below the compacted revision ("compacted"), above the current one

@@ -21,13 +21,13 @@ void LiveKeyCounter::Add(Bytes user_key, bool tombstone) {
   AddFingerprint(std::hash<std::string_view>{}(user_key), tombstone);
 }
 
-void LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
-  if (gave_up_) return;
+bool LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
+  if (gave_up_) return false;
   if ((used_ + 1) * 10 > slots_.size() * 7) {
     if (used_ >= kMaxKeys) {
       gave_up_ = true;
       slots_ = {};
-      return;
+      return false;
     }
     // Starts small (a small file needs no 512 KB table) and doubles.
     Grow(slots_.empty() ? 1 << 10 : slots_.size() * 2);
@@ -43,14 +43,14 @@ void LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
       s = want | (tombstone ? 0 : 1);
       used_++;
       if (!tombstone) live_++;
-      return;
+      return false;
     }
     if ((s & ~1ULL) == want) {
       const bool was_live = s & 1;
       if (was_live && tombstone) live_--;
       if (!was_live && !tombstone) live_++;
       s = want | (tombstone ? 0 : 1);
-      return;
+      return true;
     }
   }
 }

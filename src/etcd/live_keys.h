@@ -22,8 +22,9 @@ class LiveKeyCounter {
   static constexpr uint64_t kMaxKeys = 6'000'000;
   // Records the newest record of `user_key`: a put or a tombstone.
   void Add(Bytes user_key, bool tombstone);
-  // The same, with the key already hashed (std::hash<std::string_view>).
-  void AddFingerprint(uint64_t hash, bool tombstone);
+  // The same, with the key already hashed (std::hash<std::string_view>);
+  // true when the key (its fingerprint) was seen before.
+  bool AddFingerprint(uint64_t hash, bool tombstone);
   // Sizes the table for `keys` distinct keys at most, once: no doubling
   // (and no old table beside the new one) while they are added.
   void Reserve(uint64_t keys);

@@ -3,12 +3,13 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <string>
 #include <thread>
-#include <unordered_set>
 
 #include "bolt/page_index.h"
+#include "etcd/hashkv.h"
 #include "etcd/live_keys.h"
 #include "etcd/snapshot_file.h"
 #include "util/hash.h"
@@ -163,14 +164,16 @@ class Trees {
   // The span of page `id` (a page start), read into `buf`.
   Result<bolt::PageView> Read(bolt::Pgid id, std::string& buf) const {
     const uint64_t ps = r_.page_size();
-    char head[bolt::kPageHeaderSize];
-    CPR_RETURN_IF_ERROR(r_.file().ReadAt(id * ps, head, sizeof head));
-    const uint64_t overflow = LoadLe32(head + 12);
-    if (LoadLe64(head) != id || id + overflow >= pgid_)
+    buf.resize(ps);  // most pages have no overflow: one read
+    CPR_RETURN_IF_ERROR(r_.file().ReadAt(id * ps, buf.data(), ps));
+    const uint64_t overflow = LoadLe32(buf.data() + 12);
+    if (LoadLe64(buf.data()) != id || id + overflow >= pgid_)
       return MakeError(Code::kCorrupt, fmt::format("{} page {}", r_.name(), id),
                        "not a page start");
-    buf.resize((overflow + 1) * ps);
-    CPR_RETURN_IF_ERROR(r_.file().ReadAt(id * ps, buf.data(), buf.size()));
+    if (overflow > 0) {
+      buf.resize((overflow + 1) * ps);
+      CPR_RETURN_IF_ERROR(r_.file().ReadAt((id + 1) * ps, buf.data() + ps, overflow * ps));
+    }
     return bolt::PageView(Bytes(buf), &r_.name(), id, false);
   }
 
@@ -222,12 +225,32 @@ class Trees {
   std::string buf_;
 };
 
+// A key-bucket record in pass 1's list: its user key's fingerprint
+// (std::hash) in the high bits, marks in the low three; 0: not a record.
+constexpr uint64_t kTombstoneMark = 1;
+constexpr uint64_t kRecordMark = 2;
+constexpr uint64_t kAboveCompactionMark = 4;  // revision above the compaction
+constexpr uint64_t kFingerprintBits = ~uint64_t{7};
+
+// What pass 1 keeps for HashKvFromLeaves when a document asks for hashKV.
+struct HashKvPlan {
+  bool wanted = false;
+  int64_t compacted = -1;  // the finished compaction; -1: unknown
+  // Records at or below the compaction may be skipped: keep what splices
+  // them out of a leaf's CRC (LeafPart::states, tail keys).
+  bool Splices() const { return wanted && compacted > 0; }
+};
+
+// Per part, the exact user keys of the records above the compaction (one
+// arena), up to this many bytes; past it HashKvFromLeaves gives up.
+constexpr uint64_t kTailKeyBudget = 8ULL << 20;
+
 // Pass 1's work on one part of the file: the reachable leaves in it, in
 // file order.
 class LeafPart {
  public:
-  LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket)
-      : part_(part), reached_(pgid), totals_(buckets), key_bucket_(key_bucket) {}
+  LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket, HashKvPlan plan)
+      : part_(part), reached_(pgid), totals_(buckets), key_bucket_(key_bucket), plan_(plan) {}
 
   void Add(const bolt::PageView& page, size_t bucket, LeafSummary& s) {
     LeafTotals& t = totals_[bucket];
@@ -269,16 +292,15 @@ class LeafPart {
         if (i + 1 == page.count()) s.last = KeyPrefix(e->key);
         if (e->is_bucket()) odd.nested.emplace_back(std::string(e->key), std::string(e->value));
         if (!key_bucket) continue;
-        auto rev = Revision::Parse(e->key);
-        auto user = rev ? KeyValueUserKey(e->value) : std::nullopt;
-        // The fingerprint with the tombstone mark in its lowest bit; 0: none.
-        records_.push_back(
-            user ? (std::hash<std::string_view>{}(*user) & ~1ULL) | rev->tombstone | 2 : 0);
-        if (i + 1 == page.count() && !rev)
+        AddRecord(*e, s);
+        if (i + 1 == page.count() && !Revision::Parse(e->key))
           odd.fault = "key bucket holds a key that is not a revision";
       }
     }
-    if (key_bucket) records_.resize(s.records + uint64_t{s.count});  // one per element
+    if (key_bucket) {  // one entry per element, read or not
+      records_.resize(s.records + uint64_t{s.count});
+      if (plan_.Splices()) states_.resize(records_.size());
+    }
     if (!odd.fault.empty() || !odd.nested.empty()) odd_[page.id()] = std::move(odd);
   }
 
@@ -288,16 +310,58 @@ class LeafPart {
     return it == odd_.end() ? nullptr : &it->second;
   }
   const Fingerprints& records() const { return records_; }
+  // Per record (when Splices()): the leaf's CRC after it << 32 | the
+  // bytes the leaf hashed up to its end.
+  const Fingerprints& states() const { return states_; }
+  // The user keys above the compaction, in an arena: key i is
+  // [tail()[i-1].end, tail()[i].end) of tail_keys().
+  struct TailKey {
+    uint64_t fingerprint;  // as in records(), marks cleared
+    uint64_t end;
+  };
+  const std::string& tail_keys() const { return tail_keys_; }
+  const std::vector<TailKey>& tail() const { return tail_; }
+  // False when pass 1 could not keep what HashKvFromLeaves needs.
+  bool tail_complete() const { return tail_complete_; }
   const std::vector<LeafTotals>& totals() const { return totals_; }
   const std::vector<std::string>& faults() const { return faults_; }
   const PageSet& reached() const { return reached_; }
 
  private:
+  // One key-bucket record: its fingerprint with marks; for hashKV also the
+  // leaf's CRC state after it and, above the compaction, its user key.
+  void AddRecord(const bolt::LeafElement& e, const LeafSummary& s) {
+    auto rev = Revision::Parse(e.key);
+    auto user = rev ? KeyValueUserKey(e.value) : std::nullopt;
+    if (!user) {
+      records_.push_back(0);
+      if (plan_.Splices()) states_.push_back(0);
+      return;
+    }
+    const uint64_t fingerprint = std::hash<std::string_view>{}(*user) & kFingerprintBits;
+    const bool above = plan_.compacted >= 0 && rev->main > plan_.compacted;
+    records_.push_back(fingerprint | (above ? kAboveCompactionMark : 0) | kRecordMark |
+                       (rev->tombstone ? kTombstoneMark : 0));
+    if (!plan_.Splices()) return;
+    tail_complete_ = tail_complete_ && s.hashed <= UINT32_MAX;
+    states_.push_back(uint64_t{s.crc} << 32 | (s.hashed & UINT32_MAX));
+    if (!above || !tail_complete_) return;
+    tail_complete_ = tail_keys_.size() + user->size() <= kTailKeyBudget;
+    if (!tail_complete_) return;
+    tail_keys_.append(*user);
+    tail_.push_back({fingerprint, tail_keys_.size()});
+  }
+
   uint8_t part_;
   PageSet reached_;
   std::vector<LeafTotals> totals_;
   size_t key_bucket_;
+  HashKvPlan plan_;
   Fingerprints records_;
+  Fingerprints states_;
+  std::string tail_keys_;
+  std::vector<TailKey> tail_;
+  bool tail_complete_ = true;
   std::map<bolt::Pgid, OddLeaf> odd_;
   std::vector<std::string> faults_;
 };
@@ -333,16 +397,118 @@ struct KeyLeaves {
   const std::vector<LeafSummary>& sums;
   const std::vector<LeafPart>& parts;
   size_t begin = 0, end = 0;
-  // The fingerprint of record `i` of the leaf of rank `rank`, tombstone mark cleared.
-  uint64_t Fingerprint(size_t rank, size_t i) const {
+  // Record `i` of the leaf of rank `rank`, as LeafPart::records keeps it.
+  uint64_t Record(size_t rank, size_t i) const {
     const LeafSummary& sum = sums[rank];
     return parts[sum.part].records()[sum.records + i];
   }
+  // The leaf's CRC and hashed length after record `i` (LeafPart::states);
+  // i == -1: before its first.
+  std::pair<uint32_t, uint64_t> State(size_t rank, ptrdiff_t i) const {
+    if (i < 0) return {0, 0};
+    const LeafSummary& sum = sums[rank];
+    const uint64_t state = parts[sum.part].states()[sum.records + static_cast<uint64_t>(i)];
+    return {static_cast<uint32_t>(state >> 32), state & UINT32_MAX};
+  }
 };
 
-// At most this share of the key bucket's leaves read again (those holding
-// records above the compaction); past it, ComputeHashKv's own pass is as cheap.
-constexpr size_t kHashKvRereadShare = 2;
+// The user keys with a record above the compaction, from pass 1: a filter
+// by fingerprint, then the keys themselves.
+class TailKeys {
+ public:
+  explicit TailKeys(const std::vector<LeafPart>& parts) {
+    for (const LeafPart& part : parts) {
+      uint64_t start = 0;
+      for (const LeafPart::TailKey& k : part.tail()) {
+        keys_.emplace_back(k.fingerprint, Bytes(part.tail_keys()).substr(start, k.end - start));
+        start = k.end;
+      }
+    }
+    std::sort(keys_.begin(), keys_.end());
+    keys_.erase(std::unique(keys_.begin(), keys_.end()), keys_.end());
+    uint64_t bits = 1 << 16;  // ~1.5 % of fingerprints not held pass the filter
+    while (bits < keys_.size() * 64) bits *= 2;
+    filter_.assign(bits / 64, 0);
+    for (const auto& k : keys_) Set(k.first);
+  }
+
+  // Whether the key of `record` (LeafPart::records) may be one of them.
+  bool MayHold(uint64_t record) const {
+    const uint64_t f = record & kFingerprintBits;
+    if (!Test(f)) return false;
+    auto it = std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(f, Bytes()));
+    return it != keys_.end() && it->first == f;
+  }
+  // Whether `user`, the key of `record`, is one of them.
+  bool Holds(uint64_t record, Bytes user) const {
+    const uint64_t f = record & kFingerprintBits;
+    for (auto it = std::lower_bound(keys_.begin(), keys_.end(), std::make_pair(f, Bytes()));
+         it != keys_.end() && it->first == f; ++it)
+      if (it->second == user) return true;
+    return false;
+  }
+
+ private:
+  uint64_t Bit(uint64_t f) const { return (f >> 3) & (filter_.size() * 64 - 1); }
+  void Set(uint64_t f) { filter_[Bit(f) / 64] |= 1ULL << (Bit(f) % 64); }
+  bool Test(uint64_t f) const { return (filter_[Bit(f) / 64] >> (Bit(f) % 64)) & 1; }
+
+  std::vector<std::pair<uint64_t, Bytes>> keys_;  // by fingerprint
+  std::vector<uint64_t> filter_;
+};
+
+// Joins the CRC of records [a, b) of a leaf into `kv`, spliced out of the
+// leaf's chained CRC states: crc(B) = crc(A||B) ^ shift(crc(A), |B|),
+// which is Crc32cCombine(crc(A), crc(A||B), |B|). Returns |B|.
+uint64_t JoinRecords(const KeyLeaves& in, size_t rank, size_t a, size_t b, Crc32cJoiner& kv) {
+  if (a >= b) return 0;
+  const auto [crc_a, end_a] = in.State(rank, static_cast<ptrdiff_t>(a) - 1);
+  const auto [crc_ab, end_ab] = in.State(rank, static_cast<ptrdiff_t>(b) - 1);
+  kv.Append(Crc32cCombine(crc_a, crc_ab, end_ab - end_a), end_ab - end_a);
+  return end_ab - end_a;
+}
+
+// The CRC of records at or below the compaction that HashKvFromLeaves
+// keeps, and those above it, of the key leaves of ranks [from, to), with
+// their length; nullopt when a leaf read again disagrees with pass 1.
+struct Joined {
+  uint32_t crc = 0;
+  uint64_t length = 0;
+};
+std::optional<Joined> JoinKeyLeaves(const KeyLeaves& in, const TailKeys& tail, size_t from,
+                                    size_t to) {
+  Crc32cJoiner kv;
+  uint64_t length = 0;
+  std::string buf;
+  for (size_t rank = from; rank < to; rank++) {
+    const LeafSummary& sum = in.sums[rank];
+    auto maybe_skipped = [&](size_t i) {
+      const uint64_t record = in.Record(rank, i);
+      return !(record & kAboveCompactionMark) && tail.MayHold(record);
+    };
+    size_t i = 0;
+    while (i < sum.count && !maybe_skipped(i)) i++;
+    if (i == sum.count) {
+      kv.Append(sum.crc, sum.hashed);
+      length += sum.hashed;
+      continue;
+    }
+    auto page = in.trees.Read(in.leaves[rank], buf);
+    if (!page || !page->CheckElementArray() || page->count() != sum.count) return std::nullopt;
+    size_t kept_from = 0;
+    for (; i < sum.count; i++) {
+      if (!maybe_skipped(i)) continue;
+      auto e = page->Leaf(i);
+      auto user = e ? KeyValueUserKey(e->value) : std::nullopt;
+      if (!user) return std::nullopt;
+      if (!tail.Holds(in.Record(rank, i), *user)) continue;
+      length += JoinRecords(in, rank, kept_from, i, kv);
+      kept_from = i + 1;
+    }
+    length += JoinRecords(in, rank, kept_from, sum.count, kv);
+  }
+  return Joined{kv.crc(), length};
+}
 
 // etcd's HashKV at the store's current revision (hashkv.h), told from pass
 // 1's leaf CRCs without a second pass when the file allows; nullopt sends
@@ -351,88 +517,43 @@ constexpr size_t kHashKvRereadShare = 2;
 // when it is a put (key_index.go keep). A finished compaction left those
 // records one put per key (the rest were deleted), so one of them is skipped
 // exactly when its key also has a record above C. Any other shape (a
-// tombstone or a second record of a key at or below C, a compaction
-// scheduled but not finished, no live key) is left to ComputeHashKv.
+// tombstone or a second record of a key at or below C, `low_conflict`; a
+// compaction scheduled but not finished; no live key) is left to
+// ComputeHashKv. Skipped records are told by fingerprint and confirmed by
+// their keys, read again from their leaves; no leaf is hashed again. The
+// leaves go in slices to two threads (the reads are most of the time), the
+// slices' CRCs joined in order.
 std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted, int64_t scheduled,
-                                         std::optional<uint64_t> live) {
-  if (scheduled > compacted || !live || *live == 0 || compacted < 0) return std::nullopt;
-  const auto c = static_cast<uint64_t>(compacted);  // LeafSummary first/last: main revisions
+                                         std::optional<uint64_t> live, bool low_conflict) {
+  if (scheduled > compacted || !live || *live == 0 || compacted < 0 || low_conflict)
+    return std::nullopt;
+  for (size_t rank = in.begin; rank < in.end; rank++)
+    if (!in.sums[rank].read) return std::nullopt;
   Crc32cJoiner kv;
   kv.AppendBytes(kKeyBucket);
-  if (c == 0) {  // never compacted: every record counts
-    for (size_t rank = in.begin; rank < in.end; rank++) {
-      if (!in.sums[rank].read) return std::nullopt;
+  if (compacted == 0) {  // never compacted: every record counts
+    for (size_t rank = in.begin; rank < in.end; rank++)
       kv.Append(in.sums[rank].crc, in.sums[rank].hashed);
-    }
     return kv.crc();
   }
-  size_t above = 0;
-  for (size_t rank = in.begin; rank < in.end; rank++)
-    if (in.sums[rank].count > 0 && in.sums[rank].last > c) above++;
-  if (above * kHashKvRereadShare > in.end - in.begin) return std::nullopt;
-
-  // The user keys above C, exactly (their leaves read again: the bucket's
-  // tail); the fingerprints of the records at or below C.
-  std::unordered_set<std::string> tail;
-  std::vector<uint64_t> low;
-  std::string buf;
-  for (size_t rank = in.begin; rank < in.end; rank++) {
-    const LeafSummary& sum = in.sums[rank];
-    if (!sum.read) return std::nullopt;
-    for (size_t i = 0; sum.last <= c && i < sum.count; i++) {
-      const uint64_t f = in.Fingerprint(rank, i);
-      if (f == 0 || (f & 1)) return std::nullopt;  // unreadable, or a tombstone at or below C
-      low.push_back(f & ~3ULL);
-    }
-    if (sum.count == 0 || sum.last <= c) continue;
-    auto page = in.trees.Read(in.leaves[rank], buf);
-    if (!page || !page->CheckElementArray()) return std::nullopt;
-    for (size_t i = 0; i < page->count(); i++) {
-      auto e = page->Leaf(i);
-      auto rev = e ? Revision::Parse(e->key) : std::nullopt;
-      if (!rev) return std::nullopt;
-      if (static_cast<uint64_t>(rev->main) > c) {
-        auto user = KeyValueUserKey(e->value);
-        if (!user) return std::nullopt;
-        tail.emplace(*user);
-        continue;
-      }
-      const uint64_t f = in.Fingerprint(rank, i);
-      if (f == 0 || (f & 1)) return std::nullopt;
-      low.push_back(f & ~3ULL);
-    }
-  }
-  std::sort(low.begin(), low.end());
-  if (std::adjacent_find(low.begin(), low.end()) != low.end()) return std::nullopt;
-  std::vector<uint64_t> tail_fingerprints;  // a filter: the keys decide
-  for (const std::string& k : tail)
-    tail_fingerprints.push_back(std::hash<std::string_view>{}(k) & ~3ULL);
-  std::sort(tail_fingerprints.begin(), tail_fingerprints.end());
-
-  // The leaves' CRCs in order; a leaf that straddles C or may hold a skipped
-  // record is hashed again without what Keep skips.
-  for (size_t rank = in.begin; rank < in.end; rank++) {
-    const LeafSummary& sum = in.sums[rank];
-    if (sum.count == 0) continue;
-    bool again = sum.first <= c && sum.last > c;
-    for (size_t i = 0; !again && sum.last <= c && i < sum.count; i++)
-      again = std::binary_search(tail_fingerprints.begin(), tail_fingerprints.end(),
-                                 in.Fingerprint(rank, i) & ~3ULL);
-    if (!again) {
-      kv.Append(sum.crc, sum.hashed);
-      continue;
-    }
-    auto page = in.trees.Read(in.leaves[rank], buf);
-    if (!page) return std::nullopt;
-    for (size_t i = 0; i < page->count(); i++) {
-      auto e = page->Leaf(i);
-      auto rev = e ? Revision::Parse(e->key) : std::nullopt;
-      auto user = rev ? KeyValueUserKey(e->value) : std::nullopt;
-      if (!user) return std::nullopt;
-      if (static_cast<uint64_t>(rev->main) <= c && tail.count(std::string(*user)) > 0) continue;
-      // Key and value are adjacent (§1.6), as in pass 1.
-      kv.AppendBytes(Bytes(e->key.data(), e->key.size() + e->value.size()));
-    }
+  for (const LeafPart& part : in.parts)
+    if (!part.tail_complete()) return std::nullopt;
+  const TailKeys tail(in.parts);
+  constexpr size_t kSlices = 32;
+  const size_t leaves = in.end - in.begin;
+  std::vector<std::optional<Joined>> slices(kSlices);
+  std::atomic<size_t> next{0};
+  auto work = [&] {
+    for (size_t k; (k = next.fetch_add(1)) < kSlices;)
+      slices[k] = JoinKeyLeaves(in, tail, in.begin + leaves * k / kSlices,
+                                in.begin + leaves * (k + 1) / kSlices);
+  };
+  std::thread other(work);
+  work();
+  other.join();
+  for (const auto& slice : slices) {
+    if (!slice) return std::nullopt;
+    kv.Append(slice->crc, slice->length);
   }
   return kv.crc();
 }
@@ -523,9 +644,17 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
     return static_cast<size_t>(it - buckets.begin());
   };
   std::vector<LeafSummary> sums(leaves.size());
+  // hashKV from this pass needs the compaction first (HashKvFromLeaves);
+  // a meta bucket that cannot be read is reported below, as before.
+  HashKvPlan plan;
+  if (with_hash_kv) {
+    auto meta = backend.Meta();
+    plan.wanted = meta && meta->scheduled_compact <= meta->finished_compact;
+    plan.compacted = meta ? meta->finished_compact : -1;
+  }
   std::vector<LeafPart> parts;
   parts.reserve(2);
-  for (uint8_t k = 0; k < 2; k++) parts.emplace_back(k, pgid, buckets.size(), key_bucket);
+  for (uint8_t k = 0; k < 2; k++) parts.emplace_back(k, pgid, buckets.size(), key_bucket, plan);
   auto read = [&](uint8_t part, size_t begin, size_t end) -> Result<void> {
     size_t next = begin;
     return bolt::PageIndex::ReadPages(
@@ -564,6 +693,7 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
   }
 
   // Pass 2: the leaves in key order, from their summaries.
+  bool low_conflict = false;  // HashKvFromLeaves cannot tell hashKV
   for (size_t b = 0; b < buckets.size(); b++) {
     Bucket& bucket = buckets[b];
     BucketStats& stats = bucket.stats;
@@ -634,8 +764,18 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
         }
         if (is_key_bucket) {
           const Fingerprints& records = part.records();
-          for (uint64_t k = sum.records; k < sum.records + uint64_t{sum.count}; k++)
-            if (records[k] != 0) live.AddFingerprint(records[k] & ~3ULL, records[k] & 1);
+          for (uint64_t k = sum.records; k < sum.records + uint64_t{sum.count}; k++) {
+            const uint64_t r = records[k];
+            if (r == 0) {
+              low_conflict = true;
+              continue;
+            }
+            // In revision order: the records at or below the compaction
+            // come first, so "seen" here is a second record of a key there.
+            const bool tombstone = r & kTombstoneMark;
+            const bool seen = live.AddFingerprint(r & kFingerprintBits, tombstone);
+            if (!(r & kAboveCompactionMark) && (seen || tombstone)) low_conflict = true;
+          }
         }
       }
       // The newest revision: the last key of the bucket's last leaf.
@@ -665,10 +805,18 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
   s.consistent_index = meta.consistent_index;
   s.compact_revision = meta.finished_compact;
   s.scheduled_compact_revision = meta.scheduled_compact;
-  if (with_hash_kv && key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline())
-    s.hash_kv = HashKvFromLeaves({trees, leaves, sums, parts, buckets[key_bucket].leaves_begin,
-                                  buckets[key_bucket].leaves_end},
-                                 s.compact_revision, s.scheduled_compact_revision, s.live_keys);
+  if (plan.wanted && key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline()) {
+    const KeyLeaves key_leaves{trees,
+                               leaves,
+                               sums,
+                               parts,
+                               buckets[key_bucket].leaves_begin,
+                               buckets[key_bucket].leaves_end};
+    auto crc = HashKvFromLeaves(key_leaves, plan.compacted, s.scheduled_compact_revision,
+                                s.live_keys, low_conflict);
+    const int64_t at = StoreRevision(s.revision, s.compact_revision);
+    if (crc) s.hash_kv = HashKv{*crc, at, s.compact_revision, at};
+  }
   s.cluster_version = CPR_TRY(backend.ClusterVersion());
   s.members = CPR_TRY(backend.Members());
   s.alarms = CPR_TRY(backend.Alarms());

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "etcd/backend.h"
+#include "etcd/hashkv.h"
 
 namespace cpr::etcd {
 
@@ -45,14 +46,15 @@ struct Status {
   // User keys alive at `revision`; nullopt when the file holds more distinct
   // keys than the memory budget allows counting.
   std::optional<uint64_t> live_keys;
-  // etcd's HashKV at the current revision (hashkv.h), when the pass could
-  // tell it (status.cc HashKvFromLeaves); nullopt: ask ComputeHashKv.
-  std::optional<uint32_t> hash_kv;
+  // etcd's HashKV at the current revision, when the pass could tell it
+  // (status.cc HashKvFromLeaves); nullopt: ask ComputeHashKv.
+  std::optional<HashKv> hash_kv;
 };
 
 // Fails, like etcdctl, when the structural check finds any fault; the error
 // lists the first ones and says to run `cpr snapshot verify`.
-// `with_hash_kv`: also tell Status::hash_kv (it re-reads some leaves).
+// `with_hash_kv`: also tell Status::hash_kv (it keeps 8 more bytes per
+// revision, and re-reads the leaves whose records hashKV may skip).
 Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv = false);
 
 }  // namespace cpr::etcd

@@ -9,6 +9,7 @@
 
 #if defined(__x86_64__)
 #include <nmmintrin.h>
+#include <wmmintrin.h>
 #endif
 #if defined(CPR_HAVE_ISAL)
 #include <isa-l/crc.h>
@@ -101,8 +102,9 @@ uint32_t Crc32c(uint32_t crc, Bytes data) {
 
 namespace {
 
-// GF(2) product of two reflected polynomials modulo the CRC polynomial.
-uint32_t MultModP(uint32_t a, uint32_t b) {
+// GF(2) product of two reflected polynomials modulo the CRC polynomial, a
+// bit at a time (zlib's multmodp).
+uint32_t MultModPPortable(uint32_t a, uint32_t b) {
   uint32_t m = 1u << 31, p = 0;
   for (;;) {
     if (a & m) {
@@ -114,6 +116,28 @@ uint32_t MultModP(uint32_t a, uint32_t b) {
   }
   return p;
 }
+
+#if defined(__x86_64__)
+// The same with one carry-less multiply and one CRC instruction. In the
+// reflected order (bit 31 holds x^0) the product of a and b, degree <= 62,
+// lands in bits 0..62 with x^0 at bit 62; shifted up one, the high word is
+// its terms x^0..x^31 as a reflected word, and the low word its terms
+// x^32..x^63 as a message word m with m(x)*x^32 = those terms, which the
+// CRC instruction reduces modulo P (crc32(0, m) = m(x)*x^32 mod P).
+__attribute__((target("pclmul,sse4.2"))) uint32_t MultModPClmul(uint32_t a, uint32_t b) {
+  const __m128i product = _mm_clmulepi64_si128(_mm_cvtsi32_si128(static_cast<int>(a)),
+                                               _mm_cvtsi32_si128(static_cast<int>(b)), 0);
+  const uint64_t shifted = static_cast<uint64_t>(_mm_cvtsi128_si64(product)) << 1;
+  return static_cast<uint32_t>(shifted >> 32) ^ _mm_crc32_u32(0, static_cast<uint32_t>(shifted));
+}
+
+bool HavePclmul() {
+  static const bool have = __builtin_cpu_supports("pclmul") && __builtin_cpu_supports("sse4.2");
+  return have;
+}
+#endif
+
+uint32_t MultModP(uint32_t a, uint32_t b) { return internal::MultModP(a, b, /*portable=*/false); }
 
 struct PowerTable {
   uint32_t x2n[32];  // x^(2^k) mod P
@@ -138,6 +162,15 @@ uint32_t X8nModP(uint64_t n) {
 }
 
 }  // namespace
+
+namespace internal {
+uint32_t MultModP(uint32_t a, uint32_t b, bool portable) {
+#if defined(__x86_64__)
+  if (!portable && HavePclmul()) return MultModPClmul(a, b);
+#endif
+  return MultModPPortable(a, b);
+}
+}  // namespace internal
 
 uint32_t Crc32cCombine(uint32_t crc_a, uint32_t crc_b, uint64_t len_b) {
   return MultModP(X8nModP(len_b), crc_a) ^ crc_b;

@@ -38,6 +38,12 @@ class Crc32cJoiner {
   std::vector<std::pair<uint64_t, uint32_t>> cache_;  // len -> operator, direct-mapped
 };
 
+namespace internal {
+// a*b modulo the CRC-32C polynomial, reflected (zlib's multmodp); with the
+// CPU's carry-less multiply unless `portable`. Exposed for tests.
+uint32_t MultModP(uint32_t a, uint32_t b, bool portable);
+}  // namespace internal
+
 inline uint64_t Fnv1a64(Bytes data) {
   uint64_t h = 0xcbf29ce484222325ULL;
   for (char c : data) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <random>
 #include <string>
 
 #include "util/hash.h"
@@ -42,6 +43,27 @@ TEST(Crc32c, CombineEqualsOneCrc) {
     EXPECT_EQ(Crc32cCombine(Crc32c(0, a), Crc32c(0, x), x.size()), Crc32c(0, a + x)) << cut;
   }
   EXPECT_EQ(Crc32cCombine(0, Crc32c(0, a), a.size()), Crc32c(0, a));
+}
+
+// The carry-less multiply and the bit loop agree (the CPU's path is the one
+// the joiner takes here), and a joiner over many pieces of uneven lengths
+// equals one CRC over their concatenation.
+TEST(Crc32c, MultiplyModPAgreesAndJoinerEqualsOneCrc) {
+  std::mt19937_64 rng(42);
+  for (int i = 0; i < 20000; i++) {
+    const auto a = static_cast<uint32_t>(rng()) | 1u;  // never 0: x^n mod P is never 0
+    const auto b = static_cast<uint32_t>(rng());
+    ASSERT_EQ(internal::MultModP(a, b, false), internal::MultModP(a, b, true)) << a << " " << b;
+  }
+  std::string all;
+  Crc32cJoiner joiner;
+  for (int i = 0; i < 3000; i++) {
+    std::string piece(rng() % (i % 3 == 0 ? 9000 : 40), '\0');
+    for (char& c : piece) c = static_cast<char>(rng());
+    joiner.Append(Crc32c(0, piece), piece.size());
+    all += piece;
+  }
+  EXPECT_EQ(joiner.crc(), Crc32c(0, all));
 }
 
 TEST(Fnv1a64, EmptyIsOffsetBasis) { EXPECT_EQ(Fnv1a64(""), 0xcbf29ce484222325ULL); }
