@@ -191,7 +191,8 @@ Result<void> RunStatus(const Flags& f) {
   // Status reads the file front to back itself (bolt/page_index.h): no prefetch.
   OpenedSnapshot snap = CPR_TRY(OpenWhole(f.file, !f.check_hash, /*prefetch=*/false));
   // Documents carry hashKV (below); the table does not.
-  etcd::Status s = CPR_TRY(etcd::ComputeStatus(*snap.backend, format != Format::kTable));
+  etcd::Status s =
+      CPR_TRY(etcd::ComputeStatus(*snap.backend, {.with_hash_kv = format != Format::kTable}));
   CPR_RETURN_IF_ERROR(snap.Finish());
   // Status reads what is there; a bucket set etcd 3.4 would not write (one
   // renamed by a damaged byte: etcd boots without its records) is said on
@@ -218,6 +219,7 @@ Result<void> RunStatus(const Flags& f) {
       etcd::HashKvOptions ho;
       ho.memory_budget = ReaderMemory(kScanBudget);
       h = CPR_TRY(etcd::ComputeHashKv(*snap.backend, 0, ho));
+      if (!s.live_keys) j["liveKeys"] = h.live_keys;  // past status's budget: counted here
     }
     j["hashKV"] = {
         {"hash", h.hash}, {"revision", h.revision}, {"compact_revision", h.compact_revision}};

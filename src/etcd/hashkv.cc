@@ -107,7 +107,6 @@ Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev, const HashKvOp
   // R (a LiveScan is exactly that). Only those at or below the compacted
   // revision are ever asked about.
   KeptRevisions keep(options.memory_budget / 2);
-  bool any_live = false;
   {
     LiveScanOptions o;
     o.revision = out.hashed_revision;
@@ -117,7 +116,7 @@ Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev, const HashKvOp
     for (;;) {
       const LiveEntry* e = CPR_TRY(scan->Next());
       if (e == nullptr) break;
-      any_live = true;
+      out.live_keys++;
       if (e->rev.main <= out.compact_revision) CPR_RETURN_IF_ERROR(keep.Add(e->rev));
     }
   }
@@ -127,7 +126,8 @@ Result<HashKv> ComputeHashKv(const Backend& backend, int64_t rev, const HashKvOp
   CPR_RETURN_IF_ERROR(backend.ScanRevisions(0, [&](const Revision& r, Bytes value) -> Result<bool> {
     if (r.main > out.hashed_revision) return false;
     // When no key is alive at R, nothing is skipped (key_index.go keep).
-    if (r.main <= out.compact_revision && any_live && (r.tombstone || !CPR_TRY(keep.Contains(r))))
+    if (r.main <= out.compact_revision && out.live_keys > 0 &&
+        (r.tombstone || !CPR_TRY(keep.Contains(r))))
       return true;
     crc = Crc32c(crc, r.Encode());
     crc = Crc32c(crc, value);

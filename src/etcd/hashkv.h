@@ -23,6 +23,7 @@ struct HashKv {
   int64_t revision = 0;          // the store's current revision (etcd's header.revision)
   int64_t compact_revision = 0;  // its compacted revision
   int64_t hashed_revision = 0;   // R: the revision hashed at
+  uint64_t live_keys = 0;        // keys alive at R (its scan counts them)
 };
 
 struct HashKvOptions {

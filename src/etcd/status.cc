@@ -249,8 +249,17 @@ constexpr uint64_t kTailKeyBudget = 8ULL << 20;
 // file order.
 class LeafPart {
  public:
-  LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket, HashKvPlan plan)
-      : part_(part), reached_(pgid), totals_(buckets), key_bucket_(key_bucket), plan_(plan) {}
+  // `records_kept` counts the records every part keeps, up to `max_records`
+  // (StatusOptions).
+  LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket, HashKvPlan plan,
+           std::atomic<uint64_t>& records_kept, uint64_t max_records)
+      : part_(part),
+        reached_(pgid),
+        totals_(buckets),
+        key_bucket_(key_bucket),
+        plan_(plan),
+        records_kept_(records_kept),
+        max_records_(max_records) {}
 
   void Add(const bolt::PageView& page, size_t bucket, LeafSummary& s) {
     LeafTotals& t = totals_[bucket];
@@ -259,6 +268,9 @@ class LeafPart {
     s.part = part_;
     s.read = true;
     s.count = page.count();
+    if (key_bucket && keeping_ &&
+        records_kept_.fetch_add(page.count()) + page.count() > max_records_)
+      StopKeeping();
     s.records = static_cast<uint32_t>(records_.size());
     if (!reached_.Mark(page.id(), page.overflow()))
       faults_.push_back(fmt::format("page {}: multiple references", page.id()));
@@ -297,7 +309,7 @@ class LeafPart {
           odd.fault = "key bucket holds a key that is not a revision";
       }
     }
-    if (key_bucket) {  // one entry per element, read or not
+    if (key_bucket && keeping_) {  // one entry per element, read or not
       records_.resize(s.records + uint64_t{s.count});
       if (plan_.Splices()) states_.resize(records_.size());
     }
@@ -323,6 +335,8 @@ class LeafPart {
   const std::vector<TailKey>& tail() const { return tail_; }
   // False when pass 1 could not keep what HashKvFromLeaves needs.
   bool tail_complete() const { return tail_complete_; }
+  // False past StatusOptions::max_records: records() and states() given up.
+  bool keeps_records() const { return keeping_; }
   const std::vector<LeafTotals>& totals() const { return totals_; }
   const std::vector<std::string>& faults() const { return faults_; }
   const PageSet& reached() const { return reached_; }
@@ -331,6 +345,7 @@ class LeafPart {
   // One key-bucket record: its fingerprint with marks; for hashKV also the
   // leaf's CRC state after it and, above the compaction, its user key.
   void AddRecord(const bolt::LeafElement& e, const LeafSummary& s) {
+    if (!keeping_) return;
     auto rev = Revision::Parse(e.key);
     auto user = rev ? KeyValueUserKey(e.value) : std::nullopt;
     if (!user) {
@@ -352,11 +367,23 @@ class LeafPart {
     tail_.push_back({fingerprint, tail_keys_.size()});
   }
 
+  void StopKeeping() {
+    keeping_ = false;
+    tail_complete_ = false;
+    records_ = Fingerprints();
+    states_ = Fingerprints();
+    std::string().swap(tail_keys_);
+    std::vector<TailKey>().swap(tail_);
+  }
+
   uint8_t part_;
   PageSet reached_;
   std::vector<LeafTotals> totals_;
   size_t key_bucket_;
   HashKvPlan plan_;
+  std::atomic<uint64_t>& records_kept_;
+  uint64_t max_records_;
+  bool keeping_ = true;
   Fingerprints records_;
   Fingerprints states_;
   std::string tail_keys_;
@@ -560,7 +587,7 @@ std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted,
 
 }  // namespace
 
-Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
+Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& options) {
   const bolt::Reader& r = backend.reader();
   const bolt::Pgid pgid = r.meta().pgid;
   Status s;
@@ -647,14 +674,17 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
   // hashKV from this pass needs the compaction first (HashKvFromLeaves);
   // a meta bucket that cannot be read is reported below, as before.
   HashKvPlan plan;
-  if (with_hash_kv) {
+  if (options.with_hash_kv) {
     auto meta = backend.Meta();
     plan.wanted = meta && meta->scheduled_compact <= meta->finished_compact;
     plan.compacted = meta ? meta->finished_compact : -1;
   }
+  std::atomic<uint64_t> records_kept{0};
   std::vector<LeafPart> parts;
   parts.reserve(2);
-  for (uint8_t k = 0; k < 2; k++) parts.emplace_back(k, pgid, buckets.size(), key_bucket, plan);
+  for (uint8_t k = 0; k < 2; k++)
+    parts.emplace_back(k, pgid, buckets.size(), key_bucket, plan, records_kept,
+                       options.max_records);
   auto read = [&](uint8_t part, size_t begin, size_t end) -> Result<void> {
     size_t next = begin;
     return bolt::PageIndex::ReadPages(
@@ -686,14 +716,17 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
     if (bolt::Pgid both = trees.reached().Merge(part.reached()))
       faults.push_back(fmt::format("page {}: multiple references", both));
   }
-  if (key_bucket < buckets.size()) {
+  // Fingerprints of every record, or (past max_records) none.
+  const bool fingerprints =
+      std::all_of(parts.begin(), parts.end(), [](const LeafPart& p) { return p.keeps_records(); });
+  if (key_bucket < buckets.size() && fingerprints) {
     uint64_t records = 0;
     for (const LeafPart& part : parts) records += part.records().size();
     live.Reserve(records);
   }
 
   // Pass 2: the leaves in key order, from their summaries.
-  bool low_conflict = false;  // HashKvFromLeaves cannot tell hashKV
+  bool low_conflict = !fingerprints;  // HashKvFromLeaves cannot tell hashKV
   for (size_t b = 0; b < buckets.size(); b++) {
     Bucket& bucket = buckets[b];
     BucketStats& stats = bucket.stats;
@@ -762,7 +795,7 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
               faults.push_back(fmt::format("page {}: multiple references", leaf));
           }
         }
-        if (is_key_bucket) {
+        if (is_key_bucket && fingerprints) {
           const Fingerprints& records = part.records();
           for (uint64_t k = sum.records; k < sum.records + uint64_t{sum.count}; k++) {
             const uint64_t r = records[k];
@@ -798,7 +831,7 @@ Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv) {
                      "run `cpr snapshot verify` for every fault");
   }
   s.hash = hash.crc();
-  s.live_keys = live.count();
+  if (fingerprints) s.live_keys = live.count();
   s.free_pages = pgid - trees.reached().count();
 
   MetaInfo meta = CPR_TRY(backend.Meta());

@@ -43,18 +43,30 @@ struct Status {
   std::vector<Alarm> alarms;
   AuthInfo auth;
   uint64_t leases = 0;
-  // User keys alive at `revision`; nullopt when the file holds more distinct
-  // keys than the memory budget allows counting.
+  // User keys alive at `revision`; nullopt when the file holds more
+  // revisions or distinct keys than status's memory budget allows counting
+  // (status.cc kMaxRecords; ComputeHashKv's HashKv::live_keys counts them).
   std::optional<uint64_t> live_keys;
   // etcd's HashKV at the current revision, when the pass could tell it
   // (status.cc HashKvFromLeaves); nullopt: ask ComputeHashKv.
   std::optional<HashKv> hash_kv;
 };
 
+struct StatusOptions {
+  // Also tell Status::hash_kv (8 more bytes per revision kept, and the
+  // leaves whose records hashKV may skip read again).
+  bool with_hash_kv = false;
+  // Key-bucket records whose fingerprints the pass keeps, for the live key
+  // count and hashKV: 8 B each (16 with hashKV) and the live key counter's
+  // table (<= 2^22 slots, 32 MB at the default). Past it, as in an 8 GB
+  // file of tiny records (hundreds of millions of revisions), the count is
+  // given up (nullopt) and hashKV left to ComputeHashKv, whose scan spills:
+  // memory stays bounded whatever the number of revisions.
+  uint64_t max_records = 2'500'000;
+};
+
 // Fails, like etcdctl, when the structural check finds any fault; the error
 // lists the first ones and says to run `cpr snapshot verify`.
-// `with_hash_kv`: also tell Status::hash_kv (it keeps 8 more bytes per
-// revision, and re-reads the leaves whose records hashKV may skip).
-Result<Status> ComputeStatus(const Backend& backend, bool with_hash_kv = false);
+Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& options = {});
 
 }  // namespace cpr::etcd

@@ -285,7 +285,7 @@ TEST(Status, HashKvFromThePassEqualsTheSecondPass) {
   for (const auto& [name, from_pass] : {std::pair{"snapA.db", false}, {"snapB.db", true}}) {
     auto b = Backend::Open(Fixture(name));
     ASSERT_TRUE(b);
-    auto st = ComputeStatus(**b, /*with_hash_kv=*/true);
+    auto st = ComputeStatus(**b, {.with_hash_kv = true});
     ASSERT_TRUE(st) << st.error().ToString();
     auto h = ComputeHashKv(**b, 0);
     ASSERT_TRUE(h) << h.error().ToString();
@@ -295,6 +295,28 @@ TEST(Status, HashKvFromThePassEqualsTheSecondPass) {
     EXPECT_EQ(st->hash_kv->revision, h->revision) << name;
     EXPECT_EQ(st->hash_kv->compact_revision, h->compact_revision) << name;
   }
+}
+
+// Past max_records the pass keeps no fingerprints: the live key count is
+// given up, hashKV is left to ComputeHashKv (which counts the live keys
+// too), and everything else is as without the limit.
+TEST(Status, PastTheRecordBudgetGivesTheCountUpAndNothingElse) {
+  auto b = Backend::Open(Fixture("snapB.db"));
+  ASSERT_TRUE(b);
+  auto whole = ComputeStatus(**b, {.with_hash_kv = true});
+  auto capped = ComputeStatus(**b, {.with_hash_kv = true, .max_records = 100});
+  ASSERT_TRUE(whole && capped);
+  ASSERT_TRUE(whole->live_keys);
+  EXPECT_FALSE(capped->live_keys);
+  EXPECT_FALSE(capped->hash_kv);
+  EXPECT_EQ(capped->hash, whole->hash);
+  EXPECT_EQ(capped->revision, whole->revision);
+  EXPECT_EQ(capped->total_key, whole->total_key);
+  EXPECT_EQ(capped->free_pages, whole->free_pages);
+  auto h = ComputeHashKv(**b, 0);
+  ASSERT_TRUE(h);
+  EXPECT_EQ(h->live_keys, *whole->live_keys);
+  EXPECT_EQ(h->hash, whole->hash_kv->hash);
 }
 
 // The walk runs on a thread of its own: visits still come in key order, on
