@@ -66,22 +66,6 @@ Json K8sJson(const etcd::Record& r) {
   return k;
 }
 
-// etcdctl's `get -w json` shape of one record (zero fields omitted, as
-// protobuf's JSON does), plus `k8s` for Kubernetes objects.
-Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
-  Json kv;
-  kv["key"] = Base64Encode(r.kv.key);
-  if (r.kv.create_revision) kv["create_revision"] = r.kv.create_revision;
-  kv["mod_revision"] = r.rev.main;
-  if (r.kv.version) kv["version"] = r.kv.version;
-  if (with_value && !r.rev.tombstone) kv["value"] = Base64Encode(r.kv.value);
-  if (r.kv.lease) kv["lease"] = r.kv.lease;
-  if (with_k8s && !r.rev.tombstone) {
-    if (Json k = K8sJson(r); !k.is_null()) kv["k8s"] = std::move(k);
-  }
-  return kv;
-}
-
 // KIND, NAMESPACE, NAME cells for tables.
 std::vector<std::string> K8sCells(const etcd::Record& r) {
   k8s::Object o = k8s::DescribeIdentity(r.kv.value);
@@ -405,10 +389,12 @@ void PutK8sJson(const etcd::Record& r, std::string& note) {
     note = k.dump(-1, ' ', false, Json::error_handler_t::replace);
 }
 
-// KvJson's text (one line, as dump() prints it) written directly, with the
-// `k8s` member from a note (PutK8sJson) when there is one. Keys and values
-// are base64, which needs no escaping: nlohmann's serializer spent most of
-// `ls -w json`'s time checking a 2 GB file's values for characters to escape.
+// etcdctl's `get -w json` shape of one record (zero fields omitted, as
+// protobuf's JSON does), plus `k8s` for Kubernetes objects, from a note
+// (PutK8sJson). The one writer of that shape: KvJson parses its text.
+// Keys and values are base64, which needs no escaping: nlohmann's
+// serializer spent most of `ls -w json`'s time checking a 2 GB file's values
+// for characters to escape.
 struct KvText {
   Bytes key;
   int64_t create_revision = 0, mod_revision = 0, version = 0, lease = 0;
@@ -428,13 +414,21 @@ std::string KvJsonText(const KvText& kv, Bytes k8s_note) {
   return s;
 }
 
-// KvJson(record, true, with_k8s) as text.
-std::string RecordJsonText(const etcd::Record& r, bool with_k8s) {
+// A record's fields for KvJsonText (its views live as long as `r`).
+KvText RecordKvText(const etcd::Record& r, bool with_value) {
+  return {r.kv.key,   r.kv.create_revision,
+          r.rev.main, r.kv.version,
+          r.kv.lease, with_value && !r.rev.tombstone ? &r.kv.value : nullptr};
+}
+
+std::string RecordJsonText(const etcd::Record& r, bool with_value, bool with_k8s) {
   std::string k8s;
   if (with_k8s && !r.rev.tombstone) PutK8sJson(r, k8s);
-  return KvJsonText({r.kv.key, r.kv.create_revision, r.rev.main, r.kv.version, r.kv.lease,
-                     r.rev.tombstone ? nullptr : &r.kv.value},
-                    k8s);
+  return KvJsonText(RecordKvText(r, with_value), k8s);
+}
+
+Json KvJson(const etcd::Record& r, bool with_value, bool with_k8s) {
+  return Json::parse(RecordJsonText(r, with_value, with_k8s));
 }
 
 // KvJson(record, false, false) as text from a scan's entry, without reading
@@ -542,10 +536,7 @@ Result<void> LsDocument(const Flags& f, Format format, etcd::LiveScan& scan, int
       if (f.keys_only) {
         out << EntryJsonText(*e);
       } else {
-        const etcd::Record r = CPR_TRY(scan.Read(*e));
-        out << KvJsonText(
-            {r.kv.key, r.kv.create_revision, r.rev.main, r.kv.version, r.kv.lease, &r.kv.value},
-            e->note);
+        out << KvJsonText(RecordKvText(CPR_TRY(scan.Read(*e)), true), e->note);
       }
     } else {
       PrintYamlItem(out, KvJson(CPR_TRY(scan.Read(*e)), !f.keys_only, true));
@@ -732,7 +723,7 @@ Result<DiffCounts> DiffDocument(Format format, etcd::LiveScan& a, etcd::LiveScan
   // One side's record: its text for JSON, else its Json.
   auto side = [&](const etcd::Record& r, std::string& text, Json& item) {
     if (json) {
-      text = RecordJsonText(r, true);
+      text = RecordJsonText(r, true, true);
     } else {
       item = KvJson(r, true, true);
     }
