@@ -30,15 +30,21 @@ uint64_t KeyPrefix(Bytes key) {
 
 // What status keeps of one reachable leaf, by its rank in key order. Sums
 // that do not depend on order (keys, bytes, pages) are not kept per leaf.
+// 32 bytes: an 8 GB file has up to 2 M leaves.
 struct LeafSummary {
   uint64_t first = 0, last = 0;  // KeyPrefix of its first and last key
-  uint64_t hashed = 0;           // bytes in crc
   uint32_t crc = 0;              // CRC-32C of its keys and values (nested buckets: key only)
   uint32_t records = 0;          // key bucket: its first fingerprint in its part's list
-  uint16_t count = 0;
-  uint8_t part = 0;
-  bool read = false;  // pass 1 saw it as a leaf
+  uint64_t hashed : 44 = 0;      // bytes in crc (ComputeStatus refuses files of 2^44 bytes)
+  uint64_t count : 16 = 0;       // elements (a page header's count is 16 bits)
+  uint64_t part : 1 = 0;
+  uint64_t read : 1 = 0;  // pass 1 saw it as a leaf
 };
+static_assert(sizeof(LeafSummary) == 32);
+
+// What status keeps per reachable leaf: its summary, its page id by rank
+// and, during pass 1, its rank in file order.
+constexpr uint64_t kBytesPerLeaf = sizeof(LeafSummary) + 2 * sizeof(uint32_t);
 
 struct OddLeaf {
   std::string fault;                                        // element bounds or order
@@ -243,14 +249,14 @@ struct HashKvPlan {
 
 // Per part, the exact user keys of the records above the compaction (one
 // arena), up to this many bytes; past it HashKvFromLeaves gives up.
-constexpr uint64_t kTailKeyBudget = 8ULL << 20;
+constexpr uint64_t kTailKeyBudget = 4ULL << 20;
 
 // Pass 1's work on one part of the file: the reachable leaves in it, in
 // file order.
 class LeafPart {
  public:
   // `records_kept` counts the records every part keeps, up to `max_records`
-  // (StatusOptions).
+  // (what StatusOptions::memory_budget leaves for them).
   LeafPart(uint8_t part, bolt::Pgid pgid, size_t buckets, size_t key_bucket, HashKvPlan plan,
            std::atomic<uint64_t>& records_kept, uint64_t max_records)
       : part_(part),
@@ -335,7 +341,7 @@ class LeafPart {
   const std::vector<TailKey>& tail() const { return tail_; }
   // False when pass 1 could not keep what HashKvFromLeaves needs.
   bool tail_complete() const { return tail_complete_; }
-  // False past StatusOptions::max_records: records() and states() given up.
+  // False past the records' budget: records() and states() given up.
   bool keeps_records() const { return keeping_; }
   const std::vector<LeafTotals>& totals() const { return totals_; }
   const std::vector<std::string>& faults() const { return faults_; }
@@ -420,7 +426,7 @@ struct Bucket {
 // The key bucket's leaves as pass 1 left them (ranks [begin, end)).
 struct KeyLeaves {
   const Trees& trees;
-  const std::vector<bolt::Pgid>& leaves;
+  const std::vector<uint32_t>& leaves;
   const std::vector<LeafSummary>& sums;
   const std::vector<LeafPart>& parts;
   size_t begin = 0, end = 0;
@@ -595,6 +601,13 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
   s.txid = r.meta().txid;
   s.total_size = pgid * r.page_size();
   s.has_trailer = HasHashTrailer(r.file().size());
+  // What a leaf keeps (LeafSummary, ranks of 4 bytes) holds for any file
+  // below 16 TiB; etcd's backend is at most 8 GiB (its quota's maximum).
+  if (pgid >= (uint64_t{1} << 32) || s.total_size >= (uint64_t{1} << 44))
+    return MakeError(
+        Code::kInvalidArgument, backend.name(),
+        fmt::format("{} pages of {} bytes: larger than any etcd backend", pgid, s.page_size),
+        "check that the file is an etcd snapshot or member db");
 
   // The root bucket, then every bucket's tree from its branch pages: the
   // leaves of all of them in key order, bucket after bucket (§4.1 step 5).
@@ -606,7 +619,9 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
   LiveKeyCounter live;
   const std::string& file = r.name();
   std::vector<Bucket> buckets;
-  std::vector<bolt::Pgid> leaves;  // by rank
+  // By rank, 4 bytes each (ComputeStatus refuses files of 2^32 pages).
+  std::vector<uint32_t> leaves;
+  std::vector<bolt::Pgid> bucket_leaves;
   size_t key_bucket = ~size_t{0};
   for (bolt::Pgid root_leaf : root_leaves) {
     auto page = r.Page(root_leaf);
@@ -632,7 +647,9 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
       bucket.leaves_begin = leaves.size();
       if (!bucket.ref.is_inline()) {
         const uint64_t branches_before = trees.branch_pages();
-        trees.Leaves(bucket.ref.root, leaves, faults);
+        bucket_leaves.clear();
+        trees.Leaves(bucket.ref.root, bucket_leaves, faults);
+        leaves.insert(leaves.end(), bucket_leaves.begin(), bucket_leaves.end());  // < 2^32
         bucket.stats.branch_pages = trees.branch_pages() - branches_before;
       }
       bucket.leaves_end = leaves.size();
@@ -641,29 +658,28 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
     }
   }
 
+  std::vector<bolt::Pgid>().swap(bucket_leaves);
   leaves.shrink_to_fit();
 
   // Pass 1: the reachable leaves in file order with large reads
   // (bolt/page_index.h ReadPages), the file's two halves on two threads
-  // (the per-leaf CRCs and fingerprints are most of the work).
+  // (the per-leaf CRCs and fingerprints are most of the work). File order:
+  // the ranks sorted by page id; a page reached twice is read for its
+  // first rank only.
   std::vector<uint32_t> by_id(leaves.size());
-  for (uint32_t i = 0; i < by_id.size(); i++) by_id[i] = i;
+  for (uint32_t rank = 0; rank < by_id.size(); rank++) by_id[rank] = rank;
   std::sort(by_id.begin(), by_id.end(), [&](uint32_t a, uint32_t b) {
     return leaves[a] != leaves[b] ? leaves[a] < leaves[b] : a < b;
   });
-  std::vector<bolt::Pgid> ids;
-  ids.reserve(by_id.size());
-  for (size_t k = 0; k < by_id.size(); k++) {
-    const bolt::Pgid id = leaves[by_id[k]];
-    if (!ids.empty() && ids.back() == id) {
-      faults.push_back(fmt::format("page {}: multiple references", id));
-      by_id[k] = ~uint32_t{0};
+  size_t distinct = 0;
+  for (uint32_t rank : by_id) {
+    if (distinct > 0 && leaves[by_id[distinct - 1]] == leaves[rank]) {
+      faults.push_back(fmt::format("page {}: multiple references", leaves[rank]));
       continue;
     }
-    by_id[ids.size()] = by_id[k];
-    ids.push_back(id);
+    by_id[distinct++] = rank;
   }
-  by_id.resize(ids.size());
+  by_id.resize(distinct);
   // The bucket of the leaf of rank `rank` (a few buckets: a short search).
   auto bucket_of = [&](uint32_t rank) {
     auto it = std::upper_bound(buckets.begin(), buckets.end(), rank,
@@ -679,44 +695,58 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
     plan.wanted = meta && meta->scheduled_compact <= meta->finished_compact;
     plan.compacted = meta ? meta->finished_compact : -1;
   }
+  // The memory budget less what the leaves keep, for the revisions'
+  // fingerprints (8 B, 16 with hashKV's states) and the live key counter's
+  // table (at most 24 B a revision: 8 B slots, a power of two, <= 70 % full).
+  const uint64_t leaf_bytes = leaves.size() * kBytesPerLeaf;
+  const uint64_t max_records =
+      leaf_bytes >= options.memory_budget
+          ? 0
+          : (options.memory_budget - leaf_bytes) / (8 + (plan.Splices() ? 8 : 0) + 24);
   std::atomic<uint64_t> records_kept{0};
   std::vector<LeafPart> parts;
   parts.reserve(2);
   for (uint8_t k = 0; k < 2; k++)
-    parts.emplace_back(k, pgid, buckets.size(), key_bucket, plan, records_kept,
-                       options.max_records);
+    parts.emplace_back(k, pgid, buckets.size(), key_bucket, plan, records_kept, max_records);
+  // by_id[begin, end) in chunks: the page ids of one chunk at a time.
   auto read = [&](uint8_t part, size_t begin, size_t end) -> Result<void> {
-    size_t next = begin;
-    return bolt::PageIndex::ReadPages(
-        r, std::span<const bolt::Pgid>(ids).subspan(begin, end - begin),
-        [&](const bolt::PageView& page) -> Result<void> {
-          const uint32_t rank = by_id[next];
-          const bolt::Pgid id = ids[next++];
-          if (page.id() != id)
-            parts[part].Fault(
-                fmt::format("page {}: invalid type: not a branch or leaf page start", id));
-          else if (!page.is_leaf())
-            parts[part].Fault(fmt::format("page {}: not a leaf page", id));
-          else
-            parts[part].Add(page, bucket_of(rank), sums[rank]);
-          return {};
-        });
+    constexpr size_t kChunk = 1 << 14;
+    std::vector<bolt::Pgid> ids;
+    for (size_t from = begin; from < end; from += kChunk) {
+      const size_t to = std::min(end, from + kChunk);
+      ids.clear();
+      for (size_t k = from; k < to; k++) ids.push_back(leaves[by_id[k]]);
+      size_t next = from;
+      CPR_RETURN_IF_ERROR(
+          bolt::PageIndex::ReadPages(r, ids, [&](const bolt::PageView& page) -> Result<void> {
+            const uint32_t rank = by_id[next++];
+            const bolt::Pgid id = leaves[rank];
+            if (page.id() != id)
+              parts[part].Fault(
+                  fmt::format("page {}: invalid type: not a branch or leaf page start", id));
+            else if (!page.is_leaf())
+              parts[part].Fault(fmt::format("page {}: not a leaf page", id));
+            else
+              parts[part].Add(page, bucket_of(rank), sums[rank]);
+            return {};
+          }));
+    }
+    return {};
   };
-  const size_t half = ids.size() / 2;
+  const size_t half = by_id.size() / 2;
   Result<void> second;
-  std::thread other([&] { second = read(1, half, ids.size()); });
+  std::thread other([&] { second = read(1, half, by_id.size()); });
   Result<void> first = read(0, 0, half);
   other.join();
   CPR_RETURN_IF_ERROR(first);
   CPR_RETURN_IF_ERROR(second);
   std::vector<uint32_t>().swap(by_id);
-  std::vector<bolt::Pgid>().swap(ids);
   for (const LeafPart& part : parts) {
     faults.insert(faults.end(), part.faults().begin(), part.faults().end());
     if (bolt::Pgid both = trees.reached().Merge(part.reached()))
       faults.push_back(fmt::format("page {}: multiple references", both));
   }
-  // Fingerprints of every record, or (past max_records) none.
+  // Fingerprints of every record, or (past the budget) none.
   const bool fingerprints =
       std::all_of(parts.begin(), parts.end(), [](const LeafPart& p) { return p.keeps_records(); });
   if (key_bucket < buckets.size() && fingerprints) {

@@ -56,13 +56,14 @@ struct StatusOptions {
   // Also tell Status::hash_kv (8 more bytes per revision kept, and the
   // leaves whose records hashKV may skip read again).
   bool with_hash_kv = false;
-  // Key-bucket records whose fingerprints the pass keeps, for the live key
-  // count and hashKV: 8 B each (16 with hashKV) and the live key counter's
-  // table (<= 2^22 slots, 32 MB at the default). Past it, as in an 8 GB
-  // file of tiny records (hundreds of millions of revisions), the count is
-  // given up (nullopt) and hashKV left to ComputeHashKv, whose scan spills:
-  // memory stays bounded whatever the number of revisions.
-  uint64_t max_records = 2'500'000;
+  // What the pass keeps: 40 B per reachable leaf (up to 80 MB for an 8 GB
+  // file of small values), then, in what is left, per key-bucket revision
+  // a fingerprint (8 B, 16 with hashKV) and the live key counter's table
+  // (<= 24 B). Past it the live key count is given up (nullopt) and hashKV
+  // left to ComputeHashKv, whose scan spills: with the binary, buffers and
+  // hashKV's tail keys (<= 8 MB), status stays under 128 MB at etcd's 8 GB
+  // whatever the number of revisions.
+  uint64_t memory_budget = 88ULL << 20;
 };
 
 // Fails, like etcdctl, when the structural check finds any fault; the error

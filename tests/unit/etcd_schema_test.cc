@@ -297,14 +297,14 @@ TEST(Status, HashKvFromThePassEqualsTheSecondPass) {
   }
 }
 
-// Past max_records the pass keeps no fingerprints: the live key count is
+// Past its memory budget the pass keeps no fingerprints: the live key count is
 // given up, hashKV is left to ComputeHashKv (which counts the live keys
 // too), and everything else is as without the limit.
 TEST(Status, PastTheRecordBudgetGivesTheCountUpAndNothingElse) {
   auto b = Backend::Open(Fixture("snapB.db"));
   ASSERT_TRUE(b);
   auto whole = ComputeStatus(**b, {.with_hash_kv = true});
-  auto capped = ComputeStatus(**b, {.with_hash_kv = true, .max_records = 100});
+  auto capped = ComputeStatus(**b, {.with_hash_kv = true, .memory_budget = 4096});
   ASSERT_TRUE(whole && capped);
   ASSERT_TRUE(whole->live_keys);
   EXPECT_FALSE(capped->live_keys);
