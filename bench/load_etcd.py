@@ -61,6 +61,8 @@ DEFAULT_SPEC = {
     "batch_kb": 1024,        # bytes of values per batch/txn (approx)
     "batch_ops": 1000,       # max ops per batch/txn (etcd started with bigger --max-txn-ops)
     "p_large": 0.004,        # fraction of new objects that are large (64 KB..1 MB)
+    "size_scale": 1.0,       # small objects' sizes times this (0.05: 50-200 B values,
+                             # the many-tiny-records shape of leases and events)
     "p_update": 0.20,        # fraction of ops that overwrite an existing key
     "p_delete": 0.05,        # fraction of ops that delete an existing key
     "p_event": 0.10,         # fraction of new small objects that are leased events
@@ -73,6 +75,11 @@ DEFAULT_SPEC = {
                              # (0: all JSON-ish, the loader's behaviour before)
     "seed": 42,
 }
+
+def small_size(size, spec):
+    """A small object's size, scaled by spec size_scale (at least 40 bytes)."""
+    return max(40, int(size * spec["size_scale"]))
+
 
 # resource -> (relative weight, min bytes, max bytes)
 RESOURCES = [
@@ -190,7 +197,7 @@ def worker(wid, endpoint, spec, lease_ids, stop, slow, counters, lock):
                 parts = k.split("/")
                 res, ns, name = parts[2], parts[3], parts[4]
                 lo, hi = RES_SIZE.get(res, (1024, 4096))
-                v, isp = value_for(rng, res, ns, name, rng.randint(lo, hi), spec)
+                v, isp = value_for(rng, res, ns, name, small_size(rng.randint(lo, hi), spec), spec)
                 nproto += isp
                 used.add(k)
                 ops.append(tput(k, v))
@@ -207,12 +214,12 @@ def worker(wid, endpoint, spec, lease_ids, stop, slow, counters, lock):
                 nlarge += 1
             elif lease_ids and rng.random() < spec["p_event"]:
                 res = "events"
-                size = rng.randint(1024, 1500)
+                size = small_size(rng.randint(1024, 1500), spec)
                 lease = lease_ids[rng.randrange(len(lease_ids))]
             else:
                 res = rng.choices(RES_NAMES, RES_W)[0]
                 lo, hi = RES_SIZE[res]
-                size = rng.randint(lo, hi)
+                size = small_size(rng.randint(lo, hi), spec)
             # unique per worker/seq, shaped like <app>-<hash>-<hash>
             name = "app%03d-%x-%05x" % (rng.randrange(500), (wid << 28) | seq, rng.getrandbits(20))
             k = "/registry/%s/%s/%s" % (res, ns, name)
