@@ -4,6 +4,14 @@
 #include <string_view>
 
 namespace cpr::etcd {
+namespace {
+
+// A fingerprint's first slot. Not its lowest bits: status hands over
+// fingerprints with marks cleared from the low three (status.cc), which
+// would start every key on one slot in eight and make long probe runs.
+uint64_t Home(uint64_t fingerprint, uint64_t mask) { return (fingerprint >> 3) & mask; }
+
+}  // namespace
 
 void LiveKeyCounter::Grow(uint64_t slots) {
   std::vector<uint64_t> old = std::move(slots_);
@@ -11,7 +19,7 @@ void LiveKeyCounter::Grow(uint64_t slots) {
   const uint64_t mask = slots_.size() - 1;
   for (uint64_t s : old) {
     if (s == 0) continue;
-    uint64_t i = (s >> 1) & mask;
+    uint64_t i = Home(s >> 1, mask);
     while (slots_[i] != 0) i = (i + 1) & mask;
     slots_[i] = s;
   }
@@ -37,7 +45,7 @@ bool LiveKeyCounter::AddFingerprint(uint64_t hash, bool tombstone) {
   fp |= 1ULL << 62;
   const uint64_t mask = slots_.size() - 1;
   const uint64_t want = fp << 1;
-  for (uint64_t i = fp & mask;; i = (i + 1) & mask) {
+  for (uint64_t i = Home(fp, mask);; i = (i + 1) & mask) {
     uint64_t& s = slots_[i];
     if (s == 0) {
       s = want | (tombstone ? 0 : 1);

@@ -248,8 +248,10 @@ struct HashKvPlan {
 };
 
 // Per part, the exact user keys of the records above the compaction (one
-// arena), up to this many bytes; past it HashKvFromLeaves gives up.
+// arena), up to this many bytes counting kTailKeyOverhead per key (its
+// TailKey here and its entry in TailKeys); past it HashKvFromLeaves gives up.
 constexpr uint64_t kTailKeyBudget = 4ULL << 20;
+constexpr uint64_t kTailKeyOverhead = 40;
 
 // Pass 1's work on one part of the file: the reachable leaves in it, in
 // file order.
@@ -367,7 +369,8 @@ class LeafPart {
     tail_complete_ = tail_complete_ && s.hashed <= UINT32_MAX;
     states_.push_back(uint64_t{s.crc} << 32 | (s.hashed & UINT32_MAX));
     if (!above || !tail_complete_) return;
-    tail_complete_ = tail_keys_.size() + user->size() <= kTailKeyBudget;
+    tail_complete_ =
+        tail_keys_.size() + user->size() + (tail_.size() + 1) * kTailKeyOverhead <= kTailKeyBudget;
     if (!tail_complete_) return;
     tail_keys_.append(*user);
     tail_.push_back({fingerprint, tail_keys_.size()});
@@ -878,7 +881,7 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
     auto crc = HashKvFromLeaves(key_leaves, plan.compacted, s.scheduled_compact_revision,
                                 s.live_keys, low_conflict);
     const int64_t at = StoreRevision(s.revision, s.compact_revision);
-    if (crc) s.hash_kv = HashKv{*crc, at, s.compact_revision, at};
+    if (crc) s.hash_kv = HashKv{*crc, at, s.compact_revision, at, *s.live_keys};
   }
   s.cluster_version = CPR_TRY(backend.ClusterVersion());
   s.members = CPR_TRY(backend.Members());

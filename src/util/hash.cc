@@ -105,6 +105,7 @@ namespace {
 // GF(2) product of two reflected polynomials modulo the CRC polynomial, a
 // bit at a time (zlib's multmodp).
 uint32_t MultModPPortable(uint32_t a, uint32_t b) {
+  if (a == 0) return 0;  // the loop below ends at a's lowest set bit
   uint32_t m = 1u << 31, p = 0;
   for (;;) {
     if (a & m) {
