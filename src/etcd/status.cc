@@ -312,8 +312,9 @@ class LeafPart {
         if (i + 1 == page.count()) s.last = KeyPrefix(e->key);
         if (e->is_bucket()) odd.nested.emplace_back(std::string(e->key), std::string(e->value));
         if (!key_bucket) continue;
-        AddRecord(*e, s);
-        if (i + 1 == page.count() && !Revision::Parse(e->key))
+        const auto rev = Revision::Parse(e->key);
+        AddRecord(*e, rev, s);
+        if (i + 1 == page.count() && !rev)
           odd.fault = "key bucket holds a key that is not a revision";
       }
     }
@@ -352,9 +353,9 @@ class LeafPart {
  private:
   // One key-bucket record: its fingerprint with marks; for hashKV also the
   // leaf's CRC state after it and, above the compaction, its user key.
-  void AddRecord(const bolt::LeafElement& e, const LeafSummary& s) {
+  void AddRecord(const bolt::LeafElement& e, const std::optional<Revision>& rev,
+                 const LeafSummary& s) {
     if (!keeping_) return;
-    auto rev = Revision::Parse(e.key);
     auto user = rev ? KeyValueUserKey(e.value) : std::nullopt;
     if (!user) {
       records_.push_back(0);
@@ -553,16 +554,15 @@ std::optional<Joined> JoinKeyLeaves(const KeyLeaves& in, const TailKeys& tail, s
 // when it is a put (key_index.go keep). A finished compaction left those
 // records one put per key (the rest were deleted), so one of them is skipped
 // exactly when its key also has a record above C. Any other shape (a
-// tombstone or a second record of a key at or below C, `low_conflict`; a
-// compaction scheduled but not finished; no live key) is left to
-// ComputeHashKv. Skipped records are told by fingerprint and confirmed by
-// their keys, read again from their leaves; no leaf is hashed again. The
-// leaves go in slices to two threads (the reads are most of the time), the
-// slices' CRCs joined in order.
-std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted, int64_t scheduled,
+// tombstone or a second record of a key at or below C, `low_conflict`; no
+// live key) is left to ComputeHashKv, as is a compaction scheduled but not
+// finished (HashKvPlan::wanted, checked by the caller). Skipped records are told by fingerprint and
+// confirmed by their keys, read again from their leaves; no leaf is hashed again. The leaves go in
+// slices to two threads (the reads are most of the time), the slices' CRCs joined in order.
+// REQUIRES: `compacted` >= 0 is the finished compaction, none scheduled past it.
+std::optional<uint32_t> HashKvFromLeaves(const KeyLeaves& in, int64_t compacted,
                                          std::optional<uint64_t> live, bool low_conflict) {
-  if (scheduled > compacted || !live || *live == 0 || compacted < 0 || low_conflict)
-    return std::nullopt;
+  if (!live || *live == 0 || low_conflict) return std::nullopt;
   for (size_t rank = in.begin; rank < in.end; rank++)
     if (!in.sums[rank].read) return std::nullopt;
   Crc32cJoiner kv;
@@ -691,12 +691,13 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
   };
   std::vector<LeafSummary> sums(leaves.size());
   // hashKV from this pass needs the compaction first (HashKvFromLeaves);
-  // a meta bucket that cannot be read is reported below, as before.
+  // a meta bucket that cannot be read is reported after the structure
+  // check, as before.
+  Result<MetaInfo> meta = backend.Meta();
   HashKvPlan plan;
-  if (options.with_hash_kv) {
-    auto meta = backend.Meta();
-    plan.wanted = meta && meta->scheduled_compact <= meta->finished_compact;
-    plan.compacted = meta ? meta->finished_compact : -1;
+  if (options.with_hash_kv && meta && meta->scheduled_compact <= meta->finished_compact) {
+    plan.wanted = true;
+    plan.compacted = meta->finished_compact;
   }
   // The memory budget less what the leaves keep, for the revisions'
   // fingerprints (8 B, 16 with hashKV's states) and the live key counter's
@@ -867,10 +868,10 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
   if (fingerprints) s.live_keys = live.count();
   s.free_pages = pgid - trees.reached().count();
 
-  MetaInfo meta = CPR_TRY(backend.Meta());
-  s.consistent_index = meta.consistent_index;
-  s.compact_revision = meta.finished_compact;
-  s.scheduled_compact_revision = meta.scheduled_compact;
+  if (!meta) return meta.error();
+  s.consistent_index = meta->consistent_index;
+  s.compact_revision = meta->finished_compact;
+  s.scheduled_compact_revision = meta->scheduled_compact;
   if (plan.wanted && key_bucket < buckets.size() && !buckets[key_bucket].ref.is_inline()) {
     const KeyLeaves key_leaves{trees,
                                leaves,
@@ -878,8 +879,7 @@ Result<Status> ComputeStatus(const Backend& backend, const StatusOptions& option
                                parts,
                                buckets[key_bucket].leaves_begin,
                                buckets[key_bucket].leaves_end};
-    auto crc = HashKvFromLeaves(key_leaves, plan.compacted, s.scheduled_compact_revision,
-                                s.live_keys, low_conflict);
+    auto crc = HashKvFromLeaves(key_leaves, plan.compacted, s.live_keys, low_conflict);
     const int64_t at = StoreRevision(s.revision, s.compact_revision);
     if (crc) s.hash_kv = HashKv{*crc, at, s.compact_revision, at, *s.live_keys};
   }
